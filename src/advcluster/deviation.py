@@ -1,0 +1,612 @@
+"""Deviation measures between two labelings of the same samples.
+
+A labeling is a 1-D sequence of hashable labels (ints, strings, any objects);
+only the partition it induces matters, never the label values, except for
+:func:`prediction_changes`, which compares classifier outputs as they are.
+Labels are mapped internally to codes ``0..K-1``.
+
+Notation (Zheng & Li 2025, "the paper", Sec. 4; Biggio et al. 2013):
+``Y`` in ``{0,1}^{n x K}`` is the membership matrix of a labeling, so
+``(Y Y^T)_ij = 1`` iff samples ``i`` and ``j`` share a cluster.  For two
+labelings, ``N`` is their contingency table (``N_kl`` = number of samples in
+cluster ``k`` of ``ref`` and cluster ``l`` of ``new``), ``a`` its row sums and
+``b`` its column sums.
+
+A *deviation function* in the paper's sense is ``>= 0``, ``0`` when nothing
+changed, and nondecreasing in the size of the change.  ``delta`` and its
+rescalings count changed pairs, so they are nondecreasing in that size by
+construction; how ``delta`` grows with the number of *moved points* is a
+separate question, answered by :mod:`advcluster.closed_forms`.
+
+Every measure is registered in :data:`MEASURES` with its range, symmetry,
+value on identical partitions and invariance to relabelling;
+:func:`deviation` is the front door that dispatches by name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+__all__ = [
+    "MEASURES",
+    "Measure",
+    "ari",
+    "biggio_distance",
+    "changed_labels",
+    "delta",
+    "deviation",
+    "nmi",
+    "prediction_changes",
+    "rand_deviation",
+]
+
+# Contingency tables with at most this many cells (or 4 n) are counted densely
+# with np.bincount; larger ones go through a sparse matrix.
+_DENSE_TABLE_CELLS = 1 << 20
+# Hungarian matching on a dense table up to this many cells; beyond, a sparse
+# min-weight matching on the nonzero cells only.
+_DENSE_MATCH_CELLS = 1 << 20
+
+_NMI_AVERAGES = ("arithmetic", "geometric", "min", "max")
+
+
+# --------------------------------------------------------------------------
+# label handling
+# --------------------------------------------------------------------------
+
+
+def _as_label_array(labels, name: str) -> np.ndarray:
+    """Return ``labels`` as a non-empty 1-D array without missing values."""
+    try:
+        arr = np.asarray(labels)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a 1-D sequence of hashable labels ({exc}); "
+            "to use tuples as labels, pass a 1-D object array."
+        ) from None
+    if arr.ndim != 1:
+        hint = " Use np.ravel(labels) for a column vector." if arr.ndim == 2 and 1 in arr.shape else ""
+        raise ValueError(f"{name} must be 1-D (n_samples,), got {arr.ndim}-D with shape {arr.shape}.{hint}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; a labeling needs at least one sample.")
+    kind = arr.dtype.kind
+    if kind in "fc":
+        bad = np.isnan(arr)
+    elif kind in "mM":
+        bad = np.isnat(arr)
+    elif kind == "O":
+        bad = np.fromiter((_is_nan_like(x) for x in arr), dtype=bool, count=arr.size)
+    else:
+        bad = None
+    if bad is not None and bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} contains NaN at position {i} ({int(bad.sum())} in all); "
+            "labels must not be missing: drop those samples or give them a label."
+        )
+    return arr
+
+
+def _is_nan_like(x) -> bool:
+    try:
+        return bool(x != x)
+    except Exception:  # elements whose comparison is not a plain bool
+        return False
+
+
+def _codes(labels, name: str) -> tuple[np.ndarray, int]:
+    """Codes ``0..K-1`` (in sorted-label order where labels sort) and ``K``."""
+    arr = _as_label_array(labels, name)
+    n = arr.size
+    if arr.dtype.kind in "biu":
+        work = arr.astype(np.int64) if arr.dtype.kind == "b" or arr.dtype.itemsize < 8 else arr
+        lo = work.min()
+        span = int(work.max()) - int(lo) + 1
+        if span <= 2 * n + 1024:  # O(n) coding by a lookup table, no sort
+            shifted = (work - lo).astype(np.intp)
+            present = np.bincount(shifted, minlength=span) > 0
+            lookup = np.cumsum(present, dtype=np.intp) - 1
+            return lookup[shifted], int(lookup[-1]) + 1
+    try:
+        uniq, inverse = np.unique(arr, return_inverse=True)
+        return inverse.ravel().astype(np.intp, copy=False), len(uniq)
+    except TypeError:  # object labels that do not sort (mixed types): hash them
+        pass
+    table: dict = {}
+    try:
+        codes = np.fromiter((table.setdefault(x, len(table)) for x in arr), dtype=np.intp, count=n)
+    except TypeError as exc:
+        raise ValueError(f"{name} must contain hashable labels: {exc}") from None
+    return codes, len(table)
+
+
+def _first_appearance(codes: np.ndarray, k: int) -> np.ndarray:
+    """Renumber codes ``0, 1, 2, ...`` in order of first appearance."""
+    first = np.full(k, codes.size, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(codes.size, dtype=np.intp))
+    rank = np.empty(k, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(k, dtype=np.intp)
+    return rank[codes]
+
+
+def _pair(ref, new) -> tuple[np.ndarray, int, np.ndarray, int]:
+    ca, ka = _codes(ref, "ref")
+    cb, kb = _codes(new, "new")
+    if ca.size != cb.size:
+        raise ValueError(
+            f"ref and new must label the same samples: ref has {ca.size} labels, new has {cb.size}."
+        )
+    return ca, ka, cb, kb
+
+
+def _contingency(ca, ka, cb, kb):
+    """Nonzero cells of the contingency table: ``(rows, cols, counts)``, O(n + K K')."""
+    n = ca.size
+    if ka * kb <= max(4 * n, _DENSE_TABLE_CELLS):
+        table = np.bincount(ca * kb + cb, minlength=ka * kb)
+        cells = np.flatnonzero(table)
+        return cells // kb, cells % kb, table[cells].astype(np.int64, copy=False)
+    m = sp.csr_array((np.ones(n, dtype=np.int64), (ca, cb)), shape=(ka, kb))
+    m.sum_duplicates()
+    m = m.tocoo()
+    return m.row.astype(np.intp), m.col.astype(np.intp), m.data.astype(np.int64, copy=False)
+
+
+def _delta_codes(ca, ka, cb, kb) -> int:
+    """``sum_k a_k^2 + sum_l b_l^2 - 2 sum_kl N_kl^2`` as an exact Python int."""
+    _, _, counts = _contingency(ca, ka, cb, kb)
+    a = np.bincount(ca, minlength=ka).astype(np.int64)
+    b = np.bincount(cb, minlength=kb).astype(np.int64)
+    return int(a @ a) + int(b @ b) - 2 * int(counts @ counts)
+
+
+def _max_matched(rows, cols, counts, ka, kb) -> int:
+    """Largest ``sum_k N_{k, sigma(k)}`` over one-to-one (partial) cluster matchings.
+
+    The maximum decomposes over the connected components of the bipartite
+    graph whose edges are the nonzero cells.  A component with a single row
+    or a single column keeps its largest cell; only the others need an
+    assignment solve.  Near-identical fine partitions (many singletons, as
+    convex clustering gives for small gamma) are thus ``O(n)``.
+    """
+    graph = sp.coo_array((np.ones(rows.size), (rows, ka + cols)), shape=(ka + kb, ka + kb))
+    n_comp, comp = connected_components(graph, directed=False)
+    edge_comp = comp[rows]
+    best = np.zeros(n_comp, dtype=np.int64)
+    np.maximum.at(best, edge_comp, counts)
+    hard = (np.bincount(comp[:ka], minlength=n_comp) > 1) & (np.bincount(comp[ka:], minlength=n_comp) > 1)
+    total = int(best[~hard].sum())
+    if hard.any():
+        order = np.argsort(edge_comp, kind="stable")
+        starts = np.searchsorted(edge_comp[order], np.arange(n_comp + 1))
+        for c in np.flatnonzero(hard):
+            e = order[starts[c] : starts[c + 1]]
+            r_uniq, r = np.unique(rows[e], return_inverse=True)
+            c_uniq, cc = np.unique(cols[e], return_inverse=True)
+            total += _assignment(r, cc, counts[e], r_uniq.size, c_uniq.size)
+    return total
+
+
+def _assignment(rows, cols, counts, ka, kb) -> int:
+    """Maximum-weight matching on one connected contingency table."""
+    if ka * kb <= _DENSE_MATCH_CELLS:
+        table = np.zeros((ka, kb), dtype=np.int64)
+        table[rows, cols] = counts
+        r, c = linear_sum_assignment(table, maximize=True)
+        return int(table[r, c].sum())
+    # Sparse: only nonzero cells are edges.  Put the smaller side on the rows and
+    # give row k a private dummy column so that a full matching always exists.
+    # Cost big - N_kl on real edges and big on dummies: a full matching of cost C
+    # keeps exactly k_rows * big - C samples.
+    if ka > kb:
+        rows, cols, ka, kb = cols, rows, kb, ka
+    big = float(counts.max() + 1)
+    cost = np.concatenate([big - counts, np.full(ka, big)])
+    r_all = np.concatenate([rows, np.arange(ka)])
+    c_all = np.concatenate([cols, kb + np.arange(ka)])
+    graph = sp.csr_array((cost, (r_all, c_all)), shape=(ka, kb + ka))
+    r, c = min_weight_full_bipartite_matching(graph)
+    return int(round(ka * big - graph[r, c].sum()))
+
+
+# --------------------------------------------------------------------------
+# measures
+# --------------------------------------------------------------------------
+
+
+def delta(ref, new) -> int:
+    r"""The paper's delta-measure: ordered pairs whose co-membership changed.
+
+    .. math::
+
+        \delta(Y, Y') = \|Y Y^T - Y' Y'^T\|_F^2
+                      = \sum_k a_k^2 + \sum_l b_l^2 - 2 \sum_{k,l} N_{kl}^2
+                      = n (n - 1) (1 - \mathrm{RI}),
+
+    with ``N`` the contingency table of the two labelings, ``a`` its row sums
+    and ``b`` its column sums (Zheng & Li 2025, Sec. 4; Biggio et al. 2013
+    use the unsquared norm, see :func:`biggio_distance`).
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples; any hashable labels.
+
+    Returns
+    -------
+    int
+        Exact count, in ``[0, n (n - 1)]``; always even (each unordered pair
+        counts twice).  ``n (n - 1)`` is reached by one cluster against ``n``
+        singletons.
+
+    Notes
+    -----
+    - Symmetric: ``delta(ref, new) == delta(new, ref)``.
+    - ``0`` on identical partitions, and only there; invariant to relabelling
+      either side.
+    - A deviation function in the paper's sense: ``>= 0``, ``0`` when nothing
+      changed, and it *is* the number of changed pairs.  As a function of the
+      number of moved points it is nondecreasing only under conditions, see
+      :func:`advcluster.closed_forms.two_way_is_monotone`.
+    - A metric on partitions (Hamming distance between co-membership sets).
+    - Cost ``O(n + K K')`` time from the contingency table (sparse when
+      ``K K'`` is large), never an ``n x n`` matrix.  Integer arithmetic is
+      exact for ``n < 3 * 10**9``.
+
+    Examples
+    --------
+    Two clusters of 50, six points moved to the other cluster:
+
+    >>> ref = [0] * 50 + [1] * 50
+    >>> new = [0] * 44 + [1] * 56
+    >>> delta(ref, new)
+    1128
+    """
+    return _delta_codes(*_pair(ref, new))
+
+
+def biggio_distance(ref, new) -> float:
+    r"""Biggio et al.'s distance ``||Y Y^T - Y' Y'^T||_F = sqrt(delta)``.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples; any hashable labels.
+
+    Returns
+    -------
+    float
+        In ``[0, sqrt(n (n - 1))]``.
+
+    Notes
+    -----
+    Symmetric, ``0`` on identical partitions (only there), invariant to
+    relabelling, a metric, and a deviation function in the paper's sense
+    (a monotone transform of :func:`delta`).
+    """
+    return math.sqrt(delta(ref, new))
+
+
+def rand_deviation(ref, new) -> float:
+    r"""The paper's RI-based deviation ``1 - RI = delta / (n (n - 1))``.
+
+    .. math::
+
+        1 - \mathrm{RI} = \frac{\delta(Y, Y')}{n (n - 1)},
+
+    the fraction of (ordered) pairs whose co-membership changed.  For
+    ``n = 1`` there are no pairs and nothing can change: the value is ``0``.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples; any hashable labels.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    Notes
+    -----
+    Symmetric, ``0`` on identical partitions (only there), invariant to
+    relabelling, a metric, and a deviation function in the paper's sense:
+    :func:`delta` rescaled by the constant ``n (n - 1)``.
+    ``1 - sklearn.metrics.rand_score(ref, new)`` up to rounding.
+    """
+    ca, ka, cb, kb = _pair(ref, new)
+    n = ca.size
+    if n < 2:
+        return 0.0
+    return _delta_codes(ca, ka, cb, kb) / (n * (n - 1))
+
+
+def ari(ref, new) -> float:
+    r"""Adjusted Rand index (Hubert & Arabie 1985), a similarity.
+
+    .. math::
+
+        \mathrm{ARI} = \frac{\sum_{kl} \binom{N_{kl}}{2} - E}{\tfrac12 \left(
+            \sum_k \binom{a_k}{2} + \sum_l \binom{b_l}{2}\right) - E},
+        \qquad E = \frac{\sum_k \binom{a_k}{2} \sum_l \binom{b_l}{2}}{\binom{n}{2}}.
+
+    Computed by :func:`sklearn.metrics.adjusted_rand_score` on the label codes.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples; any hashable labels.
+
+    Returns
+    -------
+    float
+        In ``[-1/2, 1]`` (Chacon & Rastrojo 2023); ``1`` on identical
+        partitions (including ``n = 1`` and two single-cluster labelings),
+        about ``0`` for independent random labelings.
+
+    Notes
+    -----
+    Symmetric and invariant to relabelling.  Not a deviation function in
+    the paper's sense: it is a similarity (larger means closer), equal to
+    ``1``, not ``0``, when nothing changed, and it can be negative.
+    """
+    ca, _, cb, _ = _pair(ref, new)
+    return float(adjusted_rand_score(ca, cb))
+
+
+def nmi(ref, new, average_method: str = "arithmetic") -> float:
+    r"""Normalized mutual information, a similarity.
+
+    .. math::
+
+        \mathrm{NMI} = \frac{I(U; V)}{\mathrm{mean}(H(U), H(V))},
+
+    with the mean chosen by ``average_method`` (``"arithmetic"``, the
+    scikit-learn default and the paper's choice, ``"geometric"``, ``"min"``
+    or ``"max"``).  Computed by
+    :func:`sklearn.metrics.normalized_mutual_info_score` on the label codes.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples; any hashable labels.
+    average_method : {"arithmetic", "geometric", "min", "max"}
+        How the two entropies are averaged in the denominator.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; ``1`` on identical partitions.
+
+    Notes
+    -----
+    Symmetric (for every ``average_method``) and invariant to relabelling.
+    Not a deviation function in the paper's sense: it is a similarity, and
+    it is not monotone in the size of the change.  It is ``0`` whenever one
+    side is a single cluster and the other is not (``I = 0``), however few
+    points were fused, and ``1`` when both are a single cluster; this is
+    why NMI drops to ``0`` and jumps back in the paper's experiments.
+    """
+    if average_method not in _NMI_AVERAGES:
+        raise ValueError(f"unknown average_method {average_method!r}; choose one of {_NMI_AVERAGES}.")
+    ca, _, cb, _ = _pair(ref, new)
+    return float(normalized_mutual_info_score(ca, cb, average_method=average_method))
+
+
+def changed_labels(ref, new, match: bool = False) -> int:
+    r"""Number of samples whose cluster changed, the paper's ``N_c``.
+
+    ``match=False`` (the paper's count): number both labelings by first
+    appearance (the cluster of sample 0 is ``0``, the next new cluster ``1``,
+    ...) and count the positions where the numbers differ,
+
+    .. math:: N_c = \#\{i : \mathrm{fa}(y)_i \ne \mathrm{fa}(y')_i\}.
+
+    ``match=True``: the count after the best one-to-one matching of the
+    clusters of ``ref`` to those of ``new`` (Hungarian algorithm on the
+    contingency table; clusters left unmatched count as changed),
+
+    .. math:: N_c^{\mathrm{match}} = n - \max_\sigma \sum_k N_{k \sigma(k)},
+
+    the *transfer distance* between partitions.  ``N_c^match <= N_c``, and
+    the raw count can be large when few points moved: if sample 0 changes
+    cluster, the first-appearance numbering of ``new`` swaps.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples; any hashable labels.
+    match : bool, default False
+        Count after the best matching of clusters instead of after
+        first-appearance numbering.
+
+    Returns
+    -------
+    int
+        In ``[0, n - 1]`` (sample 0 is always ``0`` in both first-appearance
+        numberings; a matching keeps at least one sample).
+
+    Notes
+    -----
+    Both variants are symmetric, ``0`` on identical partitions (and only
+    there), invariant to relabelling, and metrics on partitions (Hamming
+    distance of the canonical numberings; transfer distance).  Both are
+    deviation functions in the paper's sense, counting moved samples.
+    Cost: ``O(n)`` raw; the matched variant adds a Hungarian solve on each
+    connected block of the contingency table (dense up to about a million
+    cells, sparse beyond); blocks with one row or one column are free.
+    """
+    ca, ka, cb, kb = _pair(ref, new)
+    if not match:
+        return int(np.count_nonzero(_first_appearance(ca, ka) != _first_appearance(cb, kb)))
+    rows, cols, counts = _contingency(ca, ka, cb, kb)
+    return ca.size - _max_matched(rows, cols, counts, ka, kb)
+
+
+def prediction_changes(ref, new, ord: float = 0) -> float:
+    r"""Changed predictions of a classifier on a fixed evaluation set.
+
+    ``ord = 0``: the number of changed predictions,
+    ``#{i : ref_i != new_i}`` (any hashable labels; returned as ``int``).
+    ``ord = q > 0``: the :math:`\ell_q` size of the change for numeric
+    predictions (class indices, scores),
+    ``(sum_i |new_i - ref_i|^q)^(1/q)``; ``ord = inf`` gives
+    ``max_i |new_i - ref_i|``.  For ``0 < q < 1`` this is a quasi-norm.
+
+    Unlike the partition measures, the label *values* matter: a classifier
+    whose outputs are swapped has changed every prediction.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Predictions before and after the perturbation.
+    ord : float, default 0
+        ``0`` to count changes, ``q > 0`` (or ``np.inf``) for an
+        :math:`\ell_q` norm of ``new - ref``.
+
+    Returns
+    -------
+    int or float
+        ``int`` in ``[0, n]`` for ``ord = 0``; a float ``>= 0`` otherwise.
+
+    Notes
+    -----
+    Symmetric, ``0`` when no prediction changed, not invariant to
+    relabelling (by design), and a deviation function in the paper's sense
+    (the paper's SVM example uses the ``l0`` count).
+    """
+    try:
+        q = float(ord)
+    except (TypeError, ValueError):
+        q = math.nan
+    if isinstance(ord, bool) or not q >= 0:
+        raise ValueError(f"ord must be 0, a number q > 0, or np.inf; got {ord!r}.")
+    r = _as_label_array(ref, "ref")
+    s = _as_label_array(new, "new")
+    if r.size != s.size:
+        raise ValueError(
+            f"ref and new must predict the same samples: ref has {r.size} predictions, new has {s.size}."
+        )
+    if q == 0:
+        return int(np.count_nonzero(r != s))
+    if r.dtype.kind not in "biuf" or s.dtype.kind not in "biuf":
+        raise ValueError(
+            f"ord={ord!r} needs numeric predictions, got dtypes {r.dtype} and {s.dtype}; "
+            "use ord=0 to count changed labels."
+        )
+    diff = np.abs(s.astype(float) - r.astype(float))
+    if math.isinf(q):
+        return float(diff.max())
+    if q == 1:
+        return float(diff.sum())
+    return float(np.sum(diff**q) ** (1.0 / q))
+
+
+# --------------------------------------------------------------------------
+# registry and front door
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A registered deviation measure and its documented properties.
+
+    Attributes
+    ----------
+    name : str
+        Registry key.
+    func : callable
+        ``func(ref, new, **options)``.
+    range : str
+        The range in words, e.g. ``"[0, n(n-1)]"``.
+    bounds : callable
+        ``bounds(n) -> (low, high)``, the range for ``n`` samples (default
+        options).
+    identical : float
+        Value on two labelings of the same partition.
+    symmetric : bool
+        ``func(a, b) == func(b, a)``.
+    relabel_invariant : bool
+        Unchanged when either side's labels are renamed bijectively.
+    metric : bool
+        A metric on partitions (symmetric, zero only on identical
+        partitions, triangle inequality).
+    is_deviation : bool
+        A deviation function in the paper's sense (``>= 0``, ``0`` when
+        nothing changed, larger for larger changes); ``False`` for
+        similarities.
+    """
+
+    name: str
+    func: Callable
+    range: str
+    bounds: Callable[[int], tuple]
+    identical: float
+    symmetric: bool
+    relabel_invariant: bool
+    metric: bool
+    is_deviation: bool
+
+    def __call__(self, ref, new, **options):
+        return self.func(ref, new, **options)
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        Measure("delta", delta, "[0, n(n-1)]", lambda n: (0, n * (n - 1)), 0, True, True, True, True),
+        Measure(
+            "biggio", biggio_distance, "[0, sqrt(n(n-1))]",
+            lambda n: (0.0, math.sqrt(n * (n - 1))), 0.0, True, True, True, True,
+        ),
+        Measure("rand_deviation", rand_deviation, "[0, 1]", lambda n: (0.0, 1.0), 0.0, True, True, True, True),
+        Measure("ari", ari, "[-1/2, 1]", lambda n: (-0.5, 1.0), 1.0, True, True, False, False),
+        Measure("nmi", nmi, "[0, 1]", lambda n: (0.0, 1.0), 1.0, True, True, False, False),
+        Measure("changed_labels", changed_labels, "[0, n-1]", lambda n: (0, n - 1), 0, True, True, True, True),
+        Measure(
+            "changed_labels_matched", partial(changed_labels, match=True), "[0, n-1]",
+            lambda n: (0, n - 1), 0, True, True, True, True,
+        ),
+        Measure(
+            "prediction_changes", prediction_changes, "[0, n] (ord=0)",
+            lambda n: (0, n), 0, True, False, True, True,
+        ),
+    )
+}
+"""Registered measures by name; each entry is a callable :class:`Measure`."""
+
+
+def deviation(ref, new, measure: str = "delta", **options):
+    """Deviation between two labelings by measure name.
+
+    Parameters
+    ----------
+    ref, new : array-like of shape (n_samples,)
+        Two labelings of the same samples.
+    measure : str, default "delta"
+        A key of :data:`MEASURES`: ``"delta"``, ``"biggio"``,
+        ``"rand_deviation"``, ``"ari"``, ``"nmi"``, ``"changed_labels"``,
+        ``"changed_labels_matched"``, ``"prediction_changes"``.
+    **options
+        Passed to the measure (``average_method`` for ``"nmi"``, ``ord`` for
+        ``"prediction_changes"``, ``match`` for ``"changed_labels"``).
+
+    Returns
+    -------
+    int or float
+        The measure's value; see its function for formula and range.
+    """
+    try:
+        m = MEASURES[measure]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown measure {measure!r}; choose one of {sorted(MEASURES)}.") from None
+    return m(ref, new, **options)

@@ -1,0 +1,398 @@
+"""Weight graphs for convex clustering.
+
+A :class:`Graph` holds ``n`` nodes and ``m`` undirected edges ``(i, j)`` with
+``i < j``, sorted lexicographically, each with a weight ``w_ij >= 0``.  The
+builders follow MATH.md section 1:
+
+* :func:`knn_graph`: union k-nearest-neighbour graph with Gaussian weights
+  ``w_ij = exp(-phi ||a_i - a_j||^2)`` (the SSNAL default, k = 10, phi = 0.5);
+* :func:`complete_graph`: all pairs, Gaussian weights;
+* :func:`uniform_graph`: all pairs, weight 1;
+* :meth:`Graph.from_matrix`: any symmetric dense or sparse weight matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.neighbors import BallTree, KDTree
+
+from ._validation import check_data
+
+__all__ = ["Graph", "knn_graph", "complete_graph", "uniform_graph"]
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """An undirected weighted graph on ``n`` nodes.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes (data points).
+    edges : ndarray of shape (m, 2), int
+        Edge end points with ``edges[:, 0] < edges[:, 1]``, sorted, no repeats.
+    weights : ndarray of shape (m,), float
+        Non-negative finite edge weights.
+
+    Build one with :func:`knn_graph`, :func:`complete_graph`,
+    :func:`uniform_graph`, :meth:`from_matrix` or :meth:`from_edges`; the
+    constructor checks its arguments and raises ``ValueError`` on bad ones.
+    """
+
+    n: int
+    edges: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self):
+        n = self.n
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"Graph size n must be a positive integer, got {n!r}.")
+        edges = np.asarray(self.edges)
+        weights = np.asarray(self.weights, dtype=float)
+        if edges.size == 0:
+            edges = np.zeros((0, 2), dtype=np.int64)
+        if edges.ndim != 2 or edges.shape[1] != 2:
+            raise ValueError(f"edges must have shape (m, 2), got {edges.shape}.")
+        if not np.issubdtype(edges.dtype, np.integer):
+            raise ValueError(f"edges must hold integers, got dtype {edges.dtype}.")
+        edges = edges.astype(np.int64)
+        if weights.shape != (edges.shape[0],):
+            raise ValueError(
+                f"weights must have shape ({edges.shape[0]},), one per edge, got {weights.shape}."
+            )
+        if edges.size:
+            if edges.min() < 0 or edges.max() >= n:
+                raise ValueError(f"edge end points must lie in 0..{n - 1}.")
+            if np.any(edges[:, 0] >= edges[:, 1]):
+                raise ValueError("each edge (i, j) must have i < j; use Graph.from_edges to normalise.")
+            key = edges[:, 0] * n + edges[:, 1]
+            if np.any(np.diff(key) <= 0):
+                raise ValueError("edges must be sorted and unique; use Graph.from_edges to normalise.")
+        _check_weights(weights)
+        edges.setflags(write=False)
+        weights.setflags(write=False)
+        object.__setattr__(self, "n", int(n))
+        object.__setattr__(self, "edges", edges)
+        object.__setattr__(self, "weights", weights)
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_edges(cls, n, edges, weights=None) -> "Graph":
+        """Graph from any list of edges: orientation, order and self-loops are normalised.
+
+        Repeated edges are an error (their weights would be ambiguous);
+        self-loops are dropped since ``||x_i - x_i|| = 0``.
+        """
+        edges = np.asarray(edges)
+        if edges.size == 0:
+            edges = np.zeros((0, 2), np.int64)
+        if edges.ndim != 2 or edges.shape[1] != 2:
+            raise ValueError(f"edges must have shape (m, 2), got {edges.shape}.")
+        if not np.issubdtype(edges.dtype, np.integer):
+            raise ValueError(f"edges must hold integers, got dtype {edges.dtype}.")
+        weights = np.ones(len(edges)) if weights is None else np.asarray(weights, dtype=float)
+        if weights.shape != (len(edges),):
+            raise ValueError(f"weights must have shape ({len(edges)},), one per edge, got {weights.shape}.")
+        _check_weights(weights)  # before self-loops are dropped, so no bad weight passes silently
+        i, j = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
+        keep = i != j
+        i, j, weights = i[keep], j[keep], weights[keep]
+        order = np.lexsort((j, i))
+        e = np.column_stack([i[order], j[order]]).astype(np.int64)
+        if len(e) > 1 and np.any(np.all(e[1:] == e[:-1], axis=1)):
+            raise ValueError("edges contain a repeated pair; give each pair once.")
+        return cls(n, e, weights[order])
+
+    @classmethod
+    def from_matrix(cls, W) -> "Graph":
+        """Graph from a symmetric weight matrix (dense array or scipy sparse).
+
+        Entries above the diagonal that are non-zero become edges; the diagonal is
+        ignored.  Raises ``ValueError`` if ``W`` is not square, not symmetric, or
+        has negative or non-finite entries.
+        """
+        if sp.issparse(W):
+            W = sp.csr_array(W, dtype=float)
+            if W.ndim != 2 or W.shape[0] != W.shape[1]:
+                raise ValueError(f"W must be a square matrix, got shape {W.shape}.")
+            if W.nnz and not np.all(np.isfinite(W.data)):
+                raise ValueError("W contains NaN or inf; weights must be finite.")
+            if W.nnz and W.data.min() < 0:
+                raise ValueError("W has negative entries; weights must be >= 0.")
+            asym = abs(W - W.T)
+            if asym.nnz and asym.max() > 1e-12 * max(1.0, abs(W).max()):
+                raise ValueError("W is not symmetric; pass (W + W.T) / 2 for a symmetric graph.")
+            upper = sp.triu(W, k=1).tocoo()
+            i, j, w = upper.row, upper.col, upper.data
+            n = W.shape[0]
+        else:
+            W = np.asarray(W, dtype=float)
+            if W.ndim != 2 or W.shape[0] != W.shape[1]:
+                raise ValueError(f"W must be a square matrix, got shape {W.shape}.")
+            if not np.all(np.isfinite(W)):
+                raise ValueError("W contains NaN or inf; weights must be finite.")
+            if W.size and W.min() < 0:
+                raise ValueError("W has negative entries; weights must be >= 0.")
+            if not np.allclose(W, W.T, rtol=0, atol=1e-12 * max(1.0, np.abs(W).max(initial=0))):
+                raise ValueError("W is not symmetric; pass (W + W.T) / 2 for a symmetric graph.")
+            n = W.shape[0]
+            i, j = np.triu_indices(n, k=1)
+            w = W[i, j]
+        keep = w != 0
+        if n == 0:
+            raise ValueError("W is empty; a graph needs at least one node.")
+        return cls.from_edges(n, np.column_stack([i[keep], j[keep]]), w[keep])
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_edges(self) -> int:
+        return int(self.edges.shape[0])
+
+    @cached_property
+    def incidence(self) -> sp.csr_array:
+        """Node-arc incidence matrix ``J`` (n x m): ``J[i, e] = 1``, ``J[j, e] = -1``.
+
+        ``B(X) = J^T X`` stacks the edge differences ``x_i - x_j`` and
+        ``B*(Z) = J Z``; ``J J^T`` is the unweighted Laplacian.
+        """
+        m = self.n_edges
+        rows = self.edges.T.ravel()
+        cols = np.tile(np.arange(m), 2)
+        vals = np.concatenate([np.ones(m), -np.ones(m)])
+        return sp.csr_array((vals, (rows, cols)), shape=(self.n, m))
+
+    @cached_property
+    def difference(self) -> sp.csr_array:
+        """``J^T`` (m x n) in CSR form: ``difference @ X`` is ``B(X)``, the edge differences."""
+        return self.incidence.T.tocsr()
+
+    def to_matrix(self) -> sp.csr_array:
+        """Symmetric sparse weight matrix ``W`` (n x n)."""
+        i, j = self.edges.T
+        W = sp.coo_array((self.weights, (i, j)), shape=(self.n, self.n))
+        return (W + W.T).tocsr()
+
+    def laplacian(self, weights=None) -> sp.csr_array:
+        """Weighted graph Laplacian ``L = J diag(w) J^T`` (edge weights default to ``self.weights``)."""
+        w = self.weights if weights is None else np.asarray(weights, dtype=float)
+        if w.shape != (self.n_edges,):
+            raise ValueError(f"weights must have shape ({self.n_edges},), one per edge, got {w.shape}.")
+        J = self.incidence
+        return (J @ sp.diags_array(w) @ J.T).tocsr()
+
+    @cached_property
+    def _components(self):
+        # Only edges with positive weight connect: a zero weight couples nothing.
+        pos = self.weights > 0
+        i, j = self.edges[pos].T
+        adj = sp.coo_array((np.ones(pos.sum()), (i, j)), shape=(self.n, self.n))
+        k, lab = connected_components(adj, directed=False)
+        return k, _first_appearance(lab)
+
+    @property
+    def n_components(self) -> int:
+        """Number of connected components (edges of weight 0 do not connect)."""
+        return self._components[0]
+
+    @property
+    def component_labels(self) -> np.ndarray:
+        """Component of each node, numbered by first appearance (node 0 is in component 0)."""
+        return self._components[1]
+
+    def is_uniform_complete(self) -> bool:
+        """True when every pair is an edge and all weights are equal and positive."""
+        n = self.n
+        return bool(
+            self.n_edges == n * (n - 1) // 2
+            and (self.n_edges == 0 or (self.weights[0] > 0 and np.all(self.weights == self.weights[0])))
+        )
+
+    def __repr__(self):
+        return f"Graph(n={self.n}, n_edges={self.n_edges}, n_components={self.n_components})"
+
+
+def _first_appearance(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels 0, 1, 2, ... in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.ravel()]
+
+
+def _check_weights(w):
+    if not np.all(np.isfinite(w)):
+        bad = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"weights contain NaN or inf (edge {bad}); weights must be finite.")
+    if w.size and w.min() < 0:
+        bad = int(np.argmin(w))
+        raise ValueError(f"weights must be >= 0; edge {bad} has weight {w[bad]!r}.")
+
+
+def _check_nonneg(value, name):
+    """``value`` as a float, or ``ValueError`` unless it is a finite real number >= 0."""
+    msg = f"{name} must be a finite number >= 0, got {value!r}."
+    if isinstance(value, (bool, str, bytes)) or not np.isscalar(value):
+        raise ValueError(msg)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(msg) from None
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(msg)
+    return v
+
+
+def _check_phi(phi):
+    return _check_nonneg(phi, "phi")
+
+
+def _gaussian(A, edges, phi):
+    diff = A[edges[:, 0]] - A[edges[:, 1]]
+    return np.exp(-phi * np.einsum("ij,ij->i", diff, diff))
+
+
+def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
+    """Union k-nearest-neighbour graph with Gaussian weights.
+
+    ``(i, j)`` is an edge when ``j`` is among the ``k`` nearest other points of
+    ``i`` or ``i`` among those of ``j``; ``w_ij = exp(-phi ||a_i - a_j||^2)``
+    (Sun, Toh & Yuan 2021).  Neighbours are found with a tree
+    (:class:`sklearn.neighbors.KDTree`, or ``BallTree`` above 15 features), so
+    memory is ``O(n k)`` and time ``O(n k log n)`` for data in general position.
+    Ties are broken deterministically: among points at equal distance, the smaller
+    index wins; a point never counts as its own neighbour, even when duplicated.
+    Distances are compared as the computed squared distances
+    ``sum((a_i - a_j)**2)``, so two distances that agree only up to rounding
+    (``0.3 - 0.2`` versus ``0.2 - 0.1``) are not a tie.
+    A point whose k-th neighbour distance is shared by many points costs time
+    proportional to that number (the tree must list them to pick the smallest
+    indices).
+
+    Parameters
+    ----------
+    A : array of shape (n_samples, n_features)
+    k : int, 1 <= k < n_samples
+    phi : float >= 0
+    """
+    A = check_data(A)
+    n = A.shape[0]
+    phi = _check_phi(phi)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    if k >= n:
+        raise ValueError(
+            f"k={k} neighbours need at least k + 1 = {k + 1} points, but A has {n}; "
+            f"choose k <= {n - 1}."
+        )
+    neighbours = _knn_indices(A, int(k))
+    rows = np.repeat(np.arange(n), k)
+    return _gaussian_graph(A, n, np.column_stack([rows, neighbours.ravel()]), phi)
+
+
+def _gaussian_graph(A, n, pairs, phi):
+    i, j = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    key = np.unique(i * n + j)
+    edges = np.column_stack([key // n, key % n]).astype(np.int64)
+    return Graph(n, edges, _gaussian(A, edges, phi))
+
+
+# Rows of ambiguous points whose radius queries are processed together (bounds memory
+# when many points tie).
+_RADIUS_CHUNK = 256
+
+
+def _sq_dist(A, rows, cols):
+    """Squared distances ``||a_rows - a_cols||^2`` computed from coordinate differences."""
+    diff = A[rows] - A[cols]
+    return np.sum(diff * diff, axis=-1)
+
+
+def _knn_indices(A, k):
+    """The k nearest other points of every point, ties broken by the smaller index.
+
+    A k-d tree (a ball tree above 15 features) proposes the ``k + 2`` nearest points;
+    both compute distances from coordinate differences, so equal distances stay equal
+    (no ``||x||^2 - 2 x.y + ||y||^2`` rounding).  Candidates are re-ranked by computed
+    squared distance, then index.  When the k-th other point ties with the farthest
+    candidate, points at that distance may have been left out, so that row is redone
+    with a radius query that returns every point up to that distance.
+    """
+    n, d = A.shape
+    q = min(n, k + 2)
+    tree = (KDTree if d <= 15 else BallTree)(A)
+    ind = tree.query(A, k=q, return_distance=False)
+    rows = np.arange(n)
+    d2 = np.empty(ind.shape)
+    for c in range(q):
+        d2[:, c] = _sq_dist(A, rows, ind[:, c])
+    out, d_kth = _nearest_others(d2, ind, rows, k)
+    if q == n:  # every point was a candidate: nothing can be missing
+        return out
+    # Any point the tree left out is at least as far as its farthest candidate (up to
+    # the rounding difference between the tree's sum of squares and ours).
+    d_last = d2.max(axis=1)
+    rtol = 1e-12 + 8 * d * np.finfo(float).eps
+    ambiguous = np.flatnonzero(d_kth >= d_last * (1 - rtol))
+    for start in range(0, ambiguous.size, _RADIUS_CHUNK):
+        chunk = ambiguous[start:start + _RADIUS_CHUNK]
+        radius = np.sqrt(d_last[chunk]) * (1 + 1e-9)
+        found = tree.query_radius(A[chunk], r=radius, return_distance=False)
+        out[chunk] = _nearest_others_ragged(A, chunk, found, k)
+    return out
+
+
+def _nearest_others(d2, ind, rows, k):
+    """First k entries of each row by (distance, index), the row's own point excluded.
+
+    Returns the indices (len(rows), k) and the k-th squared distance of each row.
+    """
+    d2 = np.where(ind == rows[:, None], -1.0, d2)  # own point sorts first
+    order = np.lexsort((ind, d2), axis=-1)
+    ind = np.take_along_axis(ind, order, axis=-1)
+    d2 = np.take_along_axis(d2, order, axis=-1)
+    start = (d2[:, 0] < 0).astype(np.int64)[:, None]
+    take = start + np.arange(k)
+    return np.take_along_axis(ind, take, axis=-1), np.take_along_axis(d2, take[:, -1:], axis=-1)[:, 0]
+
+
+def _nearest_others_ragged(A, rows, found, k):
+    """As :func:`_nearest_others` for candidate lists of different lengths (radius queries)."""
+    counts = np.array([len(f) for f in found], dtype=np.int64)
+    r = np.repeat(rows, counts)
+    c = np.concatenate(found).astype(np.int64)
+    keep = c != r
+    r, c = r[keep], c[keep]
+    order = np.lexsort((c, _sq_dist(A, r, c), r))
+    r, c = r[order], c[order]
+    first = np.searchsorted(r, rows)  # rows are increasing, so r is grouped in that order
+    size = np.diff(np.append(first, len(r)))
+    if np.any(size < k):  # cannot happen: the radius covers the k + 2 tree candidates
+        raise RuntimeError("radius query returned fewer than k neighbours; please report this.")
+    return c[first[:, None] + np.arange(k)]
+
+
+def complete_graph(A, phi: float = 0.5) -> Graph:
+    """All pairs with Gaussian weights ``w_ij = exp(-phi ||a_i - a_j||^2)``.
+
+    ``O(n^2)`` edges: meant for small data (the paper's experiments).
+    """
+    A = check_data(A)
+    phi = _check_phi(phi)
+    n = A.shape[0]
+    i, j = np.triu_indices(n, k=1)
+    edges = np.column_stack([i, j]).astype(np.int64)
+    return Graph(n, edges, _gaussian(A, edges, phi))
+
+
+def uniform_graph(n: int, weight: float = 1.0) -> Graph:
+    """All pairs with the same weight (the paper's Section 3 examples)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    weight = _check_nonneg(weight, "weight")  # checked even when n = 1 (no edges)
+    i, j = np.triu_indices(int(n), k=1)
+    return Graph(int(n), np.column_stack([i, j]).astype(np.int64), np.full(len(i), weight))

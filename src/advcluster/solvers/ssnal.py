@@ -1,0 +1,193 @@
+"""SSNAL: semismooth Newton-CG augmented Lagrangian method for convex clustering, p = 2.
+
+Sun, Toh & Yuan, *Convex clustering: model, theoretical guarantee and efficient
+algorithm*, JMLR 22(9), 2021; MATH.md section 2.  With dual ``Z`` and penalty
+``sigma``, each outer step minimises over ``X``::
+
+    phi(X) = 1/2 ||X - A||^2 + sigma sum_e env_e(B(X)_e + Z_e / sigma) - ||Z||^2 / (2 sigma)
+    grad phi(X) = X - A + B*( Pi_Omega(Z + sigma B(X)) )
+
+by semismooth Newton: ``H dX = -grad`` with ``H(Y) = Y + sigma B*(M(B(Y)))``,
+``M_e = I`` on edges the prox zeroes and ``alpha_e (I - u_e u_e^T)`` on the
+others (``alpha_e = r_e / (sigma ||D_e||) < 1``).  Then
+``Z <- Pi_Omega(Z + sigma B(X))`` and ``sigma`` grows while the primal
+infeasibility lags.
+
+The Newton system is solved by conjugate gradients preconditioned with
+``P = (I + sigma L_c) (x) I_d``, the graph Laplacian ``L_c`` with edge weights
+``c_e = 1`` (fused) or ``alpha_e (d - 1) / d`` (separated): the isotropic part
+of ``M``.  ``P`` is factorised once per Newton step (sparse LU); for ``d = 1``
+it equals ``H`` and CG stops after one step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, cg, splu
+
+from . import admm, problem
+from .core import Iterate, register
+
+
+class _Subproblem:
+    """``phi``, its gradient and generalized Hessian at fixed ``(Z, sigma)``."""
+
+    def __init__(self, A, graph, radius, Z, sigma):
+        self.A, self.graph, self.radius, self.Z, self.sigma = A, graph, radius, Z, sigma
+        self.c = radius / sigma  # prox threshold on D
+
+    def at(self, X):
+        """Value, gradient and the pieces the Hessian needs, at ``X``."""
+        D = problem.edge_diff(self.graph, X) + self.Z / self.sigma
+        nD = problem.norms(D, 2)
+        active = nD > self.c  # the prox does not zero these edges
+        env = np.where(active, self.c * nD - 0.5 * self.c**2, 0.5 * nD**2)
+        value = 0.5 * np.sum((X - self.A) ** 2) + self.sigma * env.sum() - np.sum(self.Z**2) / (2 * self.sigma)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shrink = np.where(active, self.c / nD, 1.0)  # Pi(sigma D) = sigma * shrink * D
+        Znew = self.sigma * D * shrink[:, None]
+        grad = X - self.A + problem.edge_adjoint(self.graph, Znew)
+        return value, grad, D, nD, active, shrink, Znew
+
+
+def _newton_direction(graph, grad, D, nD, active, shrink, sigma, cg_tol, cg_maxiter):
+    """Solve ``H dX = -grad`` by preconditioned CG; returns ``dX`` and the CG iteration count."""
+    n, d = grad.shape
+    J = graph.incidence
+    alpha = np.where(active, shrink, 1.0)  # alpha_e on separated edges, 1 on fused ones
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(active[:, None], D / nD[:, None], 0.0)
+    c = np.where(active, alpha * (d - 1) / d, 1.0)
+    P = (sp.eye_array(n, format="csc") + sigma * (J @ sp.diags_array(c) @ J.T)).tocsc()
+    lu = splu(P, permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True))
+    rhs = -grad
+    if d == 1:
+        return lu.solve(rhs), 1
+
+    act = np.flatnonzero(active)
+    a_act, u_act = alpha[act], u[act]
+
+    def hess(y):
+        Y = y.reshape(n, d)
+        BY = problem.edge_diff(graph, Y)
+        BY_act = BY[act]
+        BY[act] = a_act[:, None] * (BY_act - u_act * np.einsum("ij,ij->i", u_act, BY_act)[:, None])
+        return (Y + sigma * problem.edge_adjoint(graph, BY)).ravel()
+
+    def precond(y):
+        return lu.solve(y.reshape(n, d)).ravel()
+
+    count = [0]
+
+    def tick(_):
+        count[0] += 1
+
+    H = LinearOperator((n * d, n * d), matvec=hess, dtype=float)
+    M = LinearOperator((n * d, n * d), matvec=precond, dtype=float)
+    x, _ = cg(H, rhs.ravel(), x0=precond(rhs.ravel()), rtol=cg_tol, maxiter=cg_maxiter, M=M, callback=tick)
+    return x.reshape(n, d), count[0]
+
+
+@register("ssnal", norms=(2,), summary="semismooth Newton-CG augmented Lagrangian (Sun, Toh & Yuan 2021)")
+def run(
+    A,
+    graph,
+    gamma,
+    *,
+    p,
+    tol,
+    max_iter,
+    x0,
+    z0,
+    verbose,
+    sigma=None,
+    sigma_factor=5.0,
+    max_newton=50,
+    cg_tol=1e-2,
+    cg_maxiter=200,
+    warm_start=50,
+    warm_sigma_factor=1.0,
+):
+    """SSNAL for p = 2.
+
+    Options
+    -------
+    sigma : float, optional
+        Initial penalty (default: scaled to the data, ``gamma * mean(w) / spread``).
+    sigma_factor : float
+        Growth of ``sigma`` while the primal infeasibility lags (default 5).
+    max_newton : int
+        Newton steps per outer iteration.
+    cg_tol, cg_maxiter
+        Relative tolerance and iteration cap of the preconditioned CG.
+    warm_start : int
+        ADMM iterations run first (as in the reference code) when no ``z0`` is
+        given; 0 turns the phase off.
+    """
+    max_iter = 200 if max_iter is None else max_iter
+    n, d = A.shape
+    radius = gamma * graph.weights
+    X = A.copy() if x0 is None else x0.copy()
+    Z = np.zeros((graph.n_edges, d)) if z0 is None else problem.project_dual(z0, radius, 2)
+    if graph.n_edges == 0 or gamma == 0 or not np.any(radius > 0):
+        X, Z = A.copy(), np.zeros((graph.n_edges, d))
+        U = problem.edge_diff(graph, X)
+        return Iterate(X, U, Z, 0, True, "trivial problem: X = A (no edge carries a penalty)")
+
+    normA = problem.fro(A)
+    if sigma is None:
+        spread = np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))) or 1.0
+        sigma = float(np.mean(radius)) / spread
+        sigma = min(max(sigma, 1e-4), 1e4)
+    history = []
+    if warm_start and z0 is None:
+        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, 1e-4), max_iter=warm_start, x0=x0, z0=None,
+                       verbose=False, sigma=sigma, check_every=warm_start)
+        X, Z = pre.X, pre.Z
+        sigma *= warm_sigma_factor
+    n_newton = 0
+    n_cg = 0
+    U = problem.edge_diff(graph, X)
+    converged = False
+    message = f"reached max_iter={max_iter} outer iterations"
+    for it in range(1, max_iter + 1):
+        sub = _Subproblem(A, graph, radius, Z, sigma)
+        value, grad, D, nD, active, shrink, Znew = sub.at(X)
+        # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
+        last = history[-1]["kkt_residual"] if history else 1.0
+        inner_tol = max(0.1 * tol, min(0.1, 0.2 * last)) * (1 + normA)
+        for _ in range(max_newton):
+            gnorm = problem.fro(grad)
+            if gnorm <= inner_tol:
+                break
+            dX, k = _newton_direction(graph, grad, D, nD, active, shrink, sigma, cg_tol, cg_maxiter)
+            n_cg += k
+            n_newton += 1
+            slope = np.sum(grad * dX)
+            step = 1.0
+            for _ls in range(30):
+                cand = sub.at(X + step * dX)
+                if cand[0] <= value + 1e-4 * step * slope:
+                    break
+                step *= 0.5
+            X = X + step * dX
+            if verbose > 1:
+                print(f"    newton gnorm {gnorm:.2e} tol {inner_tol:.1e} step {step:.3g} cg {k} active {active.sum()}")
+            value, grad, D, nD, active, shrink, Znew = cand
+        U = D - Znew / sigma  # = Prox(D), exact zeros on fused edges
+        Z = Znew
+        ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
+        history.append(dict(iteration=it, sigma=sigma, newton=n_newton, cg=n_cg, **ev))
+        if verbose:
+            print(
+                f"ssnal {it:3d}  sigma {sigma:9.3e}  kkt {ev['kkt_residual']:.2e}  "
+                f"primal {ev['primal_infeasibility']:.1e}  stat {ev['stationarity']:.1e}  newton {n_newton}  cg {n_cg}"
+            )
+        if ev["kkt_residual"] <= tol:
+            converged = True
+            message = f"converged: KKT residual {ev['kkt_residual']:.2e} <= tol {tol:.0e}"
+            break
+        if ev["primal_infeasibility"] > ev["stationarity"]:
+            sigma = min(sigma * sigma_factor, 1e10)
+    return Iterate(X, U, Z, it, converged, message, n_inner=n_newton, history=history)

@@ -1,0 +1,231 @@
+"""Independent references for the solver tests (a helper module, not collected by pytest).
+
+Nothing here solves with :mod:`advcluster.solvers` or reuses its operators: the
+primal is solved by cvxpy + Clarabel, exact 1-D solutions are certified by a
+closed form plus a dual flow, and the optimality measures of MATH.md section 2
+are written out again with a dense incidence matrix built from the edge list, so
+a mistake in ``problem.evidence`` or ``graph.incidence`` cannot hide itself.
+(:func:`method_applies` only reads the registry, to know each method's scope.)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+CLARABEL_TOL = dict(
+    tol_gap_abs=1e-11,
+    tol_gap_rel=1e-11,
+    tol_feas=1e-11,
+    tol_ktratio=1e-9,
+    max_iter=400,
+)
+
+
+def uniform_complete(graph):
+    """Every pair is an edge and all weights are equal and positive (checked here, not by Graph)."""
+    n, w = graph.n, np.asarray(graph.weights)
+    return graph.n_edges == n * (n - 1) // 2 and (w.size == 0 or (w[0] > 0 and np.all(w == w[0])))
+
+
+def method_applies(method, A, graph, p):
+    """Whether a registered method claims the problem: ``p`` among its norms, and
+    ``exact1d`` only on a uniform complete graph with one feature or ``p = 1``."""
+    from advcluster.solvers import METHODS
+
+    if p not in METHODS[method].norms:
+        return False
+    if method == "exact1d":
+        return uniform_complete(graph) and (np.shape(A)[1] == 1 or p == 1)
+    return True
+
+
+def dense_incidence(graph):
+    """``J`` (n x m) with ``J[i, e] = 1``, ``J[j, e] = -1`` for edge ``e = (i, j)``, built from ``graph.edges``."""
+    J = np.zeros((graph.n, graph.n_edges))
+    for e, (i, j) in enumerate(np.asarray(graph.edges)):
+        J[i, e] = 1.0
+        J[j, e] = -1.0
+    return J
+
+
+def objective(A, graph, gamma, X, p):
+    """``1/2 ||X - A||_F^2 + gamma sum_e w_e ||x_i - x_j||_p``, from a dense incidence matrix."""
+    D = dense_incidence(graph).T @ X
+    pen = np.sqrt((D**2).sum(axis=1)) if p == 2 else np.abs(D).sum(axis=1)
+    return 0.5 * float(((X - A) ** 2).sum()) + gamma * float(np.dot(np.asarray(graph.weights), pen))
+
+
+def cvxpy_solve(A, graph, gamma, p):
+    """Solve the primal with cvxpy + Clarabel at tight tolerances.
+
+    Returns ``(X, f)``: the centres and the objective at them (recomputed in
+    numpy, not cvxpy's reported value).
+    """
+    import cvxpy as cp
+
+    A = np.asarray(A, dtype=float)
+    n, d = A.shape
+    w = np.asarray(graph.weights, dtype=float)
+    if graph.n_edges == 0 or gamma == 0:
+        return A.copy(), 0.0
+    X = cp.Variable((n, d))
+    D = dense_incidence(graph).T @ X
+    if p == 2:
+        pen = cp.norm(D, 2, axis=1)
+    else:
+        pen = cp.sum(cp.abs(D), axis=1)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(X - A) + gamma * (w @ pen)))
+    with warnings.catch_warnings():  # "optimal_inaccurate" at these tolerances still means ~1e-7 on centres
+        warnings.simplefilter("ignore", UserWarning)
+        prob.solve(solver=cp.CLARABEL, **CLARABEL_TOL)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"cvxpy/Clarabel failed: status {prob.status}")
+    Xv = np.asarray(X.value)
+    return Xv, objective(A, graph, gamma, Xv, p)
+
+
+def _prox(D, radius, p):
+    """Prox of ``sum_e radius_e ||.||_p`` (written again, independently of problem.prox)."""
+    out = np.zeros_like(D)
+    for e in range(D.shape[0]):
+        if p == 2:
+            nrm = np.linalg.norm(D[e])
+            if nrm > radius[e]:
+                out[e] = D[e] * (1.0 - radius[e] / nrm)
+        else:
+            out[e] = np.sign(D[e]) * np.maximum(np.abs(D[e]) - radius[e], 0.0)
+    return out
+
+
+def _project_dual(Z, radius, p):
+    out = np.array(Z, dtype=float, copy=True)
+    for e in range(Z.shape[0]):
+        if p == 2:
+            nrm = np.linalg.norm(Z[e])
+            if nrm > radius[e]:
+                out[e] = Z[e] * radius[e] / nrm
+        else:
+            out[e] = np.clip(Z[e], -radius[e], radius[e])
+    return out
+
+
+def kkt(A, graph, gamma, X, U, Z, p):
+    """MATH.md section 2 optimality measures, recomputed with a dense incidence matrix.
+
+    Returns ``(kkt_residual, relative_duality_gap)`` where::
+
+        eta_P = ||J^T X - U|| / (1 + ||U||)
+        eta_D = sum_e max(0, ||Z_e||_q - r_e) / (1 + ||A||)
+        eta   = (||J Z + X - A|| + ||U - Prox(U + Z)||) / (1 + ||A|| + ||U||)
+        gap   = |P(X) - D(Pi(Z))| / (1 + |P| + |D|),  D(Z) = <A, J Z> - 1/2 ||J Z||^2
+    """
+    A = np.asarray(A, float)
+    J = dense_incidence(graph)
+    r = gamma * np.asarray(graph.weights, dtype=float)
+    normA, normU = np.linalg.norm(A), np.linalg.norm(U)
+    eta_p = np.linalg.norm(J.T @ X - U) / (1 + normU)
+    if p == 2:
+        zq = np.sqrt((Z**2).sum(axis=1)) if Z.size else np.zeros(0)
+    else:
+        zq = np.abs(Z).max(axis=1) if Z.size else np.zeros(0)
+    eta_d = np.maximum(zq - r, 0.0).sum() / (1 + normA)
+    eta = (np.linalg.norm(J @ Z + X - A) + np.linalg.norm(U - _prox(U + Z, r, p))) / (1 + normA + normU)
+    primal = objective(A, graph, gamma, X, p)
+    V = J @ _project_dual(Z, r, p)
+    dual = float((A * V).sum() - 0.5 * (V * V).sum())
+    gap = abs(primal - dual) / (1 + abs(primal) + abs(dual))
+    return max(eta_p, eta_d, eta), gap
+
+
+def two_point(a1, a2, gamma, w):
+    """Closed form for two points and one edge, p = 2 (MATH.md section 1)."""
+    a1, a2 = np.asarray(a1, float), np.asarray(a2, float)
+    diff = a1 - a2
+    nrm = np.linalg.norm(diff)
+    shrink = max(0.0, 1.0 - 2.0 * gamma * w / nrm) if nrm > 0 else 0.0
+    mid = (a1 + a2) / 2
+    return np.vstack([mid + shrink * diff / 2, mid - shrink * diff / 2])
+
+
+def certified_1d(a, graph, gamma, x_approx):
+    """Exact 1-D solution near ``x_approx``, with a certified error bound.
+
+    For one feature the objective is ``1/2 ||x - a||^2 + sum_e r_e |x_i - x_j|``
+    (``r_e = gamma w_e``).  Given the fusion pattern read off ``x_approx``
+    (groups of near-equal values) and the order of the groups, summing the
+    stationarity equations ``x_i - a_i + (J z)_i = 0`` over a group cancels the
+    in-group edges and gives each group's value in closed form::
+
+        n_b x_b = sum_{i in b} (a_i - (J_cross z_cross)_i),   z_e = r_e sign(x_i - x_j) across groups.
+
+    A dual for the in-group edges must solve ``J_free z = t`` with ``|z_e| <= r_e``,
+    ``t = a - x - J_cross z_cross``: the minimum-norm solution when it fits the
+    box, else a feasible point found by linear programming.
+    With ``delta = J z - (a - x)``, ``x`` is the exact solution for the data
+    ``a + delta`` (its KKT conditions hold exactly there), and the solution map
+    is nonexpansive, so ``||x - x*|| <= ||delta||``: the returned bound.
+
+    Returns ``(x, bound)``; ``bound = inf`` when no grouping of ``x_approx``
+    is consistent.
+    """
+    from scipy.optimize import linprog
+
+    a = np.asarray(a, float)
+    x_approx = np.asarray(x_approx, float)
+    n = len(a)
+    r = gamma * np.asarray(graph.weights, dtype=float)
+    edges = np.asarray(graph.edges).reshape(-1, 2)
+    J = dense_incidence(graph)
+    scale = 1.0 + np.abs(a).max()
+    best = (x_approx, np.inf)
+    order = np.argsort(x_approx, kind="stable")
+    for group_tol in (1e-6, 1e-7, 1e-5, 1e-8, 1e-4):
+        group = np.empty(n, dtype=int)
+        group[order] = np.concatenate([[0], np.cumsum(np.diff(x_approx[order]) > group_tol * scale)])
+        gval = np.array([x_approx[group == b].mean() for b in range(group.max() + 1)])
+        gi, gj = group[edges[:, 0]], group[edges[:, 1]]
+        cross = gi != gj
+        s = np.sign(gval[gi] - gval[gj])
+        z = np.where(cross, r * s, 0.0)
+        c = J @ z
+        xg = np.array([(a - c)[group == b].mean() for b in range(len(gval))])
+        x = xg[group]
+        if np.any(np.sign(xg[gi[cross]] - xg[gj[cross]]) != s[cross]):
+            continue  # the closed-form group values do not keep the assumed order
+        t = a - x - c
+        free = (~cross) & (r > 0)
+        if free.any():
+            # the minimum-norm flow first; bounded least squares when it leaves the box
+            Jf = J[:, free]
+            zf = Jf.T @ (np.linalg.pinv(Jf @ Jf.T) @ t)
+            if np.any(np.abs(zf) > r[free]):  # a feasible flow by linear programming (HiGHS)
+                lp = linprog(np.zeros(free.sum()), A_eq=Jf, b_eq=t, bounds=np.column_stack([-r[free], r[free]]))
+                if lp.status != 0:
+                    continue
+                zf = np.clip(lp.x, -r[free], r[free])
+            z[free] = zf
+        delta = J @ z - (a - x)
+        bound = float(np.linalg.norm(delta))
+        if bound < best[1]:
+            best = (x, bound)
+        if bound <= 1e-12 * scale:
+            break
+    return best
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_threaded_blas():
+    """Run a test module with one BLAS thread.
+
+    The tests solve many tiny problems; on a small shared machine a threaded
+    BLAS spends far longer synchronising than computing (a 56 x 1500 product
+    measured 0.1 s with two threads, 0.7 ms with one).  Import this fixture into
+    a test module to apply it there.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
