@@ -30,7 +30,7 @@ from scipy.sparse.linalg import splu
 
 from .._validation import check_int, check_positive
 from . import problem
-from .core import Iterate, register
+from .core import Iterate, meets_tol, register
 
 DEFAULT_MAX_ITER = 20000
 
@@ -72,8 +72,8 @@ def run(
         U <- Prox_{(r / sigma) ||.||_p}(B(X) + Z / sigma)
         Z <- Z + sigma (B(X) - U)
 
-    Stops when the SSNAL paper's relative KKT residual
-    (:func:`problem.evidence`) is at most ``tol``; it is evaluated every
+    Stops when the SSNAL paper's relative KKT residual and the relative
+    duality gap (:func:`problem.evidence`) are both at most ``tol``; it is evaluated every
     ``check_every`` iterations.
 
     Parameters
@@ -138,7 +138,13 @@ def run(
     def check(k):
         ev = problem.evidence(A, graph, gamma, X, U, Z, p)
         history.append(
-            dict(iteration=k, sigma=sigma, kkt_residual=ev["kkt_residual"], primal_objective=ev["primal_objective"])
+            dict(
+                iteration=k,
+                sigma=sigma,
+                kkt_residual=ev["kkt_residual"],
+                duality_gap=ev["duality_gap"],
+                primal_objective=ev["primal_objective"],
+            )
         )
         if verbose:
             print(
@@ -146,16 +152,16 @@ def run(
                 f"(P {ev['primal_infeasibility']:.1e}, D {ev['dual_infeasibility']:.1e}, "
                 f"S {ev['stationarity']:.1e})  primal {ev['primal_objective']:.12g}"
             )
-        return ev["kkt_residual"]
+        return ev
 
-    if x0 is not None and z0 is not None and check(0) <= tol:
+    if x0 is not None and z0 is not None and meets_tol(check(0), tol):
         return Iterate(
             X=X, U=U, Z=Z, n_iter=0, converged=True, message="warm start already meets tol", history=history
         )
 
     lu = _factorize(graph, sigma)
     normA = problem.fro(A)
-    kkt = np.inf
+    ev = dict(kkt_residual=np.inf, duality_gap=np.inf)
     for k in range(1, max_iter + 1):
         X = _solve(lu, A + problem.edge_adjoint(graph, sigma * U - Z))
         BX = problem.edge_diff(graph, X)
@@ -164,15 +170,18 @@ def run(
         Z = Z + sigma * (BX - U)
 
         if k % check_every == 0 or k == max_iter:
-            kkt = check(k)
-            if kkt <= tol:
+            ev = check(k)
+            if meets_tol(ev, tol):
                 return Iterate(
                     X=X,
                     U=U,
                     Z=Z,
                     n_iter=k,
                     converged=True,
-                    message=f"KKT residual {kkt:.2e} <= tol {tol:.0e} after {k} iterations",
+                    message=(
+                        f"converged: KKT residual {ev['kkt_residual']:.2e} and duality gap "
+                        f"{ev['duality_gap']:.2e} <= tol {tol:.0e} after {k} iterations"
+                    ),
                     history=history,
                 )
         if adapt_sigma and k % 50 == 0:
@@ -191,7 +200,8 @@ def run(
         n_iter=max_iter,
         converged=False,
         message=(
-            f"stopped at max_iter = {max_iter} with KKT residual {kkt:.2e} > tol {tol:.0e}; "
+            f"stopped at max_iter = {max_iter} with KKT residual {ev['kkt_residual']:.2e} and duality gap "
+            f"{ev['duality_gap']:.2e} (tol {tol:.0e}); "
             "raise max_iter, loosen tol, or use method='ssnal'"
         ),
         history=history,

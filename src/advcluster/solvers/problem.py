@@ -87,8 +87,10 @@ def evidence(A, graph, gamma, X, U, Z, p):
         eta   = (||B*(Z) + X - A|| + ||U - Prox(U + Z)||) / (1 + ||A|| + ||U||)
         kkt_residual = max(eta_P, eta_D, eta)
 
-    Norms are Frobenius.  Returns a dict with these, both objectives and the
-    relative duality gap ``|P - D| / (1 + |P| + |D|)``.
+    Norms are Frobenius.  Returns a dict with these, both objectives, the
+    relative duality gap ``|P - D| / (1 + |P| + |D|)`` and ``gap_roundoff``, the
+    bound on that gap's own rounding error (``4 eps gamma sum_e w_e (|x_i| + |x_j|)``,
+    relative): for huge gamma no point can show a smaller gap.
     """
     radius = gamma * graph.weights
     normA = fro(A)
@@ -105,10 +107,16 @@ def evidence(A, graph, gamma, X, U, Z, p):
     eta = (stat + comp) / (1 + normA + normU)
     primal = primal_objective(A, graph, gamma, X, p)
     dual = dual_objective(A, graph, gamma, Z, p)
+    # Rounding error of the penalty sum: fused points differ by ~eps * |x|, times gamma w_e.
+    roundoff = 0.0
+    if graph.n_edges:
+        size = norms(X, p)
+        roundoff = 4 * np.finfo(float).eps * gamma * float(np.dot(graph.weights, size[graph.edges].sum(axis=1)))
     return dict(
         primal_objective=primal,
         dual_objective=float(dual),
         duality_gap=abs(primal - dual) / (1 + abs(primal) + abs(dual)),
+        gap_roundoff=roundoff / (1 + abs(primal) + abs(dual)),
         primal_infeasibility=float(eta_p),
         dual_infeasibility=float(eta_d),
         stationarity=float(eta),

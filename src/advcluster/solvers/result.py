@@ -24,6 +24,8 @@ class ClusteringResult:
         The splitting variable ``U ~ B(X)`` with exact zeros on fused edges.
     primal_objective, dual_objective, duality_gap : float
         Objectives of (P) and (D) and the relative gap ``|P - D| / (1 + |P| + |D|)``.
+    gap_roundoff : float
+        Rounding error of the computed gap (relative); it matters only for huge gamma.
     kkt_residual : float
         ``max(eta_P, eta_D, eta)``, the SSNAL paper's relative KKT residual;
         the three parts are ``primal_infeasibility``, ``dual_infeasibility``,
@@ -35,8 +37,8 @@ class ClusteringResult:
     time : float
         Wall-clock seconds spent in the solver.
     success : bool
-        True when the solver met its stopping rule: ``kkt_residual <= tol``
-        (exact1d: the exact path was computed).
+        True when the solver met its stopping rule: ``kkt_residual <= tol`` and
+        ``duality_gap <= tol + gap_roundoff`` (exact1d without certificate: exact by construction).
     message : str
         How the solve ended, in words.
     """
@@ -51,6 +53,7 @@ class ClusteringResult:
     primal_objective: float
     dual_objective: float
     duality_gap: float
+    gap_roundoff: float
     kkt_residual: float
     primal_infeasibility: float
     dual_infeasibility: float

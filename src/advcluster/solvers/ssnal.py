@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, cg, splu
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
 
 from . import admm, problem
-from .core import Iterate, register
+from .core import Iterate, meets_tol, register
 
 
 class _Subproblem:
@@ -51,42 +53,118 @@ class _Subproblem:
         return value, grad, D, nD, active, shrink, Znew
 
 
-def _newton_direction(graph, grad, D, nD, active, shrink, sigma, cg_tol, cg_maxiter):
-    """Solve ``H dX = -grad`` by preconditioned CG; returns ``dX`` and the CG iteration count."""
-    n, d = grad.shape
+class _Coarse:
+    """Deflation space: vectors constant on each component of the fused-edge graph.
+
+    The troublesome modes of ``H`` are relative motions of groups of points held
+    together by fused edges (weight ``sigma``) and coupled by separated edges
+    whose ``M_e = alpha_e (I - u_e u_e^T)`` is strongly anisotropic.  With ``W``
+    the component indicators (times ``I_d``), ``E = W^T H W`` is a small dense
+    matrix assembled from the edges that cross components alone.
+    """
+
+    def __init__(self, graph, comp, K, d, sigma, cross, alpha, u):
+        self.comp, self.K, self.d, self.sigma = comp, K, d, sigma
+        self.ci, self.cj = comp[graph.edges[cross, 0]], comp[graph.edges[cross, 1]]
+        self.cross, self.alpha, self.u = cross, alpha[cross], u[cross]
+        Me = self.alpha[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
+        E = np.zeros((K, d, K, d))
+        sizes = np.bincount(comp, minlength=K)
+        E[np.arange(K), :, np.arange(K), :] = sizes[:, None, None] * np.eye(d)[None]
+        np.add.at(E, (self.ci, slice(None), self.ci, slice(None)), sigma * Me)
+        np.add.at(E, (self.cj, slice(None), self.cj, slice(None)), sigma * Me)
+        np.add.at(E, (self.ci, slice(None), self.cj, slice(None)), -sigma * Me)
+        np.add.at(E, (self.cj, slice(None), self.ci, slice(None)), -sigma * Me)
+        self.factor = cho_factor(E.reshape(K * d, K * d))
+        self.graph = graph
+
+    def restrict(self, Y):
+        """``W^T Y``: component sums, shape (K, d)."""
+        out = np.zeros((self.K, self.d))
+        np.add.at(out, self.comp, Y)
+        return out
+
+    def restrict_hess(self, Y):
+        """``(H W)^T Y = W^T H Y`` using only the crossing edges."""
+        e = self.graph.edges[self.cross]
+        V = Y[e[:, 0]] - Y[e[:, 1]]
+        V = self.alpha[:, None] * (V - self.u * np.einsum("ij,ij->i", self.u, V)[:, None])
+        out = self.restrict(Y)
+        np.add.at(out, self.ci, self.sigma * V)
+        np.add.at(out, self.cj, -self.sigma * V)
+        return out
+
+    def lift_solve(self, R):
+        """``W E^{-1} R`` for R of shape (K, d)."""
+        C = cho_solve(self.factor, R.ravel()).reshape(self.K, self.d)
+        return C[self.comp]
+
+
+def _dot(a, b):
+    return float(np.einsum("ij,ij->", a, b))
+
+
+def _pcg(hess, precond, b, coarse, rtol, maxiter):
+    """Deflated preconditioned CG (Saad, Yeung, Erhel & Guyomarc'h 2000) on (n, d) arrays."""
+    x = precond(b)
+    if coarse is not None:
+        x = x + coarse.lift_solve(coarse.restrict(b - hess(x)))
+    r = b - hess(x)
+    bnorm = np.sqrt(_dot(b, b))
+    z = precond(r)
+    p = z if coarse is None else z - coarse.lift_solve(coarse.restrict_hess(z))
+    rz = _dot(r, z)
+    for k in range(maxiter):
+        if np.sqrt(_dot(r, r)) <= rtol * bnorm:
+            return x, k
+        w = hess(p)
+        pw = _dot(p, w)
+        if pw <= 0:
+            return x, k
+        a = rz / pw
+        x = x + a * p
+        r = r - a * w
+        z = precond(r)
+        rz, rz_old = _dot(r, z), rz
+        p = (rz / rz_old) * p + z
+        if coarse is not None:
+            p = p - coarse.lift_solve(coarse.restrict_hess(z))
+    return x, maxiter
+
+
+def _preconditioner(graph, active, shrink, sigma, d):
+    """Sparse LU of ``P = I + sigma L_c``: ``c_e = 1`` on fused edges, ``alpha_e (d-1)/d`` on separated ones."""
     J = graph.incidence
+    c = np.where(active, shrink * (d - 1) / d, 1.0)
+    P = (sp.eye_array(graph.n, format="csc") + sigma * (J @ sp.diags_array(c) @ J.T)).tocsc()
+    return splu(P, permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True))
+
+
+def _newton_direction(graph, grad, D, nD, active, shrink, sigma, lu, cg_tol, cg_maxiter, max_coarse):
+    """Solve ``H dX = -grad`` by deflated CG preconditioned with the factor ``lu``; returns ``dX``, CG count."""
+    n, d = grad.shape
     alpha = np.where(active, shrink, 1.0)  # alpha_e on separated edges, 1 on fused ones
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(active[:, None], D / nD[:, None], 0.0)
-    c = np.where(active, alpha * (d - 1) / d, 1.0)
-    P = (sp.eye_array(n, format="csc") + sigma * (J @ sp.diags_array(c) @ J.T)).tocsc()
-    lu = splu(P, permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True))
     rhs = -grad
-    if d == 1:
-        return lu.solve(rhs), 1
 
     act = np.flatnonzero(active)
     a_act, u_act = alpha[act], u[act]
 
-    def hess(y):
-        Y = y.reshape(n, d)
+    def hess(Y):
         BY = problem.edge_diff(graph, Y)
         BY_act = BY[act]
         BY[act] = a_act[:, None] * (BY_act - u_act * np.einsum("ij,ij->i", u_act, BY_act)[:, None])
-        return (Y + sigma * problem.edge_adjoint(graph, BY)).ravel()
+        return Y + sigma * problem.edge_adjoint(graph, BY)
 
-    def precond(y):
-        return lu.solve(y.reshape(n, d)).ravel()
-
-    count = [0]
-
-    def tick(_):
-        count[0] += 1
-
-    H = LinearOperator((n * d, n * d), matvec=hess, dtype=float)
-    M = LinearOperator((n * d, n * d), matvec=precond, dtype=float)
-    x, _ = cg(H, rhs.ravel(), x0=precond(rhs.ravel()), rtol=cg_tol, maxiter=cg_maxiter, M=M, callback=tick)
-    return x.reshape(n, d), count[0]
+    coarse = None
+    fused = ~active
+    i, j = graph.edges[fused].T
+    K, comp = connected_components(sp.coo_array((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
+    if K * d <= max_coarse and K < n:
+        cross = np.flatnonzero(comp[graph.edges[:, 0]] != comp[graph.edges[:, 1]])
+        coarse = _Coarse(graph, comp, K, d, sigma, cross, alpha, u)
+    return _pcg(hess, lu.solve, rhs, coarse, cg_tol, cg_maxiter)
 
 
 @register("ssnal", norms=(2,), summary="semismooth Newton-CG augmented Lagrangian (Sun, Toh & Yuan 2021)")
@@ -106,8 +184,10 @@ def run(
     max_newton=50,
     cg_tol=1e-2,
     cg_maxiter=200,
-    warm_start=50,
-    warm_sigma_factor=1.0,
+    warm_start=100,
+    warm_sigma_factor=100.0,
+    max_coarse=2000,
+    inner_ratio=0.2,
 ):
     """SSNAL for p = 2.
 
@@ -124,6 +204,14 @@ def run(
     warm_start : int
         ADMM iterations run first (as in the reference code) when no ``z0`` is
         given; 0 turns the phase off.
+    warm_sigma_factor : float
+        Once started near the solution (after the ADMM phase, or from ``z0``),
+        the Newton phase begins at ``sigma`` times this factor.
+    max_coarse : int
+        Largest deflation space (components times d) used in CG.
+    inner_ratio : float
+        Newton steps stop when the gradient norm is below this fraction of the
+        last KKT residual (relative to ``1 + ||A||``).
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
@@ -141,13 +229,20 @@ def run(
         sigma = float(np.mean(radius)) / spread
         sigma = min(max(sigma, 1e-4), 1e4)
     history = []
-    if warm_start and z0 is None:
-        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, 1e-4), max_iter=warm_start, x0=x0, z0=None,
+    if x0 is not None and z0 is not None:
+        U = problem.edge_diff(graph, X)
+        ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
+        if meets_tol(ev, tol):
+            return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
+    if warm_start:
+        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, 1e-4), max_iter=warm_start, x0=x0, z0=z0,
                        verbose=False, sigma=sigma, check_every=warm_start)
         X, Z = pre.X, pre.Z
+    if warm_start or z0 is not None:
         sigma *= warm_sigma_factor
     n_newton = 0
     n_cg = 0
+    stalled = 0
     U = problem.edge_diff(graph, X)
     converged = False
     message = f"reached max_iter={max_iter} outer iterations"
@@ -156,12 +251,18 @@ def run(
         value, grad, D, nD, active, shrink, Znew = sub.at(X)
         # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
         last = history[-1]["kkt_residual"] if history else 1.0
-        inner_tol = max(0.1 * tol, min(0.1, 0.2 * last)) * (1 + normA)
+        inner_tol = max(0.1 * tol, min(0.1, inner_ratio * last)) * (1 + normA)
+        lu = None
         for _ in range(max_newton):
             gnorm = problem.fro(grad)
             if gnorm <= inner_tol:
                 break
-            dX, k = _newton_direction(graph, grad, D, nD, active, shrink, sigma, cg_tol, cg_maxiter)
+            if lu is None or d == 1:  # for d = 1 the factor is the exact Hessian
+                lu = _preconditioner(graph, active, shrink, sigma, d)
+            if d == 1:
+                dX, k = lu.solve(-grad), 0
+            else:
+                dX, k = _newton_direction(graph, grad, D, nD, active, shrink, sigma, lu, cg_tol, cg_maxiter, max_coarse)
             n_cg += k
             n_newton += 1
             slope = np.sum(grad * dX)
@@ -171,6 +272,9 @@ def run(
                 if cand[0] <= value + 1e-4 * step * slope:
                     break
                 step *= 0.5
+            else:  # no descent along dX (inexact CG): leave the inner loop, the outer update still helps
+                stalled += 1
+                break
             X = X + step * dX
             if verbose > 1:
                 print(f"    newton gnorm {gnorm:.2e} tol {inner_tol:.1e} step {step:.3g} cg {k} active {active.sum()}")
@@ -178,15 +282,18 @@ def run(
         U = D - Znew / sigma  # = Prox(D), exact zeros on fused edges
         Z = Znew
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
-        history.append(dict(iteration=it, sigma=sigma, newton=n_newton, cg=n_cg, **ev))
+        history.append(dict(iteration=it, sigma=sigma, newton=n_newton, cg=n_cg, line_search_failures=stalled, **ev))
         if verbose:
             print(
                 f"ssnal {it:3d}  sigma {sigma:9.3e}  kkt {ev['kkt_residual']:.2e}  "
                 f"primal {ev['primal_infeasibility']:.1e}  stat {ev['stationarity']:.1e}  newton {n_newton}  cg {n_cg}"
             )
-        if ev["kkt_residual"] <= tol:
+        if meets_tol(ev, tol):
             converged = True
-            message = f"converged: KKT residual {ev['kkt_residual']:.2e} <= tol {tol:.0e}"
+            message = (
+                f"converged: KKT residual {ev['kkt_residual']:.2e} and duality gap "
+                f"{ev['duality_gap']:.2e} <= tol {tol:.0e}"
+            )
             break
         if ev["primal_infeasibility"] > ev["stationarity"]:
             sigma = min(sigma * sigma_factor, 1e10)

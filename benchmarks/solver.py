@@ -1,0 +1,137 @@
+"""Solver benchmark: seconds per gamma for ssnal, against admm and cvxpy/Clarabel in the same run.
+
+Data: two half-moons in 2-D (make_moons, noise 0.1) and five Gaussian blobs in
+10-D (make_blobs); kNN weights k = 10, phi = 0.5; tol = 1e-6.  Prints one
+markdown table per part, with the machine and versions, and the speed ratios
+(baseline seconds / ssnal seconds: above 1 means ssnal is faster).
+
+    python benchmarks/solver.py                 # the full run recorded in BENCHMARKS.md
+    python benchmarks/solver.py --quick         # n = 1000 only, a short path
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+from sklearn.datasets import make_blobs, make_moons
+
+import advcluster
+from advcluster import clusterpath, knn_graph, solve
+
+DATA = {
+    # name: (generator, gamma giving a handful of clusters)
+    "moons-2d": (lambda n: make_moons(n, noise=0.1, random_state=0)[0], 10.0),
+    "blobs-10d": (lambda n: make_blobs(n, n_features=10, centers=5, random_state=0)[0], 200.0),
+}
+
+
+def header():
+    import scipy
+    import sklearn
+
+    try:
+        import cvxpy
+
+        cv = f", cvxpy {cvxpy.__version__}"
+    except ImportError:
+        cv = ", cvxpy not installed"
+    print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cpus")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"scikit-learn {sklearn.__version__}{cv}, advcluster {advcluster.__version__}"
+    )
+    print("command: python " + " ".join(sys.argv))
+
+
+def cvxpy_time(A, graph, gamma):
+    """Seconds and objective for cvxpy + Clarabel (default tolerances), edges by index (no dense matrices)."""
+    import cvxpy as cp
+
+    i, j = graph.edges.T
+    X = cp.Variable(A.shape)
+    obj = 0.5 * cp.sum_squares(X - A) + gamma * (graph.weights @ cp.norm(X[i, :] - X[j, :], 2, axis=1))
+    prob = cp.Problem(cp.Minimize(obj))
+    t = time.perf_counter()
+    prob.solve(solver=cp.CLARABEL)
+    return time.perf_counter() - t, prob.value
+
+
+def best_of(fn, repeat):
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def per_gamma(sizes, admm_max, cvxpy_max, repeat):
+    print("\n## Seconds per gamma (cold start; best of %d)\n" % repeat)
+    print("| data | n | edges | gamma | clusters | ssnal s | KKT | admm s | admm/ssnal | cvxpy s | cvxpy/ssnal | rel. obj. diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, (make, gamma) in DATA.items():
+        for n in sizes:
+            A = make(n)
+            graph = knn_graph(A, k=10, phi=0.5)
+            t_s, res = best_of(lambda: solve(A, graph, gamma, "ssnal"), repeat if n <= 10000 else 1)
+            row = [name, n, graph.n_edges, gamma, res.n_clusters, f"{t_s:.3f}", f"{res.kkt_residual:.1e}"]
+            row[-1] += "" if res.success else " (FAILED)"
+            if n <= admm_max:
+                t_a, ra = best_of(lambda: solve(A, graph, gamma, "admm"), 1)
+                row += [f"{t_a:.3f}" + ("" if ra.success else " (not converged)"), f"{t_a / t_s:.1f}"]
+            else:
+                row += ["-", "-"]
+            if n <= cvxpy_max:
+                t_c, f_c = cvxpy_time(A, graph, gamma)
+                row += [f"{t_c:.3f}", f"{t_c / t_s:.1f}", f"{abs(res.primal_objective - f_c) / max(1, abs(f_c)):.1e}"]
+            else:
+                row += ["-", "-", "-"]
+            print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
+
+
+def path(n, n_gammas, cold_every):
+    make, gamma = DATA["moons-2d"]
+    A = make(n)
+    graph = knn_graph(A, k=10, phi=0.5)
+    gammas = np.geomspace(gamma / 20, gamma * 2, n_gammas)
+    t = time.perf_counter()
+    results = clusterpath(A, graph, gammas)
+    t_path = time.perf_counter() - t
+    cold = [solve(A, graph, g).time for g in gammas[::cold_every]]
+    print(f"\n## Warm-started path: moons-2d, n = {n}, {n_gammas} gammas in [{gammas[0]:.3g}, {gammas[-1]:.3g}]\n")
+    print("| total s | s per gamma | cold s per gamma (every %dth gamma) | cold/warm | all converged | clusters |" % cold_every)
+    print("|---|---|---|---|---|---|")
+    per = t_path / n_gammas
+    print(
+        f"| {t_path:.2f} | {per:.3f} | {np.mean(cold):.3f} | {np.mean(cold) / per:.1f} | "
+        f"{all(r.success for r in results)} | {results[0].n_clusters} -> {results[-1].n_clusters} |"
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000, 50000])
+    ap.add_argument("--admm-max", type=int, default=10000, help="largest n solved with admm")
+    ap.add_argument("--cvxpy-max", type=int, default=2000, help="largest n solved with cvxpy")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--path-n", type=int, default=5000)
+    ap.add_argument("--path-gammas", type=int, default=50)
+    ap.add_argument("--quick", action="store_true", help="n = 1000 only and a 10-gamma path at n = 1000")
+    args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.path_n, args.path_gammas, args.repeat = [1000], 1000, 10, 1
+    header()
+    per_gamma(args.sizes, args.admm_max, args.cvxpy_max, args.repeat)
+    path(args.path_n, args.path_gammas, cold_every=10 if args.path_gammas >= 20 else 2)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory of the whole run: {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
