@@ -1,0 +1,49 @@
+"""advcluster: adversarial-robustness analysis of convex clustering.
+
+The public names: weight graphs, the convex clustering solvers and their result, the
+scikit-learn estimator, and the deviation measures between two clusterings
+(their front door is ``advcluster.deviation.deviation(ref, new, measure=...)``;
+the module keeps the name, so the function is not exported here).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .deviation import (
+    MEASURES,
+    ari,
+    biggio_distance,
+    changed_labels,
+    delta,
+    nmi,
+    prediction_changes,
+    rand_deviation,
+)
+from .estimator import ConvexClustering
+from .graph import Graph, complete_graph, knn_graph, uniform_graph
+from .solvers import METHODS, ClusteringResult, clusterpath, solve
+
+try:
+    __version__ = version("advcluster")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+del PackageNotFoundError, version
+
+__all__ = [
+    "Graph",
+    "knn_graph",
+    "complete_graph",
+    "uniform_graph",
+    "solve",
+    "clusterpath",
+    "ClusteringResult",
+    "METHODS",
+    "ConvexClustering",
+    "delta",
+    "biggio_distance",
+    "rand_deviation",
+    "ari",
+    "nmi",
+    "changed_labels",
+    "prediction_changes",
+    "MEASURES",
+]

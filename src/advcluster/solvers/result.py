@@ -88,6 +88,6 @@ class ClusteringResult:
                 f"KKT residual {self.kkt_residual:.2e} (tol {self.tol:.0e}): primal {self.primal_infeasibility:.1e}, "
                 f"dual {self.dual_infeasibility:.1e}, stationarity {self.stationarity:.1e}",
                 f"iterations {self.n_iter} outer, {self.n_inner} inner; {self.time:.3f} s",
-                f"{'converged' if self.success else 'NOT CONVERGED'}: {self.message}",
+                self.message if self.success else f"NOT CONVERGED: {self.message}",
             ]
         )

@@ -76,23 +76,24 @@ class _Coarse:
         np.add.at(E, (self.ci, slice(None), self.cj, slice(None)), -sigma * Me)
         np.add.at(E, (self.cj, slice(None), self.ci, slice(None)), -sigma * Me)
         self.factor = cho_factor(E.reshape(K * d, K * d))
-        self.graph = graph
+        n = len(comp)
+        self.sum_by_component = sp.csr_array((np.ones(n), (comp, np.arange(n))), shape=(K, n))
+        self.cross_diff = graph.difference[cross]  # rows of B for the crossing edges
+        k = len(cross)
+        self.cross_scatter = sp.csr_array(  # component a gets +v_e, component b gets -v_e
+            (np.r_[np.ones(k), -np.ones(k)], (np.r_[self.ci, self.cj], np.r_[np.arange(k), np.arange(k)])),
+            shape=(K, k),
+        )
 
     def restrict(self, Y):
         """``W^T Y``: component sums, shape (K, d)."""
-        out = np.zeros((self.K, self.d))
-        np.add.at(out, self.comp, Y)
-        return out
+        return self.sum_by_component @ Y
 
     def restrict_hess(self, Y):
         """``(H W)^T Y = W^T H Y`` using only the crossing edges."""
-        e = self.graph.edges[self.cross]
-        V = Y[e[:, 0]] - Y[e[:, 1]]
+        V = self.cross_diff @ Y
         V = self.alpha[:, None] * (V - self.u * np.einsum("ij,ij->i", self.u, V)[:, None])
-        out = self.restrict(Y)
-        np.add.at(out, self.ci, self.sigma * V)
-        np.add.at(out, self.cj, -self.sigma * V)
-        return out
+        return self.sum_by_component @ Y + self.sigma * (self.cross_scatter @ V)
 
     def lift_solve(self, R):
         """``W E^{-1} R`` for R of shape (K, d)."""

@@ -1,0 +1,265 @@
+"""Convex clustering as a scikit-learn estimator: thin glue over :func:`advcluster.solve`."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.exceptions import ConvergenceWarning
+
+from ._validation import check_gamma, check_int, check_positive, is_real
+from .graph import Graph, complete_graph, knn_graph, uniform_graph
+from .solvers import LABEL_RULES, METHODS, solve
+from .solvers.problem import NORMS
+
+from sklearn.utils.validation import validate_data as _validate_data
+
+__all__ = ["ConvexClustering"]
+
+WEIGHT_SCHEMES = ("knn", "complete", "uniform")
+
+
+class ConvexClustering(ClusterMixin, BaseEstimator):
+    r"""Convex clustering (sum-of-norms clustering, clusterpath).
+
+    Each sample :math:`a_i` (row ``i`` of ``X``) gets a centre :math:`x_i`; the centres solve
+
+    .. math::
+
+        \min_{X}\; \frac12 \sum_{i=1}^{n} \|x_i - a_i\|_2^2
+        \;+\; \gamma \sum_{(i,j) \in E,\, i<j} w_{ij}\, \|x_i - x_j\|_p ,
+
+    a strongly convex problem with a unique solution. Samples whose centres coincide (up to
+    ``label_tol``) form a cluster; larger ``gamma`` fuses more. The problem is solved by
+    :func:`advcluster.solve`, and the full result, with its optimality evidence (objective,
+    dual objective, KKT residual), is kept in ``result_``. Clustering is transductive: there
+    is ``fit_predict`` but no ``predict``.
+
+    Parameters
+    ----------
+    gamma : float, default=1.0
+        Fusion penalty :math:`\gamma \ge 0`. ``gamma = 0`` leaves every sample alone.
+    weights : {"knn", "complete", "uniform"}, Graph or array of shape (n_samples, n_samples), \
+default="knn"
+        The weight graph :math:`(E, w)`.
+
+        - ``"knn"``: union k-nearest-neighbour graph with Gaussian weights
+          :math:`w_{ij} = \exp(-\phi \|a_i - a_j\|^2)` (:func:`advcluster.knn_graph`, the
+          SSNAL paper's default);
+        - ``"complete"``: all pairs, Gaussian weights (:func:`advcluster.complete_graph`);
+        - ``"uniform"``: all pairs, :math:`w_{ij} = 1` (:func:`advcluster.uniform_graph`);
+        - a precomputed :class:`advcluster.Graph` on ``n_samples`` nodes;
+        - a symmetric non-negative dense or sparse matrix of shape (n_samples, n_samples)
+          (:meth:`advcluster.Graph.from_matrix`; the diagonal is ignored).
+
+        ``"knn"`` and ``"complete"`` are recomputed from ``X`` at every ``fit``.
+    k : int, default=10
+        Neighbours per sample for ``weights="knn"``. Must be smaller than ``n_samples``:
+        ``k >= n_samples`` raises ``ValueError`` (the graph would not be the one asked for;
+        it is never shrunk silently). Ignored by the other weights.
+    phi : float, default=0.5
+        Gaussian bandwidth :math:`\phi \ge 0` for ``"knn"`` and ``"complete"``.
+    method : {"ssnal", "admm", "exact1d"}, default="ssnal"
+        The solver (:data:`advcluster.METHODS`). ``"exact1d"`` needs ``weights="uniform"``
+        and one feature (or ``p=1``).
+    tol : float, default=1e-6
+        Stop when the relative KKT residual is at most ``tol``.
+    p : {1, 2}, default=2
+        Norm on the centre differences.
+    max_iter : int, default=None
+        Outer iteration limit of the solver (``None``: the method's default).
+    label_tol : float, default=1e-5
+        Relative tolerance under which two centres count as equal.
+    label_rule : {"components", "greedy"}, default="components"
+        How clusters are read off the centres (:mod:`advcluster.solvers.labels`).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each sample, 0-based, numbered by first appearance.
+    centers_ : ndarray of shape (n_samples, n_features)
+        The solution :math:`X^*`: row ``i`` is the centre of sample ``i``.
+    n_clusters_ : int
+        Number of clusters found.
+    n_iter_ : int
+        Outer iterations the solver ran (``result_.n_iter``).
+    result_ : ClusteringResult
+        Everything the solver returned: objective, dual objective, KKT residual,
+        ``success``, ``message``, iterations, time (see ``result_.summary()``).
+    graph_ : Graph
+        The weight graph used.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names (e.g. a DataFrame).
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        When the solver stops before meeting ``tol`` (``result_.success`` is False); the
+        warning carries the solver's message.
+
+    See Also
+    --------
+    advcluster.solve : the function behind this estimator.
+    advcluster.clusterpath : solutions along a grid of ``gamma``, warm-started.
+
+    References
+    ----------
+    D. Sun, K.-C. Toh, Y. Yuan. Convex clustering: model, theoretical guarantee and efficient
+    algorithm. JMLR 22(9), 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from advcluster import ConvexClustering
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1],
+    ...               [5.0, 5.0], [5.1, 5.0], [5.0, 5.1]])
+    >>> model = ConvexClustering(gamma=0.5, weights="uniform").fit(X)
+    >>> model.labels_
+    array([0, 0, 0, 1, 1, 1])
+    >>> model.n_clusters_
+    2
+    >>> model.result_.success
+    True
+    >>> ConvexClustering(gamma=0.5, k=2).fit_predict(X)
+    array([0, 0, 0, 1, 1, 1])
+    """
+
+    def __init__(
+        self,
+        gamma=1.0,
+        weights="knn",
+        k=10,
+        phi=0.5,
+        method="ssnal",
+        tol=1e-6,
+        p=2,
+        max_iter=None,
+        label_tol=1e-5,
+        label_rule="components",
+    ):
+        self.gamma = gamma
+        self.weights = weights
+        self.k = k
+        self.phi = phi
+        self.method = method
+        self.tol = tol
+        self.p = p
+        self.max_iter = max_iter
+        self.label_tol = label_tol
+        self.label_rule = label_rule
+
+    def fit(self, X, y=None):
+        """Solve convex clustering on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data; rows are samples. At least two samples.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : ConvexClustering
+            The fitted estimator.
+        """
+        self._check_params()
+        X = _validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        graph = self._build_graph(X)
+        result = solve(
+            X,
+            graph,
+            self.gamma,
+            self.method,
+            p=self.p,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            label_tol=self.label_tol,
+            label_rule=self.label_rule,
+        )
+        if not result.success:
+            warnings.warn(
+                f"convex clustering did not converge (method {result.method!r}, tol {result.tol:.0e}, "
+                f"KKT residual {result.kkt_residual:.2e}): {result.message}",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.graph_ = graph
+        self.result_ = result
+        self.centers_ = result.centers
+        self.labels_ = result.labels
+        self.n_clusters_ = int(result.n_clusters)
+        self.n_iter_ = int(result.n_iter)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and return its cluster labels (``labels_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X).labels_
+
+    # ------------------------------------------------------------------ helpers
+    def _check_params(self):
+        """Raise ``ValueError`` naming the first bad parameter (before any work is done)."""
+        check_gamma(self.gamma)
+        w = self.weights
+        if isinstance(w, str):
+            if w not in WEIGHT_SCHEMES:
+                raise ValueError(
+                    f"unknown weights {w!r}; choose one of {WEIGHT_SCHEMES}, an advcluster Graph, "
+                    "or a symmetric (n_samples, n_samples) weight matrix."
+                )
+        elif not (isinstance(w, Graph) or sp.issparse(w) or isinstance(w, (np.ndarray, list, tuple))):
+            raise ValueError(
+                f"weights must be one of {WEIGHT_SCHEMES}, an advcluster Graph, or a symmetric "
+                f"(n_samples, n_samples) weight matrix, got {type(w).__name__}."
+            )
+        check_int(self.k, "k")
+        if not is_real(self.phi) or not np.isfinite(self.phi) or self.phi < 0:
+            raise ValueError(f"phi must be a finite number >= 0, got {self.phi!r}.")
+        if not isinstance(self.method, str) or self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {sorted(METHODS)}.")
+        if isinstance(self.p, (bool, np.bool_)) or self.p not in NORMS:
+            raise ValueError(f"p must be one of {NORMS}, got {self.p!r}.")
+        check_positive(self.tol, "tol")
+        if self.max_iter is not None:
+            check_int(self.max_iter, "max_iter")
+        check_positive(self.label_tol, "label_tol")
+        if not isinstance(self.label_rule, str) or self.label_rule not in LABEL_RULES:
+            raise ValueError(f"unknown label_rule {self.label_rule!r}; choose one of {LABEL_RULES}.")
+
+    def _build_graph(self, X):
+        n = X.shape[0]
+        w = self.weights
+        if isinstance(w, str):
+            if w == "knn":
+                if self.k >= n:
+                    raise ValueError(
+                        f"k={self.k} neighbours need at least k + 1 = {self.k + 1} samples, but X has "
+                        f"{n}; set k <= {n - 1} or use weights='complete'."
+                    )
+                return knn_graph(X, self.k, self.phi)
+            if w == "complete":
+                return complete_graph(X, self.phi)
+            return uniform_graph(n)
+        graph = w if isinstance(w, Graph) else Graph.from_matrix(w)
+        if graph.n != n:
+            kind = "Graph" if isinstance(w, Graph) else "weight matrix"
+            raise ValueError(
+                f"the {kind} given as weights has {graph.n} nodes but X has {n} samples; "
+                "build the weights from the same samples."
+            )
+        return graph

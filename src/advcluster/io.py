@@ -1,0 +1,274 @@
+"""Reading a data matrix from a file: delimited text (CSV, TSV, whitespace) or NumPy ``.npy``.
+
+One function, :func:`load_matrix`, shared by the command line subcommands. Every problem
+with a file is a ``ValueError`` (or ``OSError`` for a missing or unreadable file) whose
+message names the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["load_matrix"]
+
+_NPY_MAGIC = b"\x93NUMPY"
+# Tried in this order when no delimiter is given; whitespace is the fallback.
+_DELIMITERS = (",", "\t", ";", "|")
+_SNIFF_LINES = 20
+
+
+def load_matrix(path, columns=None, delimiter=None, header="infer") -> np.ndarray:
+    """Read a numeric data matrix (rows are samples) from a ``.npy`` or delimited text file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A NumPy ``.npy`` file (recognised by its header, whatever the suffix) holding a
+        numeric 1-D array (read as one column) or 2-D array; anything else is read as
+        delimited text (UTF-8). In text files, blank lines and lines starting with ``#``
+        are skipped, and every row must have the same number of fields.
+    columns : sequence of int or str, optional
+        Columns to keep, in this order: 0-based indices, or names from the header row.
+        Default: all columns, which must then all be numeric. Unselected columns may hold
+        anything (e.g. a class label).
+    delimiter : str, optional
+        One character separating the fields of a text file (``"\\t"`` or ``"tab"`` for a
+        tab, ``" "`` or ``"whitespace"`` for runs of spaces and tabs). Default: the first
+        of ``, TAB ; |`` that occurs the same number of times on each of the first lines,
+        else whitespace.
+    header : {"infer", True, False}, default="infer"
+        Whether the first row of a text file holds column names. ``"infer"``: it does when
+        some column is non-numeric in the first row but numeric in the second.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float64
+        Finite values only.
+
+    Raises
+    ------
+    ValueError
+        A value that is not a number (naming the column and the line), a missing value,
+        NaN or infinity, rows of different lengths, an unknown column, an empty file.
+    OSError
+        The file does not exist or cannot be read.
+    """
+    path = Path(path)
+    if header not in ("infer", True, False):
+        raise ValueError(f"header must be 'infer', True or False, got {header!r}.")
+    if columns is not None:
+        if isinstance(columns, (str, int)):
+            columns = [columns]
+        columns = list(columns)
+        if not columns:
+            raise ValueError("columns is empty; give at least one column, or None for all columns.")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not a data file")
+    with open(path, "rb") as fh:
+        magic = fh.read(len(_NPY_MAGIC))
+    if magic == _NPY_MAGIC:
+        return _load_npy(path, columns)
+    if path.suffix.lower() == ".npy":
+        raise ValueError(f"{path}: not a NumPy .npy file (no .npy header).")
+    return _load_text(path, columns, _delimiter(delimiter), header)
+
+
+# ---------------------------------------------------------------------- .npy
+def _load_npy(path, columns):
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: cannot read as a .npy array ({_one_line(exc)}).") from None
+    if arr.dtype.names is not None or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating) or arr.dtype == bool
+    ):
+        raise ValueError(f"{path}: holds {arr.dtype} values; a numeric (integer or float) array is needed.")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: holds a {arr.ndim}-D array of shape {arr.shape}; a 1-D or 2-D array is needed.")
+    if columns is not None:
+        idx = [_npy_column(c, arr.shape[1], path) for c in columns]
+        arr = arr[:, idx]
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"{path}: the array is empty (shape {arr.shape}).")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        what = "NaN" if np.isnan(arr[r, c]) else "an infinite value"
+        raise ValueError(f"{path}: {what} at row {r}, column {c}; remove or impute it.")
+    return arr
+
+
+def _npy_column(c, ncols, path):
+    if isinstance(c, str):
+        if not c.strip().isdigit():
+            raise ValueError(
+                f"{path}: a .npy file has no column names; select columns by 0-based index, not {c!r}."
+            )
+        c = int(c)
+    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < ncols:
+        raise ValueError(f"{path}: no column {c!r}; the array has columns 0..{ncols - 1}.")
+    return int(c)
+
+
+# ---------------------------------------------------------------------- text
+def _delimiter(delimiter):
+    if delimiter is None:
+        return None
+    if not isinstance(delimiter, str):
+        raise ValueError(f"delimiter must be a string, got {delimiter!r}.")
+    named = {"\\t": "\t", "tab": "\t", "whitespace": " ", "space": " "}
+    d = named.get(delimiter.lower(), delimiter)
+    if len(d) != 1 or d in "\r\n\"'#" or d.isalnum() or d in ".-+":
+        raise ValueError(
+            f"delimiter must be one character such as ',' ';' '|' or 'tab' (not a digit, letter, "
+            f"quote, '.', '-', '+' or '#'), got {delimiter!r}."
+        )
+    return d
+
+
+def _read_lines(path):
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file, nor a .npy file.") from None
+    # (line number, text) of every line that holds data
+    return [
+        (no, line)
+        for no, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def _sniff(lines):
+    sample = [line for _, line in lines[:_SNIFF_LINES]]
+    # Same count on every line first; then present on every line (ragged rows are reported
+    # against the right delimiter); then whitespace.
+    for d in _DELIMITERS:
+        counts = {line.count(d) for line in sample}
+        if len(counts) == 1 and counts.pop() > 0:
+            return d
+    for d in _DELIMITERS:
+        if all(d in line for line in sample):
+            return d
+    return " "
+
+
+def _split(lines, delimiter, path):
+    if delimiter == " ":
+        rows = [line.split() for _, line in lines]
+    else:
+        reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)), delimiter=delimiter)
+        try:
+            rows = [[f.strip() for f in row] for row in reader]
+        except csv.Error as exc:
+            raise ValueError(f"{path}: cannot split the lines with delimiter {delimiter!r} ({exc}).") from None
+        if len(rows) != len(lines):  # a quoted field spanning lines
+            raise ValueError(f"{path}: a quoted field spans several lines; one sample per line is needed.")
+    width = len(rows[0])
+    for (no, _), row in zip(lines, rows):
+        if len(row) != width:
+            raise ValueError(
+                f"{path}: line {no} has {len(row)} fields but line {lines[0][0]} has {width} "
+                f"(delimiter {_show(delimiter)}); every row needs the same number of fields."
+            )
+    return rows
+
+
+def _is_number(field):
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_header(rows):
+    if len(rows) == 1:
+        return not all(_is_number(f) for f in rows[0])
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(rows[0], rows[1]))
+
+
+def _load_text(path, columns, delimiter, header):
+    lines = _read_lines(path)
+    if not lines:
+        raise ValueError(f"{path}: the file holds no data.")
+    if delimiter is None:
+        delimiter = _sniff(lines)
+    rows = _split(lines, delimiter, path)
+    if header == "infer":
+        header = _has_header(rows)
+    names = rows[0] if header else None
+    if header:
+        rows, lines = rows[1:], lines[1:]
+        if not rows:
+            raise ValueError(f"{path}: the file holds a header row but no data rows.")
+    width = len(rows[0])
+    idx = list(range(width)) if columns is None else [_text_column(c, names, width, path) for c in columns]
+    out = np.empty((len(rows), len(idx)))
+    for k, j in enumerate(idx):
+        out[:, k] = _parse_column(rows, lines, j, names, width, delimiter, path)
+    return out
+
+
+def _text_column(c, names, width, path):
+    if isinstance(c, str):
+        if names is not None and c in names:
+            if names.count(c) > 1:
+                raise ValueError(f"{path}: several columns are named {c!r}; select them by 0-based index.")
+            return names.index(c)
+        if c.strip().isdigit():
+            c = int(c)
+        else:
+            known = f"the columns are {', '.join(map(repr, names))}" if names is not None else (
+                "the file has no header row; select columns by 0-based index"
+            )
+            raise ValueError(f"{path}: no column named {c!r}; {known}.")
+    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < width:
+        raise ValueError(f"{path}: no column {c!r}; the file has columns 0..{width - 1}.")
+    return int(c)
+
+
+def _parse_column(rows, lines, j, names, width, delimiter, path):
+    fields = [row[j] for row in rows]
+    try:
+        values = np.array(fields).astype(np.float64)
+    except ValueError:
+        values = None
+    if values is not None and np.all(np.isfinite(values)):
+        return values
+    label = f"column {j}" if names is None or not names[j] else f"column {names[j]!r} (index {j})"
+    for (no, _), field in zip(lines, fields):
+        if field == "":
+            raise ValueError(f"{path}: {label} has a missing value on line {no}; remove or impute it.")
+        if not _is_number(field):
+            hint = ""
+            others = [d for d in (*_DELIMITERS, " ") if d != delimiter and d in field]
+            if width == 1 and others:
+                hint = f" (is {_show(others[0])} the delimiter?)"
+            raise ValueError(
+                f"{path}: {label} is not numeric: line {no} has {field!r}"
+                + (hint if hint else "; select numeric columns only")
+                + "."
+            )
+        v = float(field)
+        if not np.isfinite(v):
+            what = "NaN" if np.isnan(v) else "an infinite value"
+            raise ValueError(f"{path}: {label} has {what} on line {no}; remove or impute it.")
+    return np.array([float(f) for f in fields])  # numpy and Python disagreed on a spelling
+
+
+def _show(delimiter):
+    return {"\t": "tab", " ": "whitespace"}.get(delimiter, repr(delimiter))
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())
