@@ -71,11 +71,12 @@ def best_of(fn, repeat):
     return min(times), out
 
 
-def per_gamma(sizes, admm_max, cvxpy_max, repeat):
+def per_gamma(names, sizes, admm_max, cvxpy_max, repeat):
     print("\n## Seconds per gamma (cold start; best of %d)\n" % repeat)
     print("| data | n | edges | gamma | clusters | ssnal s | KKT | admm s | admm/ssnal | cvxpy s | cvxpy/ssnal | rel. obj. diff |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, (make, gamma) in DATA.items():
+    for name in names:
+        make, gamma = DATA[name]
         for n in sizes:
             A = make(n)
             graph = knn_graph(A, k=10, phi=0.5)
@@ -117,6 +118,8 @@ def path(n, n_gammas, cold_every):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000, 50000])
+    ap.add_argument("--data", nargs="+", choices=sorted(DATA), default=list(DATA))
+    ap.add_argument("--no-path", action="store_true", help="skip the warm-started path")
     ap.add_argument("--admm-max", type=int, default=10000, help="largest n solved with admm")
     ap.add_argument("--cvxpy-max", type=int, default=2000, help="largest n solved with cvxpy")
     ap.add_argument("--repeat", type=int, default=3)
@@ -127,8 +130,9 @@ def main():
     if args.quick:
         args.sizes, args.path_n, args.path_gammas, args.repeat = [1000], 1000, 10, 1
     header()
-    per_gamma(args.sizes, args.admm_max, args.cvxpy_max, args.repeat)
-    path(args.path_n, args.path_gammas, cold_every=10 if args.path_gammas >= 20 else 2)
+    per_gamma(args.data, args.sizes, args.admm_max, args.cvxpy_max, args.repeat)
+    if not args.no_path:
+        path(args.path_n, args.path_gammas, cold_every=10 if args.path_gammas >= 20 else 2)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of the whole run: {rss:.0f} MiB")
 

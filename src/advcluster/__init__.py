@@ -3,11 +3,13 @@
 The public names: weight graphs, the convex clustering solvers and their result, the
 scikit-learn estimator, and the deviation measures between two clusterings
 (their front door is ``advcluster.deviation.deviation(ref, new, measure=...)``;
-the module keeps the name, so the function is not exported here).
+the module keeps the name, so the function is not exported here; likewise
+``advcluster.certify.certify``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .certify import Certificate, CertifiedRadius, RecoveryBounds, calmness, certified_radius, recovery_bounds
 from .deviation import (
     MEASURES,
     ari,
@@ -46,4 +48,10 @@ __all__ = [
     "changed_labels",
     "prediction_changes",
     "MEASURES",
+    "recovery_bounds",
+    "certified_radius",
+    "calmness",
+    "RecoveryBounds",
+    "Certificate",
+    "CertifiedRadius",
 ]

@@ -13,7 +13,8 @@ separates by coordinate, so the same holds column by column in any dimension.
 A dual certificate ``Z`` is recovered so the answer is judged by the same KKT
 residual as every other method: across blocks ``z_e = lam sign(x_i - x_j)``;
 inside a block of size ``s`` the minimum-norm flow ``z_ij = (t_i - t_j) / s``,
-or, when that leaves the box ``|z| <= lam``, a bounded least-squares flow.
+or, when that leaves the box ``|z| <= lam``, a fractional-tournament flow built
+greedily (checked; a bounded least-squares flow is the fallback).
 """
 
 from __future__ import annotations
@@ -34,6 +35,48 @@ def _column(a, lam):
     return x
 
 
+def _waterfill(scores, total):
+    """Amounts ``l_j`` in [0, 1] summing to ``total``, taken from the largest scores first.
+
+    ``l_j = clip(scores_j - tau, 0, 1)`` with ``tau`` found exactly on the piecewise
+    linear, non-increasing function ``tau -> sum_j clip(scores_j - tau, 0, 1)``.
+    """
+    breaks = np.unique(np.concatenate([scores, scores - 1.0]))
+    f = np.clip(scores[None, :] - breaks[:, None], 0.0, 1.0).sum(axis=1)  # decreasing in breaks
+    k = np.searchsorted(-f, -total)  # first break with f <= total
+    if k == 0:
+        tau = breaks[0]
+    else:
+        t0, t1, f0, f1 = breaks[k - 1], breaks[k], f[k - 1], f[k]
+        tau = t1 if f0 == f1 else t0 + (f0 - total) * (t1 - t0) / (f0 - f1)
+    return np.clip(scores - tau, 0.0, 1.0)
+
+
+def _tournament_flow(t):
+    """Antisymmetric ``Z`` with ``|Z_ij| <= 1`` and row sums ``t`` (``sum t = 0``).
+
+    A fractional tournament: ``Y_ij = (1 + Z_ij) / 2`` in [0, 1] with
+    ``Y_ij + Y_ji = 1`` and scores ``sum_j Y_ij = (t_i + s - 1) / 2``.  Greedy in
+    the manner of Havel-Hakimi: the strongest remaining point loses the games it
+    must lose to the next strongest ones (water-filling), and is removed.
+    """
+    s = len(t)
+    score = (t + (s - 1)) / 2.0
+    Y = np.zeros((s, s))
+    alive = np.ones(s, dtype=bool)
+    for _ in range(s - 1):
+        idx = np.flatnonzero(alive)
+        v = idx[np.argmax(score[idx])]
+        others = idx[idx != v]
+        losses = min(max(len(others) - score[v], 0.0), float(len(others)))
+        beat_v = _waterfill(score[others], losses)
+        Y[others, v] = beat_v
+        Y[v, others] = 1.0 - beat_v
+        score[others] -= beat_v
+        alive[v] = False
+    return Y - Y.T
+
+
 def _dual_column(graph, a, x, lam):
     """A dual ``z`` (m,) with ``J z = a - x`` and ``|z_e| <= lam``, from exact fusion."""
     i, j = graph.edges.T
@@ -46,12 +89,16 @@ def _dual_column(graph, a, x, lam):
     _, block, size = np.unique(x, return_inverse=True, return_counts=True)
     s = size[block]
     fi, fj = i[free], j[free]
-    z[free] = (t[fi] - t[fj]) / s[fi]
+    z[free] = (t[fi] - t[fj]) / s[fi]  # minimum-norm flow
     over = np.abs(z[free]) > lam * (1 + 1e-12)
-    if over.any():
-        for b in np.unique(block[fi[over]]):
-            sel = np.flatnonzero(free & (block[i] == b))
-            nodes = np.flatnonzero(block == b)
+    for b in np.unique(block[fi[over]]):
+        nodes = np.flatnonzero(block == b)  # sorted, so (nodes[p], nodes[q]) with p < q is an edge
+        sel = np.flatnonzero(free & (block[i] == b))
+        pos = np.searchsorted(nodes, i[sel]), np.searchsorted(nodes, j[sel])
+        Z = _tournament_flow(t[nodes] / lam)
+        if np.abs(Z.sum(axis=1) * lam - t[nodes]).max() <= 1e-9 * (1 + np.abs(t[nodes]).max()):
+            z[sel] = lam * np.clip(Z[pos], -1.0, 1.0)
+        else:  # not expected; a bounded least-squares flow is slower but general
             J = graph.incidence[nodes][:, sel].toarray()
             z[sel] = lsq_linear(J, t[nodes], bounds=(-lam, lam), method="bvls", tol=1e-15).x
     return z
