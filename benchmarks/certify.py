@@ -22,41 +22,17 @@ tol 1e-6, cold start.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
-import sys
-import time
 
 import numpy as np
-import scipy
-import sklearn
+from common import best_of, header
 from sklearn.datasets import make_blobs
 
-import advcluster
 from advcluster.certify import certified_radius, recovery_bounds
 from advcluster.graph import knn_graph
 from advcluster.solvers import solve
 
 GAMMA = {2: 10.0, 10: 200.0}  # as in benchmarks/solver.py: a handful to a hundred clusters
-
-
-def header():
-    print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cpus")
-    print(
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}, advcluster {advcluster.__version__}"
-    )
-    print("command: python " + " ".join(sys.argv))
-
-
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def main():

@@ -12,16 +12,13 @@ markdown table per part, with the machine and versions, and the speed ratios
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
-import sys
 import time
 
 import numpy as np
+from common import best_of, header
 from sklearn.datasets import make_blobs, make_moons
 
-import advcluster
 from advcluster import clusterpath, knn_graph, solve
 
 DATA = {
@@ -29,24 +26,6 @@ DATA = {
     "moons-2d": (lambda n: make_moons(n, noise=0.1, random_state=0)[0], 10.0),
     "blobs-10d": (lambda n: make_blobs(n, n_features=10, centers=5, random_state=0)[0], 200.0),
 }
-
-
-def header():
-    import scipy
-    import sklearn
-
-    try:
-        import cvxpy
-
-        cv = f", cvxpy {cvxpy.__version__}"
-    except ImportError:
-        cv = ", cvxpy not installed"
-    print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cpus")
-    print(
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}{cv}, advcluster {advcluster.__version__}"
-    )
-    print("command: python " + " ".join(sys.argv))
 
 
 def cvxpy_time(A, graph, gamma):
@@ -60,15 +39,6 @@ def cvxpy_time(A, graph, gamma):
     t = time.perf_counter()
     prob.solve(solver=cp.CLARABEL)
     return time.perf_counter() - t, prob.value
-
-
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def per_gamma(names, sizes, admm_max, cvxpy_max, repeat):
