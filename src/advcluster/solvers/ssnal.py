@@ -210,6 +210,8 @@ def run(
         the Newton phase begins at ``sigma`` times this factor.
     max_coarse : int
         Largest deflation space (components times d) used in CG.
+    verbose : bool or int
+        1 prints each outer iteration, 2 also each Newton step.
     inner_ratio : float
         Newton steps stop when the gradient norm is below this fraction of the
         last KKT residual (relative to ``1 + ||A||``).
@@ -244,7 +246,6 @@ def run(
     n_newton = 0
     n_cg = 0
     stalled = 0
-    U = problem.edge_diff(graph, X)
     converged = False
     message = f"reached max_iter={max_iter} outer iterations"
     for it in range(1, max_iter + 1):
