@@ -316,3 +316,23 @@ def test_warm_start_from_solution(method, seed):
     again = run(A, G, gamma, method, p, x0=first.centers, z0=first.dual)
     assert again.n_iter <= max(1, first.n_iter)
     np.testing.assert_allclose(again.centers, first.centers, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 60])
+def test_sorted_runs_equal_components_on_complete_1d_graphs(n):
+    """The 1-D fast path of the "components" rule equals connected components of near-equal centres."""
+    from scipy.sparse.csgraph import connected_components
+
+    from advcluster.graph import _first_appearance
+    from advcluster.solvers.labels import label_threshold, labels_from_centers
+
+    rng = np.random.default_rng(n)
+    g = uniform_graph(n)
+    i, j = g.edges.T
+    for _ in range(200):
+        X = np.round(rng.normal(size=(n, 1)) * 3) / (1 + rng.integers(0, 3))
+        X += rng.normal(size=X.shape) * 1e-7 * rng.integers(0, 2)
+        close = np.abs(X[i, 0] - X[j, 0]) <= label_threshold(X, 1e-5)
+        adj = sp.coo_array((np.ones(close.sum()), (i[close], j[close])), shape=(n, n))
+        expected = _first_appearance(connected_components(adj, directed=False)[1])
+        np.testing.assert_array_equal(labels_from_centers(X, g), expected)

@@ -511,6 +511,31 @@ def prediction_changes(ref, new, ord: float = 0) -> float:
     return float(np.sum(diff**q) ** (1.0 / q))
 
 
+class Reference:
+    """A reference labeling encoded once, for comparing many labelings to it (attacks).
+
+    :meth:`compare` returns ``(value, n_changed, n_clusters)``: the measure, the paper's
+    ``N_c`` (:func:`changed_labels`) and the number of clusters of ``new``, from one
+    encoding of ``new``.
+    """
+
+    def __init__(self, ref):
+        self.codes, self.k = _codes(ref, "ref")
+        self.first = _first_appearance(self.codes, self.k)
+        self.labels = ref
+
+    def compare(self, new, measure="delta", **options):
+        cb, kb = _codes(new, "new")
+        if cb.size != self.codes.size:
+            raise ValueError(f"new has {cb.size} labels but the reference has {self.codes.size}.")
+        n_changed = int(np.count_nonzero(self.first != _first_appearance(cb, kb)))
+        if measure == "delta" and not options:
+            value = _delta_codes(self.codes, self.k, cb, kb)
+        else:
+            value = deviation(self.labels, new, measure, **options)
+        return value, n_changed, kb
+
+
 # --------------------------------------------------------------------------
 # registry and front door
 # --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._validation import check_gamma, check_int, check_positive, is_real
-from .graph import Graph, complete_graph, knn_graph, uniform_graph
+from .graph import WEIGHT_SCHEMES, Graph, build_graph
 from .solvers import LABEL_RULES, METHODS, solve
 from .solvers.problem import NORMS
 
@@ -18,7 +18,6 @@ from sklearn.utils.validation import validate_data as _validate_data
 
 __all__ = ["ConvexClustering"]
 
-WEIGHT_SCHEMES = ("knn", "complete", "uniform")
 
 
 class ConvexClustering(ClusterMixin, BaseEstimator):
@@ -242,24 +241,4 @@ default="knn"
             raise ValueError(f"unknown label_rule {self.label_rule!r}; choose one of {LABEL_RULES}.")
 
     def _build_graph(self, X):
-        n = X.shape[0]
-        w = self.weights
-        if isinstance(w, str):
-            if w == "knn":
-                if self.k >= n:
-                    raise ValueError(
-                        f"k={self.k} neighbours need at least k + 1 = {self.k + 1} samples, but X has "
-                        f"{n}; set k <= {n - 1} or use weights='complete'."
-                    )
-                return knn_graph(X, self.k, self.phi)
-            if w == "complete":
-                return complete_graph(X, self.phi)
-            return uniform_graph(n)
-        graph = w if isinstance(w, Graph) else Graph.from_matrix(w)
-        if graph.n != n:
-            kind = "Graph" if isinstance(w, Graph) else "weight matrix"
-            raise ValueError(
-                f"the {kind} given as weights has {graph.n} nodes but X has {n} samples; "
-                "build the weights from the same samples."
-            )
-        return graph
+        return build_graph(X, self.weights, self.k, self.phi)

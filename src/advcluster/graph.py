@@ -23,7 +23,9 @@ from sklearn.neighbors import BallTree, KDTree
 
 from ._validation import check_data
 
-__all__ = ["Graph", "knn_graph", "complete_graph", "uniform_graph"]
+__all__ = ["Graph", "WEIGHT_SCHEMES", "build_graph", "knn_graph", "complete_graph", "uniform_graph"]
+
+WEIGHT_SCHEMES = ("knn", "complete", "uniform")
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +208,10 @@ class Graph:
 
     def is_uniform_complete(self) -> bool:
         """True when every pair is an edge and all weights are equal and positive."""
+        return self._uniform_complete
+
+    @cached_property
+    def _uniform_complete(self) -> bool:
         n = self.n
         return bool(
             self.n_edges == n * (n - 1) // 2
@@ -396,3 +402,38 @@ def uniform_graph(n: int, weight: float = 1.0) -> Graph:
     weight = _check_nonneg(weight, "weight")  # checked even when n = 1 (no edges)
     i, j = np.triu_indices(int(n), k=1)
     return Graph(int(n), np.column_stack([i, j]).astype(np.int64), np.full(len(i), weight))
+
+
+def build_graph(A, weights="knn", k: int = 10, phi: float = 0.5) -> Graph:
+    """The weight graph named by ``weights`` on the rows of ``A``.
+
+    ``weights`` is ``"knn"`` (:func:`knn_graph` with ``k``, ``phi``; needs ``k < n``),
+    ``"complete"`` (:func:`complete_graph`), ``"uniform"`` (:func:`uniform_graph`), a
+    :class:`Graph`, or a symmetric ``(n, n)`` weight matrix (dense or sparse).
+    """
+    n = A.shape[0]
+    w = weights
+    if isinstance(w, str):
+        if w == "knn":
+            if k >= n:
+                raise ValueError(
+                    f"k={k} neighbours need at least k + 1 = {k + 1} samples, but the data has "
+                    f"{n}; set k <= {n - 1} or use weights='complete'."
+                )
+            return knn_graph(A, k, phi)
+        if w == "complete":
+            return complete_graph(A, phi)
+        if w == "uniform":
+            return uniform_graph(n)
+        raise ValueError(
+            f"unknown weights {w!r}; choose one of {WEIGHT_SCHEMES}, an advcluster Graph, "
+            "or a symmetric (n_samples, n_samples) weight matrix."
+        )
+    graph = w if isinstance(w, Graph) else Graph.from_matrix(w)
+    if graph.n != n:
+        kind = "Graph" if isinstance(w, Graph) else "weight matrix"
+        raise ValueError(
+            f"the {kind} given as weights has {graph.n} nodes but the data has {n} samples; "
+            "build the weights from the same samples."
+        )
+    return graph

@@ -26,6 +26,15 @@ from . import problem
 from .core import Iterate, register
 
 
+def exact_centers(A, lam):
+    """The exact centres for uniform weights with ``lam = gamma w``, column by column (d = 1, or p = 1).
+
+    No dual, no evidence: the fast path for callers that solve thousands of small problems
+    (the attacks); :func:`advcluster.solve` with ``method="exact1d"`` adds the certificate.
+    """
+    return np.column_stack([_column(A[:, c], lam) for c in range(A.shape[1])])
+
+
 def _column(a, lam):
     order = np.argsort(a, kind="stable")
     n = len(a)
@@ -124,7 +133,7 @@ def run(A, graph, gamma, *, p, tol, max_iter, x0, z0, verbose, certificate=True)
             "with p=2: use method='ssnal', or p=1."
         )
     lam = gamma * (graph.weights[0] if graph.n_edges else 0.0)
-    X = np.column_stack([_column(A[:, c], lam) for c in range(d)])
+    X = exact_centers(A, lam)
     U = problem.edge_diff(graph, X)
     if certificate and graph.n_edges:
         Z = np.column_stack([_dual_column(graph, A[:, c], X[:, c], lam) for c in range(d)])

@@ -28,8 +28,27 @@ LABEL_RULES = ("components", "greedy")
 
 def label_threshold(X, tol):
     """Absolute fusion threshold for relative tolerance ``tol``."""
-    spread = np.sqrt(np.max(np.sum((X - X.mean(axis=0)) ** 2, axis=1))) if len(X) else 0.0
+    if X.shape[1] == 1 and len(X):
+        x = X[:, 0]
+        mean = x.mean()
+        spread = max(x.max() - mean, mean - x.min())
+    else:
+        spread = np.sqrt(np.max(np.sum((X - X.mean(axis=0)) ** 2, axis=1))) if len(X) else 0.0
     return tol * max(1.0, float(spread))
+
+
+def _sorted_runs(x, thr):
+    """Components on a complete graph in 1-D: runs of the sorted values with gaps <= thr,
+    numbered by first appearance."""
+    order = np.argsort(x, kind="stable")
+    cut = np.diff(x[order]) > thr
+    starts = np.concatenate([[0], np.flatnonzero(cut) + 1])
+    first = np.minimum.reduceat(order, starts)  # smallest original index in each run
+    number = np.empty(starts.size, dtype=np.int64)
+    number[np.argsort(first)] = np.arange(starts.size)
+    labels = np.empty(x.size, dtype=np.int64)
+    labels[order] = number[np.concatenate([[0], np.cumsum(cut)])]
+    return labels
 
 
 def labels_from_centers(X, graph, tol=1e-5, rule="components"):
@@ -39,6 +58,8 @@ def labels_from_centers(X, graph, tol=1e-5, rule="components"):
     thr = label_threshold(X, tol)
     n = X.shape[0]
     if rule == "components":
+        if X.shape[1] == 1 and n > 1 and graph.is_uniform_complete():
+            return _sorted_runs(X[:, 0], thr)
         i, j = graph.edges.T
         close = (np.sqrt(np.sum((X[i] - X[j]) ** 2, axis=1)) <= thr) & (graph.weights > 0)
         adj = sp.coo_array((np.ones(close.sum()), (i[close], j[close])), shape=(n, n))

@@ -1,0 +1,314 @@
+"""The front door :func:`attack`, the optimizer registry, one search's bookkeeping and its result.
+
+An optimizer is a function ``run(search, **options) -> Outcome`` registered with
+:func:`register`. It calls ``search.evaluate(theta)`` / ``search.evaluate_many(thetas)``,
+which record every evaluation, count them against ``max_evals``, call the user's
+``callback`` and draw the progress bar; the best evaluation by the problem's own order is
+the answer. Optimizers never decide what "best" means.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .._validation import check_int
+from .problems import BL1, BL2, Evaluation
+
+__all__ = ["OPTIMIZERS", "AttackResult", "Outcome", "Search", "attack", "register"]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    run: Callable
+    problems: tuple
+    dims: str  # "1", "1-2" or "any"
+    summary: str
+
+
+OPTIMIZERS: dict[str, Optimizer] = {}
+"""Registered optimizers by name."""
+
+
+def register(name, problems=("BL1", "BL2"), dims="any", summary=""):
+    """Decorator adding an optimizer ``run(search, **options) -> Outcome`` to :data:`OPTIMIZERS`."""
+
+    def deco(run):
+        OPTIMIZERS[name] = Optimizer(name, run, tuple(problems), dims, summary)
+        return run
+
+    return deco
+
+
+@dataclass
+class Outcome:
+    """How an optimizer ended: its message, and anything extra it wants to return."""
+
+    message: str
+    complete: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+class StopSearch(Exception):
+    """Raised inside a search when ``max_evals`` is reached or the callback asks to stop."""
+
+
+class _Progress:
+    """A one-line progress display on stderr, shown only after ``delay`` seconds."""
+
+    def __init__(self, label, enabled, total=None, delay=1.0):
+        self.label, self.total, self.delay = label, total, delay
+        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
+        self.start = self.last = time.perf_counter()
+        self.shown = False
+
+    def update(self, count, best):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self.start < self.delay or now - self.last < 0.2:
+            return
+        self.last, self.shown = now, True
+        of = f"/{self.total}" if self.total else ""
+        sys.stderr.write(f"\r{self.label}: {count}{of} evaluations, best {best}, {now - self.start:.1f} s ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class Search:
+    """One optimizer run on one problem: evaluations, limits, callback, progress."""
+
+    def __init__(self, problem, optimizer, random_state=None, callback=None, max_evals=None,
+                 progress=None, n_jobs=None):
+        self.problem = problem
+        self.rng = np.random.default_rng(random_state)
+        self.callback = callback
+        self.max_evals = None if max_evals is None else check_int(max_evals, "max_evals")
+        self.n_jobs = n_jobs
+        self.history: list[Evaluation] = []
+        self.best: Evaluation | None = None
+        self._progress = _Progress(f"{problem.kind} {optimizer}", progress, max_evals)
+
+    @property
+    def n_evals(self) -> int:
+        return len(self.history)
+
+    def remaining(self):
+        """Evaluations left before ``max_evals`` (None: unlimited)."""
+        return None if self.max_evals is None else self.max_evals - len(self.history)
+
+    def evaluate(self, theta) -> Evaluation:
+        """``f(theta)``, recorded."""
+        self._check_room(1)
+        e = self.problem.evaluate(theta)
+        self._record(e)
+        return e
+
+    def evaluate_many(self, thetas) -> list[Evaluation]:
+        """Several points at once (in parallel with ``n_jobs``), recorded in order."""
+        thetas = list(thetas)
+        left = self.remaining()
+        stop = left is not None and len(thetas) > left
+        if stop:
+            thetas = thetas[:max(left, 0)]
+        out = self.problem.evaluate_many(thetas, self.n_jobs) if thetas else []
+        for e in out:
+            self._record(e)
+        if stop:
+            raise StopSearch(f"stopped at max_evals={self.max_evals}")
+        return out
+
+    def _check_room(self, k):
+        left = self.remaining()
+        if left is not None and left < k:
+            raise StopSearch(f"stopped at max_evals={self.max_evals}")
+
+    def _record(self, e):
+        self.history.append(e)
+        if self.problem.better(e, self.best):
+            self.best = e
+        self._progress.update(len(self.history), f"{self.best.value:g} at norm {self.best.norm:.4g}")
+        if self.callback is not None and self.callback(e):
+            raise StopSearch("stopped by the callback")
+
+    def close(self):
+        self._progress.close()
+
+
+@dataclass
+class AttackResult:
+    """The answer of :func:`attack`.
+
+    Attributes
+    ----------
+    problem : str
+        ``"BL1"`` or ``"BL2"``.
+    optimizer : str
+    theta : ndarray (n_params,)
+        The best parameter found (``theta*``).
+    E : ndarray (n, d)
+        Its perturbation ``E(theta*)``.
+    norm : float
+        ``||E(theta*)||``.
+    deviation : float
+        ``f(theta*)`` in the problem's measure (``measure``).
+    measure : str
+    n_changed : int
+        ``N_c``, samples whose label changed.
+    n_clusters : int
+    labels : ndarray (n,)
+        Lower-level labels at ``theta*``.
+    feasible : bool
+        BL1: within the budget; BL2: the target is reached.
+    n_evals : int
+        Upper-level evaluations.
+    n_solves : int
+        Lower-level solves (cache hits are not solves).
+    n_failed_solves : int
+        Evaluations whose lower-level solve did not meet its accuracy test.
+    time : float
+        Wall-clock seconds.
+    success : bool
+        The optimizer ended normally with a feasible answer.
+    message : str
+    history : list of Evaluation
+        Every evaluation, in order.
+    extra : dict
+        Optimizer-specific results (``"plateaus"`` for ``staircase``, ...).
+    """
+
+    problem: str
+    optimizer: str
+    theta: np.ndarray
+    E: np.ndarray = field(repr=False)
+    norm: float
+    deviation: float
+    measure: str
+    n_changed: int
+    n_clusters: int
+    labels: np.ndarray = field(repr=False)
+    feasible: bool
+    n_evals: int
+    n_solves: int
+    n_failed_solves: int
+    time: float
+    success: bool
+    message: str
+    history: list = field(repr=False, default_factory=list)
+    extra: dict = field(repr=False, default_factory=dict)
+
+    def history_table(self) -> dict:
+        """Every evaluation as columns of equal length (theta_j, norm, value, n_changed, ...)."""
+        rows = [e.row() for e in self.history]
+        return {k: np.array([r[k] for r in rows]) for k in rows[0]} if rows else {}
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        theta = np.array2string(self.theta, precision=6, threshold=8)
+        return "\n".join([
+            f"{self.problem} by {self.optimizer}: {'success' if self.success else 'FAILED'} ({self.message})",
+            f"  theta* = {theta}, ||E|| = {self.norm:.6g}, feasible = {self.feasible}",
+            f"  {self.measure} = {self.deviation:g}, N_c = {self.n_changed}, clusters = {self.n_clusters}",
+            f"  {self.n_evals} evaluations, {self.n_solves} lower-level solves"
+            + (f" ({self.n_failed_solves} not converged)" if self.n_failed_solves else "")
+            + f", {self.time:.3g} s",
+        ])
+
+
+def _check_optimizer(problem, name, options):
+    if not isinstance(problem, (BL1, BL2)):
+        raise ValueError(f"problem must be a BL1 or BL2 instance, got {type(problem).__name__}.")
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}.")
+    opt = OPTIMIZERS[name]
+    if problem.kind not in opt.problems:
+        raise ValueError(f"optimizer {name!r} does not solve {problem.kind}; it solves {', '.join(opt.problems)}.")
+    p = problem.n_params
+    if opt.dims == "1" and p != 1:
+        raise ValueError(f"optimizer {name!r} needs a one-parameter perturbation, this one has {p}; "
+                         "use 'cobyqa', 'cma', 'random' or 'surrogate-gradient'.")
+    if opt.dims == "1-2" and p > 2 and options.get("points") is None:
+        raise ValueError(f"optimizer {name!r} covers 1 or 2 parameters, this perturbation has {p}; "
+                         "pass explicit points=, or use 'cobyqa', 'cma', 'random' or 'surrogate-gradient'.")
+    accepted = [k for k, v in inspect.signature(opt.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for optimizer {name!r}; it accepts {accepted}.")
+    return opt
+
+
+def attack(problem, optimizer="grid", *, random_state=None, callback=None, max_evals=None,
+           progress=None, n_jobs=None, **options) -> AttackResult:
+    """Solve a bilevel attack problem with a registered optimizer.
+
+    Parameters
+    ----------
+    problem : BL1 or BL2
+    optimizer : str, default "grid"
+        A key of :data:`OPTIMIZERS`.
+    random_state : int, Generator or None
+        Seed for optimizers that sample (start points, CMA-ES, random search).
+    callback : callable, optional
+        ``callback(evaluation)`` after every evaluation; returning True stops the search.
+    max_evals : int, optional
+        Upper-level evaluation limit (optimizer-specific default).
+    progress : bool or None
+        Progress line on stderr for runs longer than a second; None: only on a terminal.
+    n_jobs : int, optional
+        Parallel lower-level solves (joblib) where the optimizer evaluates batches
+        (grid, staircase, random); the answers do not depend on it.
+    **options
+        The optimizer's own options (see its docstring).
+
+    Returns
+    -------
+    AttackResult
+    """
+    opt = _check_optimizer(problem, optimizer, options)
+    search = Search(problem, optimizer, random_state, callback, max_evals, progress, n_jobs)
+    solves0 = problem.model.n_solves
+    t0 = time.perf_counter()
+    try:
+        outcome = opt.run(search, **options)
+    except StopSearch as stop:
+        outcome = Outcome(str(stop), complete=False)
+    finally:
+        search.close()
+    elapsed = time.perf_counter() - t0
+    best = search.best
+    if best is None:
+        raise ValueError(f"optimizer {optimizer!r} stopped before evaluating any point ({outcome.message}).")
+    success = bool(outcome.complete and best.feasible)
+    message = outcome.message
+    if not best.feasible:
+        message += "; " + _infeasible_note(problem, search)
+    failed = sum(not e.solver_ok for e in search.history)
+    if failed:
+        message += f"; {failed} lower-level solve(s) did not converge"
+    return AttackResult(
+        problem=problem.kind, optimizer=optimizer, theta=best.theta,
+        E=problem.perturbation.matrix(best.theta), norm=best.norm, deviation=best.value,
+        measure=problem.measure, n_changed=best.n_changed, n_clusters=best.n_clusters, labels=best.labels,
+        feasible=best.feasible, n_evals=search.n_evals, n_solves=problem.model.n_solves - solves0,
+        n_failed_solves=failed, time=elapsed, success=success, message=message,
+        history=search.history, extra=outcome.extra,
+    )
+
+
+def _infeasible_note(problem, search):
+    if problem.kind == "BL2":
+        top = max(search.history, key=lambda e: e.value)
+        return (f"target {problem.target:g} not reached in the search range: the largest {problem.measure} "
+                f"found is {top.value:g} (at ||E|| = {top.norm:.4g}); widen the range (max_norm or bounds) "
+                "or lower the target")
+    return f"no evaluated point is within the budget {problem.budget:g}"

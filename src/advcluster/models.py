@@ -1,0 +1,316 @@
+"""Lower-level models: what the attacker's perturbed data is fed to (MATH.md §5).
+
+A model answers one question, :meth:`LowerLevel.respond`: given (perturbed) data, which labels
+(and centres, where they exist)? The bilevel problems call :meth:`LowerLevel.reference` once
+on the clean data, then :meth:`respond` at every evaluation.
+
+* :class:`ConvexClusteringModel`: convex clustering, with the weight graph rebuilt on the
+  perturbed data (``reweight=True``, the pipeline an attacker faces) or kept from the clean
+  data; warm starts from the nearest previous solution and caches answers.
+* :class:`SklearnClusterer`: any scikit-learn clusterer, refitted as a black box.
+* :class:`SklearnClassifier`: poisoning: a classifier refitted on the perturbed training
+  data, judged by its predictions on an evaluation set.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+
+from ._validation import check_data, check_gamma, check_int, check_positive
+from .graph import WEIGHT_SCHEMES, Graph, build_graph
+from .solvers import METHODS, solve
+from .solvers.exact1d import exact_centers
+from .solvers.labels import labels_from_centers
+
+__all__ = ["Response", "LowerLevel", "ConvexClusteringModel", "SklearnClusterer", "SklearnClassifier"]
+
+
+@dataclass(frozen=True, eq=False)
+class Response:
+    """A lower-level answer.
+
+    Attributes
+    ----------
+    labels : ndarray (n,)
+        Cluster labels (numbered by first appearance) or class predictions.
+    centers : ndarray (n, d) or None
+        Convex clustering centres ``X*``.
+    success : bool
+        The lower-level solve met its own accuracy test (always True for black boxes).
+    message : str
+        The solver's message, or ``""``.
+    """
+
+    labels: np.ndarray
+    centers: np.ndarray | None = None
+    success: bool = True
+    message: str = ""
+
+
+class LowerLevel:
+    """Base class: a cache of answers keyed by the exact bytes of the data.
+
+    Subclasses implement ``_solve(A) -> Response``. ``n_solves`` counts real solves
+    (cache hits are free).
+    """
+
+    default_deviation = "delta"
+
+    def __init__(self, cache_size=4096):
+        self.cache_size = check_int(cache_size, "cache_size", low=0)
+        self._cache = OrderedDict()
+        self.n_solves = 0
+        self._shape = None
+
+    def reference(self, A) -> Response:
+        """Set the model up on the clean data ``A`` and return its answer there."""
+        A = check_data(A)
+        self._shape = A.shape
+        self._setup(A)
+        return self.respond(A)
+
+    def respond(self, A) -> Response:
+        """The answer on (perturbed) data ``A`` of the clean data's shape."""
+        if self._shape is None:
+            raise ValueError(f"{type(self).__name__}: call reference(A_clean) before respond().")
+        A = np.asarray(A, dtype=float)
+        if A.shape != self._shape:
+            raise ValueError(f"data of shape {A.shape} given, but the model was set up on shape {self._shape}.")
+        key = self.key(A)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        response = self._solve(A)
+        self.n_solves += 1
+        self.remember(A, response, key)
+        return response
+
+    @staticmethod
+    def key(A) -> bytes:
+        """The cache key of data ``A``: a hash of its exact bytes."""
+        return hashlib.blake2b(np.ascontiguousarray(A).view(np.uint8), digest_size=16).digest()
+
+    def remember(self, A, response, key=None):
+        """Store an answer computed elsewhere (e.g. by a parallel worker); ``key`` spares the hash."""
+        if self.cache_size == 0:
+            return
+        self._cache[self.key(A) if key is None else key] = response
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def snapshot(self) -> "LowerLevel":
+        """A copy with its own cache (answers are shared; they are immutable)."""
+        twin = copy.copy(self)
+        twin._cache = OrderedDict(self._cache)
+        return twin
+
+    def warm_state(self):
+        """What a copy learned that helps later solves (warm starts); None by default."""
+        return None
+
+    def absorb(self, state):
+        """Take in a :meth:`warm_state` from a copy."""
+
+    def _setup(self, A):
+        pass
+
+    def _solve(self, A) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        return self.describe()
+
+
+class ConvexClusteringModel(LowerLevel):
+    """Convex clustering as the lower level.
+
+    Parameters
+    ----------
+    gamma : float >= 0
+        Fusion penalty.
+    weights : {"knn", "complete", "uniform"}, Graph or (n, n) matrix, default "knn"
+        The weight graph (:func:`advcluster.graph.build_graph`).
+    k, phi : int, float
+        kNN size and Gaussian bandwidth for ``"knn"`` / ``"complete"``.
+    p : {1, 2}
+        Norm on centre differences.
+    reweight : bool, default True
+        Rebuild the weight graph on the perturbed data (the whole pipeline an attacker
+        faces). ``False`` keeps the clean data's graph. No effect for uniform weights or a
+        given graph.
+    method : {"auto", "ssnal", "admm", "exact1d"}, default "auto"
+        ``"auto"``: the exact path for uniform weights with one feature (or ``p = 1``),
+        else ``"ssnal"``. The exact path skips the dual certificate: it is exact by
+        construction.
+    tol, label_tol : float
+        Solver tolerance and the relative tolerance that reads labels off the centres.
+    warm_start : bool, default True
+        Start each iterative solve from the stored solution whose data is nearest
+        (Frobenius) to the new data, among the last ``history`` solves.
+    history : int, default 32
+    cache_size : int, default 4096
+        Answers kept, keyed by the exact data.
+    """
+
+    def __init__(self, gamma, weights="knn", k=10, phi=0.5, p=2, reweight=True, method="auto",
+                 tol=1e-6, label_tol=1e-5, warm_start=True, history=32, cache_size=4096):
+        super().__init__(cache_size)
+        self.gamma = check_gamma(gamma)
+        if isinstance(weights, str) and weights not in WEIGHT_SCHEMES:
+            raise ValueError(f"unknown weights {weights!r}; choose one of {WEIGHT_SCHEMES}, a Graph or a weight matrix.")
+        self.weights, self.k, self.phi, self.p = weights, check_int(k, "k"), phi, p
+        self.reweight = bool(reweight)
+        if method != "auto" and method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose 'auto' or one of {sorted(METHODS)}.")
+        self.method = method
+        self.tol = check_positive(tol, "tol")
+        self.label_tol = check_positive(label_tol, "label_tol")
+        self.warm_start = bool(warm_start)
+        self.history = check_int(history, "history", low=0)
+        self._past, self._new = [], []
+
+    def _setup(self, A):
+        self._graph = build_graph(A, self.weights, self.k, self.phi)
+        d = A.shape[1]
+        exact_ok = self._graph.is_uniform_complete() and (d == 1 or self.p == 1)
+        if self.method == "auto":
+            self._method = "exact" if exact_ok else "ssnal"
+        else:
+            self._method = self.method
+        self._rebuild = self.reweight and isinstance(self.weights, str) and self.weights != "uniform"
+        self._past, self._new = [], []
+
+    def snapshot(self):
+        twin = super().snapshot()
+        twin._past = list(self._past)
+        twin._new = []
+        return twin
+
+    def warm_state(self):
+        return self._new
+
+    def absorb(self, state):
+        if state and self.history:
+            self._past.extend(state)
+            del self._past[:-self.history]
+
+    @property
+    def graph(self) -> Graph:
+        """The clean data's weight graph."""
+        return self._graph
+
+    def graph_for(self, A) -> Graph:
+        """The weight graph used on data ``A`` (rebuilt when ``reweight``)."""
+        return build_graph(A, self.weights, self.k, self.phi) if self._rebuild else self._graph
+
+    def _solve(self, A):
+        graph = self.graph_for(A)
+        if self._method == "exact":
+            lam = self.gamma * (graph.weights[0] if graph.n_edges else 0.0)
+            X = exact_centers(A, lam)
+            labels = labels_from_centers(X, graph, self.label_tol)
+            return Response(labels, X, True, "exact")
+        x0 = z0 = None
+        if self.warm_start and self._past:
+            dist = [np.sum((A - P) ** 2) for P, *_ in self._past]
+            P, x0, z0, edges = self._past[int(np.argmin(dist))]
+            if not np.array_equal(edges, graph.edges):
+                z0 = None
+        res = solve(A, graph, self.gamma, self._method, p=self.p, tol=self.tol, x0=x0, z0=z0,
+                    label_tol=self.label_tol)
+        if self.history:
+            entry = (A, res.centers, res.dual, graph.edges)
+            self._past.append(entry)
+            self._new.append(entry)
+            del self._past[:-self.history]
+            del self._new[:-self.history]
+        return Response(res.labels, res.centers, res.success, res.message)
+
+    def describe(self):
+        w = self.weights if isinstance(self.weights, str) else type(self.weights).__name__
+        extra = f", k={self.k}, phi={self.phi:g}" if w in ("knn", "complete") else ""
+        return (f"ConvexClusteringModel(gamma={self.gamma:g}, weights={w!r}{extra}, p={self.p}, "
+                f"reweight={self.reweight}, method={self.method!r}, tol={self.tol:g})")
+
+
+def _check_seed(estimator):
+    params = estimator.get_params(deep=False)
+    if "random_state" in params and params["random_state"] is None:
+        raise ValueError(
+            f"{type(estimator).__name__} has random_state=None, so each refit would answer differently and "
+            "the deviation would measure the seed, not the perturbation; set random_state to an integer."
+        )
+
+
+class SklearnClusterer(LowerLevel):
+    """Any scikit-learn clusterer as a black box: ``clone(estimator).fit_predict(A)``.
+
+    Estimators with a ``random_state`` must fix it (KMeans, spectral, Gaussian mixtures).
+    """
+
+    def __init__(self, estimator, cache_size=4096):
+        super().__init__(cache_size)
+        if not hasattr(estimator, "fit_predict") and not hasattr(estimator, "fit"):
+            raise ValueError(f"estimator must be a scikit-learn clusterer with fit_predict, got {estimator!r}.")
+        _check_seed(estimator)
+        self.estimator = estimator
+
+    def _solve(self, A):
+        est = clone(self.estimator)
+        labels = est.fit_predict(A) if hasattr(est, "fit_predict") else est.fit(A).predict(A)
+        return Response(np.asarray(labels))
+
+    def describe(self):
+        return f"SklearnClusterer({self.estimator!r})"
+
+
+class SklearnClassifier(LowerLevel):
+    """Poisoning a classifier: refit on the perturbed training data, predict on ``X_eval``.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+    X_eval : array (n_eval, d) or None
+        Where predictions are compared; None: the clean training data.
+    y : array (n,)
+        Training targets (the attacker perturbs features, not labels).
+
+    The natural deviation is ``"prediction_changes"`` (the default for this model).
+    """
+
+    default_deviation = "prediction_changes"
+
+    def __init__(self, estimator, X_eval, y, cache_size=4096):
+        super().__init__(cache_size)
+        if not hasattr(estimator, "predict"):
+            raise ValueError(f"estimator must be a scikit-learn classifier with fit and predict, got {estimator!r}.")
+        _check_seed(estimator)
+        self.estimator = estimator
+        self.X_eval = None if X_eval is None else check_data(X_eval, "X_eval")
+        self.y = np.asarray(y)
+        if self.y.ndim != 1:
+            raise ValueError(f"y must be 1-D (n_samples,), got shape {self.y.shape}.")
+
+    def _setup(self, A):
+        if self.y.shape[0] != A.shape[0]:
+            raise ValueError(f"y has {self.y.shape[0]} targets but the training data has {A.shape[0]} rows.")
+        if self.X_eval is not None and self.X_eval.shape[1] != A.shape[1]:
+            raise ValueError(f"X_eval has {self.X_eval.shape[1]} features but the training data has {A.shape[1]}.")
+        self._X_eval = A.copy() if self.X_eval is None else self.X_eval
+
+    def _solve(self, A):
+        est = clone(self.estimator).fit(A, self.y)
+        return Response(np.asarray(est.predict(self._X_eval)))
+
+    def describe(self):
+        return f"SklearnClassifier({self.estimator!r})"

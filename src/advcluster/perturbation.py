@@ -1,0 +1,341 @@
+"""How a parameter vector ``theta`` becomes a perturbation ``E`` of the data (MATH.md §5).
+
+Every perturbation here is linear in ``theta``: ``E(theta) = sum_j theta_j C_j`` with fixed
+matrices ``C_j`` of the data's shape on disjoint sets of entries (one ``C`` for
+:class:`Additive`). The attacker's data is ``A + E(theta)``; ``theta = 0`` is the clean data.
+
+A perturbation is a specification (rows, features, norm, bounds) until :meth:`bind` attaches
+it to a data matrix, which checks the rows and features against the data's shape. The BL1 and
+BL2 problems bind it for you.
+
+Norms of ``E`` (``ord``): ``"fro"`` (Frobenius, the default), ``"inf"`` (largest absolute
+entry), ``"l1"`` (sum of absolute entries), ``"l0"`` (number of non-zero entries).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import check_data, is_real
+
+__all__ = ["NORMS", "matrix_norm", "Perturbation", "Additive", "Pointwise", "Multiplicative", "FeatureShift"]
+
+NORMS = ("fro", "inf", "l1", "l0")
+
+
+def matrix_norm(E, ord="fro") -> float:
+    """``||E||`` entrywise: ``"fro"`` sqrt(sum E^2), ``"inf"`` max |E|, ``"l1"`` sum |E|, ``"l0"`` #nonzero."""
+    E = np.asarray(E, dtype=float)
+    if ord == "fro":
+        return float(np.sqrt(np.einsum("ij,ij->", E, E)))
+    if ord == "inf":
+        return float(np.abs(E).max(initial=0.0))
+    if ord == "l1":
+        return float(np.abs(E).sum())
+    if ord == "l0":
+        return float(np.count_nonzero(E))
+    raise ValueError(f"unknown norm {ord!r}; choose one of {NORMS}.")
+
+
+def _check_ord(ord):
+    if not isinstance(ord, str) or ord not in NORMS:
+        raise ValueError(f"unknown norm ord={ord!r}; choose one of {NORMS}.")
+    return ord
+
+
+def _positions(values, size, what, axis_name):
+    """0-based positions along an axis of length ``size`` from ints, a boolean mask or None (all)."""
+    if values is None:
+        return np.arange(size)
+    arr = np.atleast_1d(np.asarray(values))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{what} must be a non-empty 1-D list of 0-based {axis_name} or a boolean mask, got {values!r}.")
+    if arr.dtype == bool:
+        if arr.size != size:
+            raise ValueError(f"{what} as a boolean mask needs length {size} (the number of {axis_name}), got {arr.size}.")
+        arr = np.flatnonzero(arr)
+        if arr.size == 0:
+            raise ValueError(f"{what} selects no {axis_name}; the mask is all False.")
+        return arr
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{what} must hold integer 0-based {axis_name}, got {values!r}.")
+    bad = arr[(arr < 0) | (arr >= size)]
+    if bad.size:
+        raise ValueError(
+            f"{what} has {axis_name[:-1]} {int(bad[0])} out of range: the data has {size} {axis_name} "
+            f"(valid 0..{size - 1})."
+        )
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"{what} repeats a {axis_name[:-1]}; list each one once.")
+    return arr.astype(np.int64)
+
+
+class Perturbation:
+    """Base class: ``E(theta) = (M theta).reshape(n, d)`` for a sparse ``M`` built by :meth:`_operator`.
+
+    Parameters
+    ----------
+    ord : {"fro", "inf", "l1", "l0"}, default "fro"
+        The norm of ``E`` that budgets (BL1) and objectives (BL2) measure.
+    bounds : (low, high), optional
+        Box on each parameter (scalars or arrays of length ``n_params``); it must contain 0,
+        the clean data. Default: unbounded.
+    """
+
+    def __init__(self, ord="fro", bounds=None):
+        self.ord = _check_ord(ord)
+        self.bounds = bounds
+        self._M = None
+        self.shape = None
+
+    # -------------------------------------------------------------- binding
+    def bind(self, A) -> "Perturbation":
+        """A copy attached to data ``A``: rows and features checked, operator built."""
+        A = check_data(A)
+        bound = copy.copy(self)
+        bound._M = sp.csc_array(self._operator(A))
+        bound.shape = A.shape
+        bound._lo, bound._hi = self._check_bounds(bound._M.shape[1])
+        col = bound._M
+        bound._unit = np.array([_column_norm(col, j, self.ord) for j in range(col.shape[1])])
+        if np.any(bound._unit == 0):
+            j = int(np.flatnonzero(bound._unit == 0)[0])
+            raise ValueError(
+                f"parameter {j} of {type(self).__name__} changes nothing (its entries are zero); "
+                "choose rows and features where it has an effect."
+            )
+        return bound
+
+    def _require_bound(self):
+        if self._M is None:
+            raise ValueError(f"{type(self).__name__} is not bound to data; call perturbation.bind(A) first.")
+
+    def _check_bounds(self, p):
+        if self.bounds is None:
+            return np.full(p, -np.inf), np.full(p, np.inf)
+        try:
+            lo, hi = self.bounds
+            lo = np.broadcast_to(np.asarray(lo, dtype=float), (p,)).copy()
+            hi = np.broadcast_to(np.asarray(hi, dtype=float), (p,)).copy()
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"bounds must be (low, high) with scalars or arrays of length {p}, got {self.bounds!r}."
+            ) from None
+        if np.any(np.isnan(lo)) or np.any(np.isnan(hi)) or np.any(lo > 0) or np.any(hi < 0):
+            raise ValueError(f"bounds must satisfy low <= 0 <= high (theta = 0 is the clean data), got {self.bounds!r}.")
+        return lo, hi
+
+    @property
+    def n_params(self) -> int:
+        self._require_bound()
+        return self._M.shape[1]
+
+    # -------------------------------------------------------------- the map and its norm
+    def check_theta(self, theta) -> np.ndarray:
+        """``theta`` as a float vector of length ``n_params`` (a scalar when there is one parameter)."""
+        self._require_bound()
+        if (isinstance(theta, np.ndarray) and theta.dtype == np.float64 and theta.shape == (self._M.shape[1],)
+                and np.isfinite(theta).all()):
+            return theta
+        if is_real(theta):
+            theta = [theta]
+        try:
+            t = np.asarray(theta, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"theta must be numbers, got {theta!r}.") from None
+        if t.size != self.n_params:
+            raise ValueError(f"theta needs {self.n_params} value(s) for this perturbation, got {t.size}.")
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"theta must be finite, got {theta!r}.")
+        return t
+
+    def matrix(self, theta) -> np.ndarray:
+        """``E(theta)``, of the data's shape."""
+        t = self.check_theta(theta)
+        return (self._M @ t).reshape(self.shape)
+
+    def norm(self, theta) -> float:
+        """``||E(theta)||`` in the perturbation's norm ``ord``."""
+        t = self.check_theta(theta)
+        if self.ord == "l0":
+            return float(np.sum(self._unit[t != 0]))
+        if self.ord == "inf":
+            return float(np.max(np.abs(t) * self._unit))
+        if self.ord == "l1":
+            return float(np.sum(np.abs(t) * self._unit))
+        return float(np.sqrt(np.sum((t * self._unit) ** 2)))
+
+    def box(self, budget=None) -> tuple[np.ndarray, np.ndarray]:
+        """The smallest box on ``theta`` holding every point with ``||E|| <= budget`` within ``bounds``.
+
+        Along parameter ``j`` alone, ``||E|| = |theta_j| u_j`` with ``u_j = ||C_j||``, so the
+        box is ``|theta_j| <= budget / u_j`` (no limit for ``ord="l0"``).
+        """
+        self._require_bound()
+        lo, hi = self._lo.copy(), self._hi.copy()
+        if budget is not None and self.ord != "l0":
+            r = budget / self._unit
+            lo, hi = np.maximum(lo, -r), np.minimum(hi, r)
+        return lo, hi
+
+    def project(self, theta, budget) -> np.ndarray:
+        """A feasible point near ``theta``: inside ``bounds`` and ``||E|| <= budget``.
+
+        Clip to the bounds, then scale back along the ray to 0 (``fro``, ``inf``, ``l1``: the
+        norms are homogeneous; this is the Euclidean projection for ``fro`` when all ``u_j``
+        are equal), or for ``l0`` keep the largest ``|theta_j|`` that fit the entry count.
+        """
+        t = np.clip(self.check_theta(theta), self._lo, self._hi)
+        size = self.norm(t)
+        if size <= budget:
+            return t
+        if self.ord == "l0":
+            keep = np.zeros(t.size, dtype=bool)
+            used = 0.0
+            for j in np.argsort(-np.abs(t), kind="stable"):
+                if t[j] != 0 and used + self._unit[j] <= budget:
+                    keep[j] = True
+                    used += self._unit[j]
+            return np.where(keep, t, 0.0)
+        return t * (budget / size)
+
+    def describe(self) -> str:
+        """One line for reports."""
+        return f"{type(self).__name__}({self._spec()}, ord={self.ord!r})"
+
+    def __repr__(self):
+        return self.describe()
+
+    def _operator(self, A) -> sp.sparray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _spec(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _column_norm(M, j, ord):
+    v = M[:, [j]].toarray().ravel()
+    return matrix_norm(v[None, :], ord)
+
+
+def _entries(rows, cols, d):
+    """Flat indices (row-major) of the entries rows x cols, parameter-major by row then column."""
+    return (rows[:, None] * d + cols[None, :]).ravel()
+
+
+def _selection_operator(A, rows, cols, values, groups):
+    """Sparse ``(n d, p)``: entry ``k`` of the selection gets ``values[k]`` in column ``groups[k]``."""
+    n, d = A.shape
+    flat = _entries(rows, cols, d)
+    return sp.coo_array((values, (flat, groups)), shape=(n * d, int(groups.max()) + 1))
+
+
+class Additive(Perturbation):
+    """The paper's model: one scalar ``eps`` added to rows ``index`` in columns ``features``.
+
+    ``E = eps * D`` with ``D`` the indicator of ``index x features``, or a given
+    ``direction`` ``D`` of the data's shape (then ``index`` and ``features`` must be None).
+    ``||E||_F = |eps| sqrt(|index| |features|)``; with ``ord="inf"`` the norm is ``|eps|``.
+    """
+
+    def __init__(self, index=None, features=None, direction=None, ord="fro", bounds=None):
+        super().__init__(ord, bounds)
+        if direction is not None and (index is not None or features is not None):
+            raise ValueError("give either a direction or index/features for Additive, not both.")
+        self.index, self.features, self.direction = index, features, direction
+
+    def _operator(self, A):
+        n, d = A.shape
+        if self.direction is not None:
+            D = np.asarray(self.direction, dtype=float)
+            if D.shape != A.shape:
+                raise ValueError(f"direction has shape {D.shape}, but the data has shape {A.shape}; they must match.")
+            D = check_data(D, "direction")
+            return sp.csc_array(D.reshape(-1, 1))
+        rows = _positions(self.index, n, "index", "rows")
+        cols = _positions(self.features, d, "features", "columns")
+        k = rows.size * cols.size
+        return _selection_operator(A, rows, cols, np.ones(k), np.zeros(k, dtype=np.int64))
+
+    def _spec(self):
+        if self.direction is not None:
+            return "direction=<matrix>"
+        return f"index={_show(self.index)}, features={_show(self.features)}"
+
+
+class Pointwise(Perturbation):
+    """One free value per selected entry: ``E[i, f] = theta_(i, f)`` for ``i`` in ``index``, ``f`` in ``features``.
+
+    Parameters are ordered row by row (``theta.reshape(len(index), len(features))``).
+    """
+
+    def __init__(self, index=None, features=None, ord="fro", bounds=None):
+        super().__init__(ord, bounds)
+        self.index, self.features = index, features
+
+    def _operator(self, A):
+        n, d = A.shape
+        rows = _positions(self.index, n, "index", "rows")
+        cols = _positions(self.features, d, "features", "columns")
+        k = rows.size * cols.size
+        return _selection_operator(A, rows, cols, np.ones(k), np.arange(k))
+
+    def _spec(self):
+        return f"index={_show(self.index)}, features={_show(self.features)}"
+
+
+class Multiplicative(Perturbation):
+    """Selected entries scaled by ``1 + theta``: ``E[i, f] = theta_(i, f) A[i, f]``.
+
+    One parameter per selected entry, ordered as in :class:`Pointwise`. Entries equal to
+    zero cannot be scaled; selecting one is an error.
+    """
+
+    def __init__(self, index=None, features=None, ord="fro", bounds=None):
+        super().__init__(ord, bounds)
+        self.index, self.features = index, features
+
+    def _operator(self, A):
+        n, d = A.shape
+        rows = _positions(self.index, n, "index", "rows")
+        cols = _positions(self.features, d, "features", "columns")
+        k = rows.size * cols.size
+        return _selection_operator(A, rows, cols, A[np.ix_(rows, cols)].ravel(), np.arange(k))
+
+    def _spec(self):
+        return f"index={_show(self.index)}, features={_show(self.features)}"
+
+
+class FeatureShift(Perturbation):
+    """One shift per feature for all rows: ``E[:, f_j] = theta_j``."""
+
+    def __init__(self, features=None, ord="fro", bounds=None):
+        super().__init__(ord, bounds)
+        self.features = features
+
+    def _operator(self, A):
+        n, d = A.shape
+        rows = np.arange(n)
+        cols = _positions(self.features, d, "features", "columns")
+        groups = np.tile(np.arange(cols.size), n)
+        return _selection_operator(A, rows, cols, np.ones(n * cols.size), groups)
+
+    def _spec(self):
+        return f"features={_show(self.features)}"
+
+
+def _show(values):
+    if values is None:
+        return "all"
+    arr = np.atleast_1d(np.asarray(values))
+    if arr.dtype == bool:
+        arr = np.flatnonzero(arr)
+    if arr.size > 6:
+        return f"[{', '.join(map(str, arr[:3]))}, ..., {arr[-1]}] ({arr.size})"
+    return "[" + ", ".join(map(str, arr)) + "]"
