@@ -225,7 +225,8 @@ class AttackResult:
         ])
 
 
-def _check_optimizer(problem, name, options):
+def check_optimizer(problem, name, options):
+    """The registered optimizer for ``name``, after checking it suits the problem and the options."""
     if not isinstance(problem, (BL1, BL2)):
         raise ValueError(f"problem must be a BL1 or BL2 instance, got {type(problem).__name__}.")
     if not isinstance(name, str) or name not in OPTIMIZERS:
@@ -274,7 +275,7 @@ def attack(problem, optimizer="grid", *, random_state=None, callback=None, max_e
     -------
     AttackResult
     """
-    opt = _check_optimizer(problem, optimizer, options)
+    opt = check_optimizer(problem, optimizer, options)
     search = Search(problem, optimizer, random_state, callback, max_evals, progress, n_jobs)
     solves0 = problem.model.n_solves
     t0 = time.perf_counter()

@@ -238,11 +238,12 @@ class BL2(_Problem):
         self.max_norm = None if max_norm is None else float(max_norm)
         super().__init__(model, A, perturbation, deviation)
         m = self._measure
-        high = m.bounds(self.A.shape[0])[1] if m.is_deviation else m.identical - m.bounds(self.A.shape[0])[0]
+        n = len(self.reference.labels)  # the evaluation set for a classifier
+        high = m.bounds(n)[1] if m.is_deviation else m.identical - m.bounds(n)[0]
         if self.target > high:
             raise ValueError(
                 f"target {self.target:g} exceeds the largest possible {self.measure!r} deviation ({high:g}) "
-                f"for {self.A.shape[0]} samples; choose target <= {high:g}."
+                f"for {n} samples; choose target <= {high:g}."
             )
 
     def _feasible(self, norm, value):
