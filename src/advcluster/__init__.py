@@ -1,7 +1,8 @@
 """advcluster: adversarial-robustness analysis of convex clustering.
 
 The public names: weight graphs, the convex clustering solvers and their result, the
-scikit-learn estimator, and the deviation measures between two clusterings
+scikit-learn estimator, the deviation measures between two clusterings, the certificates,
+perturbations, lower-level models, the bilevel attacks and the data sets
 (their front door is ``advcluster.deviation.deviation(ref, new, measure=...)``;
 the module keeps the name, so the function is not exported here; likewise
 ``advcluster.certify.certify``).
@@ -20,7 +21,11 @@ from .deviation import (
     prediction_changes,
     rand_deviation,
 )
+from .attacks import BL1, BL2, OPTIMIZERS, AttackResult, attack
+from .datasets import list_datasets, load_dataset
 from .estimator import ConvexClustering
+from .models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
+from .perturbation import Additive, FeatureShift, Multiplicative, Pointwise
 from .graph import Graph, complete_graph, knn_graph, uniform_graph
 from .solvers import METHODS, ClusteringResult, clusterpath, solve
 
@@ -54,4 +59,18 @@ __all__ = [
     "RecoveryBounds",
     "Certificate",
     "CertifiedRadius",
+    "Additive",
+    "Pointwise",
+    "Multiplicative",
+    "FeatureShift",
+    "ConvexClusteringModel",
+    "SklearnClusterer",
+    "SklearnClassifier",
+    "BL1",
+    "BL2",
+    "attack",
+    "AttackResult",
+    "OPTIMIZERS",
+    "load_dataset",
+    "list_datasets",
 ]
