@@ -150,7 +150,8 @@ def _figures(name, result, out):
     if plot is None:
         return []
     try:
-        fig = plot(result.table, title=result.title)
+        fig = plot(result.table, dataset=str(result.params.get("dataset", "")).capitalize() or None,
+                   params=result.params)
     except ImportError as exc:
         result.notes.append(f"no figures: {exc}")
         return []
