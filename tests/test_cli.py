@@ -1,5 +1,9 @@
 """The command line, run as a user runs it: ``python -m advcluster`` and the installed script.
 
+Every subcommand: ``solve``, ``certify``, ``attack``, ``datasets`` (and ``--dataset`` on the
+data-reading ones) through real processes and in-process; ``reproduce`` only in-process, with
+a stand-in for :mod:`advcluster.experiments`.
+
 Starting a process costs about two seconds here (importing numpy, scipy and scikit-learn),
 so a representative set of commands runs in real processes, started together by a module
 fixture, and every case, good or bad, also runs in-process through :func:`advcluster.cli.main`,
@@ -14,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,14 +30,23 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_blobs
 
-from advcluster import ConvexClustering
-from advcluster.cli import main
+from advcluster import ConvexClustering, certified_radius, recovery_bounds, uniform_graph
+from advcluster.attacks import OPTIMIZERS
+from advcluster.cli import _option, main
+from advcluster.datasets import list_datasets
+from advcluster.deviation import deviation
 from advcluster.io import load_matrix
+from advcluster.models import ConvexClusteringModel
+from advcluster.perturbation import Additive, Pointwise
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 # The installed console script sits next to the interpreter in a virtual environment.
 SCRIPT = shutil.which("advcluster", path=str(Path(sys.executable).parent)) or shutil.which("advcluster")
+
+# The UCI Seeds file, where this checkout has the shared data folder.
+SEEDS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+HAVE_SEEDS = (SEEDS_DIR / "seeds_dataset.txt").is_file()
 
 # ----------------------------------------------------------------------------- data files
 
@@ -75,7 +89,36 @@ GOOD = {
                 "--gamma", "0.05", "--json"],
     "not_converged": ["solve", "noise.npy", "--gamma", "0.3", "--max-iter", "1", "--tol", "1e-12", "--json"],
     "help": ["solve", "--help"],
+    # datasets, certify, attack
+    "datasets": ["datasets"],
+    "datasets_json": ["datasets", "--json"],
+    "certify_json": ["certify", "data.csv", "--columns", "x,y", "--weights", "uniform", "--gamma", "0.1", "--radius",
+                     "--json"],
+    "certify_text": ["certify", "data.csv", "--columns", "x,y", "--weights", "uniform", "--gamma", "0.1", "--radius"],
+    "certify_knn": ["certify", "data.csv", "--columns", "x,y", "--k", "5", "--json"],
+    "attack_grid": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "5",
+                    "--rows", "0:5", "--features", "x", "--optimizer", "grid", "--option", "num=21", "--json"],
+    "attack_staircase": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "5",
+                         "--rows", "0:5", "--features", "x", "--optimizer", "staircase", "--option", "num=21",
+                         "--option", "rtol=1e-6", "--out", "history.csv", "--json"],
+    "attack_staircase_text": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget",
+                              "5", "--rows", "0:5", "--features", "0", "--optimizer", "staircase", "--option",
+                              "num=21", "--option", "rtol=1e-6", "--out", "history_text.csv"],
+    "attack_bl2": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl2", "--target", "50",
+                   "--max-norm", "5", "--rows", "0:5", "--features", "x", "--optimizer", "staircase",
+                   "--option", "num=21", "--option", "rtol=1e-6", "--json"],
+    "attack_bl2_unreached": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl2", "--target",
+                             "500", "--max-norm", "1", "--rows", "0:5", "--features", "x", "--option", "num=5",
+                             "--json"],
+    "attack_bounds": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "5",
+                      "--rows", "0,1,2:5", "--features", "x", "--bounds", "-0.5,0.5", "--option", "num=5", "--json"],
+    "attack_random": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "3",
+                      "--rows", "0:2", "--features", "x", "--perturbation", "pointwise", "--optimizer", "random",
+                      "--max-evals", "8", "--random-state", "0", "--json"],
 }
+
+# A valid BL1 on data.csv (with --columns x,y): one parameter, rows 0..4, feature x.
+BL1_ARGS = ["--problem", "bl1", "--budget", "5", "--rows", "0:5", "--features", "x"]
 
 # name: (arguments, what the one error line must contain)
 BAD = {
@@ -108,17 +151,121 @@ BAD = {
     "unwritable_out": (["solve", "--out", "no/such/dir/labels.csv"], "cannot write no/such/dir/labels.csv"),
     "unknown_command": (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
     "no_command": ([], "the following arguments are required: COMMAND"),
+    # --dataset
+    "unknown_dataset": (["solve", "--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
+    "file_and_dataset": (["solve", "data.csv", "--dataset", "iris"],
+                         "argument --dataset: not allowed with argument FILE"),
+    "dataset_with_delimiter": (["certify", "--dataset", "iris", "--delimiter", ","],
+                               "--delimiter applies to a FILE, not to --dataset"),
+    "data_dir_without_dataset": (["solve", "data.csv", "--data-dir", "."], "--data-dir applies to --dataset"),
+    "dataset_unknown_column": (["solve", "--dataset", "iris", "--columns", "zz"],
+                               "--columns (data set iris): no column named 'zz'; the columns are 'sepal length (cm)'"),
+    # datasets
+    "datasets_unknown_option": (["datasets", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    "datasets_extra_argument": (["datasets", "iris"], "unrecognized arguments: iris"),
+    # certify
+    "certify_missing_file": (["certify", "nope.csv"], "nope.csv: no such file"),
+    "certify_wrong_delimiter": (["certify", "semicolon.csv", "--delimiter", ","], "(is ';' the delimiter?)"),
+    "certify_text_column": (["certify", "data.csv"], "column 'name' (index 2) is not numeric: line 2 has 'a'"),
+    "certify_unknown_option": (["certify", "data.csv", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    "certify_negative_gamma": (["certify", "--gamma", "-1"], "argument --gamma: must be a finite number >= 0"),
+    # attack
+    "attack_missing_file": (["attack", "nope.csv", *BL1_ARGS], "nope.csv: no such file"),
+    "attack_wrong_delimiter": (["attack", "semicolon.csv", "--delimiter", ",", *BL1_ARGS], "(is ';' the delimiter?)"),
+    "attack_text_column": (["attack", "data.csv", *BL1_ARGS], "column 'name' (index 2) is not numeric: line 2 has 'a'"),
+    "attack_unknown_option": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--frobnicate"],
+                              "unrecognized arguments: --frobnicate"),
+    "attack_no_data": (["attack", *BL1_ARGS], "no data: give a FILE or --dataset NAME"),
+    "attack_bad_rows": (["attack", "data.csv", "--problem", "bl1", "--budget", "1", "--rows", "0:abc"],
+                        "argument --rows: '0:abc' is not a 0-based index or a range start:stop[:step]"),
+    "attack_negative_row": (["attack", "data.csv", "--rows=-1", "--problem", "bl1", "--budget", "1"],
+                            "argument --rows: '-1' is not a 0-based index"),
+    "attack_zero_step": (["attack", "data.csv", "--rows", "0:10:0", "--problem", "bl1", "--budget", "1"],
+                         "argument --rows: range '0:10:0' has step 0"),
+    "attack_row_out_of_range": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget",
+                                 "1", "--rows", "3,40"],
+                                "--rows: row 40 is out of range; the data has 40 rows (0..39)"),
+    "attack_range_past_the_end": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1",
+                                   "--budget", "1", "--rows", "30:41"], "--rows: range '30:41' goes past the last row"),
+    "attack_empty_range": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "1",
+                            "--rows", "5:5"], "--rows: range '5:5' is empty"),
+    "attack_row_twice": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "1",
+                          "--rows", "0:5,3"], "--rows: row 3 is selected twice"),
+    "attack_unknown_feature": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget",
+                                "1", "--features", "zz"], "--features: no column named 'zz'; the columns are 'x', 'y'"),
+    "attack_feature_out_of_range": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1",
+                                     "--budget", "1", "--features", "2"], "--features: column 2 is out of range"),
+    "attack_unknown_optimizer": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--optimizer", "newton"],
+                                 "unknown optimizer 'newton'; choose one of "),
+    "attack_negative_budget": (["attack", "data.csv", "--problem", "bl1", "--budget", "-1"],
+                               "argument --budget: must be a finite number >= 0, got '-1'"),
+    "attack_text_budget": (["attack", "data.csv", "--problem", "bl1", "--budget", "lots"],
+                           "argument --budget: not a number: 'lots'"),
+    "attack_no_problem": (["attack", "data.csv", "--budget", "1"], "the following arguments are required: --problem"),
+    "attack_unknown_problem": (["attack", "data.csv", "--problem", "bl3"], "argument --problem: invalid choice: 'bl3'"),
+    "attack_bl1_without_budget": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl1"],
+                                  "--problem bl1 needs --budget B"),
+    "attack_bl1_with_target": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--target", "3"],
+                               "--target applies to --problem bl2, not bl1"),
+    "attack_bl2_without_target": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl2"],
+                                  "--problem bl2 needs --target K"),
+    "attack_bl2_with_budget": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl2", "--target", "3",
+                                "--budget", "1"], "--budget applies to --problem bl1, not bl2"),
+    "attack_bl2_unbounded": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl2", "--target", "3"],
+                             "--problem bl2 needs --max-norm M or --bounds LO,HI"),
+    "attack_zero_target": (["attack", "data.csv", "--problem", "bl2", "--target", "0"],
+                           "argument --target: must be a finite number > 0"),
+    "attack_target_too_large": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl2", "--target",
+                                 "5000", "--max-norm", "1"], "target 5000 exceeds the largest possible 'delta'"),
+    "attack_option_syntax": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--option", "num"],
+                             "argument --option: expected key=value"),
+    "attack_option_twice": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--option", "num=3",
+                             "--option", "num=4"],
+                            "--option num is given twice"),
+    "attack_unknown_optimizer_option": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
+                                         "--option", "foo=1"],
+                                        "unknown option(s) ['foo'] for optimizer 'grid'"),
+    "attack_bad_optimizer_option": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
+                                     "--option", "num=1"],
+                                    "num must be an integer >= 2"),
+    "attack_grid_too_many_parameters": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
+                                         "--perturbation", "pointwise"], "optimizer 'grid' covers 1 or 2 parameters"),
+    "attack_optimizer_wrong_problem": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS, "--optimizer",
+                                        "bisection"], "optimizer 'bisection' does not solve BL1"),
+    "attack_bad_bounds": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--bounds", "1,2"],
+                          "argument --bounds: need LO <= 0 <= HI"),
+    "attack_bounds_syntax": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--bounds", "1"],
+                             "argument --bounds: expected LO,HI"),
+    "attack_feature_shift_rows": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS, "--perturbation",
+                                   "feature-shift"], "--rows does not apply to --perturbation feature-shift"),
+    "attack_unknown_norm": (["attack", "data.csv", *BL1_ARGS, "--norm", "l2"], "argument --norm: invalid choice: 'l2'"),
+    "attack_unknown_deviation": (["attack", "data.csv", *BL1_ARGS, "--deviation", "nope"],
+                                 "argument --deviation: invalid choice: 'nope'"),
+    "attack_k_too_large": (["attack", "small.csv", "--problem", "bl1", "--budget", "1"], "k=10 neighbours need"),
+    "attack_unwritable_out": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS, "--option", "num=3",
+                               "--out", "no/such/dir/h.csv"], "cannot write no/such/dir/h.csv"),
+    # reproduce (parsed before advcluster.experiments is imported)
+    "reproduce_unknown_option": (["reproduce", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    "reproduce_empty_only": (["reproduce", "--only", "fig4,"], "argument --only: expected comma-separated"),
 }
 
 
 # Run in real processes (the rest only in-process): one of each kind of output and of error.
-IN_PROCESSES = ["demo", "demo_json", "csv_json", "not_converged"]
-BAD_IN_PROCESSES = ["missing_file", "text_column", "unknown_option", "negative_gamma", "k_too_large"]
+IN_PROCESSES = ["demo", "demo_json", "csv_json", "not_converged", "certify_json", "attack_staircase", "attack_bl2",
+                "attack_bl2_unreached"]
+BAD_IN_PROCESSES = ["missing_file", "text_column", "unknown_option", "negative_gamma", "k_too_large",
+                    "certify_wrong_delimiter", "datasets_unknown_option", "attack_bad_rows", "attack_unknown_optimizer",
+                    "attack_row_out_of_range"]
 
 
-def _run(args, cwd, exe=None):
+def _run(args, cwd, exe=None, env=None):
     cmd = [exe] if exe else [sys.executable, "-m", "advcluster"]
-    return subprocess.run(cmd + args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd + args, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=300)
+
+
+def _no_seeds(d: Path):
+    """Environment variables under which the Seeds file is found nowhere (and never downloaded)."""
+    return {"ADVCLUSTER_DATA": str(d / "nodata"), "ADVCLUSTER_CACHE": str(d / "nocache")}
 
 
 class _Result:
@@ -130,18 +277,25 @@ class _Result:
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     _write_files(d)
+    (d / "nodata").mkdir()
+    (d / "nocache").mkdir()
     return d
 
 
 @pytest.fixture(scope="module")
 def processes(workdir):
-    jobs = {name: (GOOD[name], None) for name in IN_PROCESSES}
-    jobs.update({f"bad:{name}": (BAD[name][0], None) for name in BAD_IN_PROCESSES})
+    jobs = {name: (GOOD[name], None, None) for name in IN_PROCESSES}
+    jobs.update({f"bad:{name}": (BAD[name][0], None, None) for name in BAD_IN_PROCESSES})
     if SCRIPT:
-        jobs["script_demo"] = (["solve", "--json"], SCRIPT)
-        jobs["script_bad"] = (["solve", "--gamma", "-1"], SCRIPT)
+        jobs["script_demo"] = (["solve", "--json"], SCRIPT, None)
+        jobs["script_bad"] = (["solve", "--gamma", "-1"], SCRIPT, None)
+    jobs["datasets_json"] = (["datasets", "--json"], None, _no_seeds(workdir))
+    jobs["seeds_missing"] = (["solve", "--dataset", "seeds", "--no-download"], None, _no_seeds(workdir))
+    if HAVE_SEEDS:
+        jobs["seeds"] = (["solve", "--dataset", "seeds", "--gamma", "2", "--json"], None,
+                         {"ADVCLUSTER_DATA": str(SEEDS_DIR)})
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        futures = {name: pool.submit(_run, args, workdir, exe) for name, (args, exe) in jobs.items()}
+        futures = {name: pool.submit(_run, args, workdir, exe, env) for name, (args, exe, env) in jobs.items()}
         return {name: f.result() for name, f in futures.items()}
 
 
@@ -340,3 +494,332 @@ def test_a_numeric_column_name_is_a_name_first(tmp_path, capsys):
     assert main(["solve", str(f), "--columns", "2019,2", "--k", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_features"] == 2
     assert_array_equal(load_matrix(f, columns=["2019", "2"]), [[1.0, 5.0], [1.1, 5.2], [9.0, 0.0]])
+
+
+# ----------------------------------------------------------------------------- helpers for the new verbs
+
+
+def _split_row(line):
+    return [c.strip() for c in line.strip().split("  ") if c.strip()]
+
+
+def _recompute(theta, rows, features, cls=Additive, A=X_CSV, gamma=1.0, k=5):
+    """The perturbation, the clean labels and the labels at ``theta``, from fresh solves."""
+    pert = cls(index=rows, features=features).bind(A)
+    model = ConvexClusteringModel(gamma, weights="knn", k=k)
+    ref = model.reference(A).labels
+    new = model.respond(A + pert.matrix(np.asarray(theta, dtype=float))).labels
+    return pert, ref, new
+
+
+def _inner_theta(plateau):
+    """The end of a plateau nearest to theta = 0 (0 when the plateau contains it)."""
+    lo, hi = plateau["lower"], plateau["upper"]
+    return 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+
+
+ATTACK_KEYS = {"theta", "norm", "deviation", "n_changed", "n_clusters", "feasible", "success", "message", "n_evals",
+               "n_solves", "time", "labels", "problem", "optimizer", "measure", "perturbation", "model"}
+
+
+# ----------------------------------------------------------------------------- subcommands and --dataset
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("solve", "certify", "attack", "datasets", "reproduce"):
+        assert name in out
+
+
+def test_datasets_table(cli, workdir, monkeypatch):
+    for key, value in _no_seeds(workdir).items():
+        monkeypatch.setenv(key, value)
+    proc = _ok(cli(GOOD["datasets"]))
+    lines = proc.stdout.splitlines()
+    assert _split_row(lines[0]) == ["name", "n", "d", "classes", "source", "local", "description"]
+    infos = list_datasets()
+    assert [_split_row(line)[0] for line in lines[1:1 + len(infos)]] == [i.name for i in infos]
+    for info, line in zip(infos, lines[1:]):
+        row = _split_row(line)
+        assert row[1:6] == [str(info.n_samples), str(info.n_features), str(info.n_classes), info.source,
+                            "yes" if info.available else "no"]
+    assert {_split_row(line)[0]: _split_row(line)[5] for line in lines[1:1 + len(infos)]}["seeds"] == "no"
+    assert "downloaded on first use" in lines[-1]
+    if HAVE_SEEDS:
+        out = _ok(cli(["datasets", "--data-dir", str(SEEDS_DIR)])).stdout
+        seeds = next(_split_row(line) for line in out.splitlines() if line.startswith("seeds "))
+        assert seeds[5] == "yes"
+
+
+def test_datasets_json_in_a_process(processes, workdir, monkeypatch):
+    res = _json(processes["datasets_json"])
+    for key, value in _no_seeds(workdir).items():
+        monkeypatch.setenv(key, value)
+    expected = [info._asdict() for info in list_datasets()]
+    assert [{k: d[k] for k in expected[0]} for d in res["datasets"]] == expected
+    assert all(d["description"] for d in res["datasets"])
+    assert {d["name"]: d["available"] for d in res["datasets"]}["seeds"] is False
+
+
+def test_missing_seeds_is_one_error_line(processes, cli, workdir, monkeypatch):
+    _one_error_line(processes["seeds_missing"], "Seeds data file seeds_dataset.txt not found")
+    line = processes["seeds_missing"].stderr
+    assert "--data-dir DIR" in line and "--no-download" in line and "data_dir=" not in line
+    for key, value in _no_seeds(workdir).items():
+        monkeypatch.setenv(key, value)
+    for verb in (["solve"], ["certify"], ["attack", "--problem", "bl1", "--budget", "1"]):
+        _one_error_line(cli([*verb, "--dataset", "seeds", "--no-download"]), "seeds_dataset.txt not found")
+
+
+@pytest.mark.skipif(not HAVE_SEEDS, reason="no shared Seeds data file")
+def test_seeds_by_name_in_a_process(processes):
+    res = _json(processes["seeds"])
+    assert res["n_samples"] == 210 and res["n_features"] == 7 and res["data"].startswith("data set seeds")
+
+
+@pytest.mark.skipif(not HAVE_SEEDS, reason="no shared Seeds data file")
+def test_seeds_by_name_equals_the_seeds_file(cli):
+    # The file has irregular runs of tabs; read as a FILE it gives the same matrix (column 7 is the class).
+    by_name = _json(cli(["solve", "--dataset", "seeds", "--data-dir", str(SEEDS_DIR), "--columns", "area,perimeter",
+                         "--gamma", "2", "--json"]))
+    by_file = _json(cli(["solve", str(SEEDS_DIR / "seeds_dataset.txt"), "--columns", "0,1", "--gamma", "2", "--json"]))
+    assert by_name["n_features"] == by_file["n_features"] == 2
+    assert by_name["labels"] == by_file["labels"]
+
+
+def test_solve_a_named_data_set(cli):
+    from sklearn.datasets import load_iris
+
+    res = _json(cli(["solve", "--dataset", "iris", "--json"]))
+    assert res["labels"] == ConvexClustering().fit_predict(load_iris().data).tolist()
+    out = _ok(cli(["solve", "--dataset", "iris", "--columns", "petal width (cm),2"])).stdout
+    assert "150 samples, 2 features" in out
+    assert "agreement with the iris classes (setosa, versicolor, virginica): ARI = " in out
+
+
+# ----------------------------------------------------------------------------- certify
+
+
+def test_certify_json_in_a_process(processes):
+    res = _json(processes["certify_json"])
+    assert {"recovers", "verdict", "bounds", "radius", "labels", "n_clusters", "solver_success"} <= set(res)
+    assert {"c1", "c2", "certified", "gamma_min", "gamma_max", "coarsening_bound", "failure"} <= set(res["bounds"])
+    assert {"radius", "attained", "binding", "where", "weights", "reason", "meaning"} <= set(res["radius"])
+    model = ConvexClustering(gamma=0.1, weights="uniform").fit(X_CSV)
+    assert res["labels"] == model.labels_.tolist() and res["n_clusters"] == 2
+    bounds = recovery_bounds(X_CSV, model.labels_, uniform_graph(40))
+    radius = certified_radius(X_CSV, model.labels_, uniform_graph(40), 0.1)
+    assert res["recovers"] is True and res["bounds"]["certified"] is True and res["bounds"]["failure"] == ""
+    assert res["bounds"]["gamma_min"] == pytest.approx(bounds.gamma_min, rel=1e-12)
+    assert res["bounds"]["gamma_max"] == pytest.approx(bounds.gamma_max, rel=1e-12)
+    assert res["radius"]["radius"] == pytest.approx(radius.radius, rel=1e-12) and radius.radius > 0
+    assert res["radius"]["weights"] == "fixed" and res["radius"]["binding"] == radius.binding
+    assert "changes the clustering" in res["radius"]["meaning"]
+
+
+def test_certify_text(cli):
+    out = _ok(cli(GOOD["certify_text"])).stdout
+    assert "Recovery conditions (Sun, Toh & Yuan 2021, Thm 5)" in out
+    assert "Theorem 5 certifies that gamma = 0.1 recovers this partition" in out
+    assert "Certified radius" in out
+    assert "meaning: no perturbation E with ||e_i||_2 <= " in out and "changes the clustering at gamma = 0.1" in out
+
+
+def test_certify_reports_an_uncertified_partition_with_infinite_bounds(cli):
+    res = _json(cli(GOOD["certify_knn"]))  # kNN graph: pairs inside a cluster are missing, (C1) fails
+    assert res["recovers"] is False and res["bounds"]["c1"] is False and "radius" not in res
+    assert res["bounds"]["gamma_min"] == "inf"  # JSON has no infinity: the string
+    assert "(C1) fails" in res["bounds"]["failure"] and "(C1) fails" in res["verdict"]
+
+
+# ----------------------------------------------------------------------------- attack
+
+
+def test_attack_bl1_grid(cli):
+    res = _json(cli(GOOD["attack_grid"]))
+    assert ATTACK_KEYS <= set(res)
+    assert res["problem"] == "BL1" and res["optimizer"] == "grid" and res["options"] == {"num": 21}
+    assert res["feasible"] is True and res["success"] is True and res["norm"] <= 5 * (1 + 1e-12)
+    assert len(res["theta"]) == 1 and res["n_evals"] <= 21
+    pert, ref, new = _recompute(res["theta"], range(5), [0])
+    assert res["norm"] == pytest.approx(pert.norm(res["theta"]), rel=1e-14)
+    assert res["deviation"] == deviation(ref, new, "delta") > 0
+    assert res["labels"] == new.tolist() and res["clean_labels"] == ref.tolist()
+
+
+def test_attack_bl1_staircase_in_a_process(processes, cli, workdir):
+    res = _json(processes["attack_staircase"])
+    assert ATTACK_KEYS | {"plateaus", "breakpoints"} <= set(res)
+    assert res["feasible"] is True and res["success"] is True and res["norm"] <= 5 * (1 + 1e-12)
+    pert, ref, new = _recompute(res["theta"], range(5), [0])
+    assert res["deviation"] == deviation(ref, new, "delta") and res["labels"] == new.tolist()
+    plateaus = res["plateaus"]
+    assert [p["lower"] for p in plateaus] == sorted(p["lower"] for p in plateaus)
+    edge = 5 / np.sqrt(5)  # the budget's end of the search range
+    assert plateaus[0]["lower"] == pytest.approx(-edge) and plateaus[-1]["upper"] == pytest.approx(edge)
+    assert res["deviation"] == max(p["value"] for p in plateaus)  # every plateau is within the budget
+    assert len(res["breakpoints"]) == len(plateaus) - 1
+    # exact in 1-D: never worse than the grid
+    assert res["deviation"] >= _json(cli(GOOD["attack_grid"]))["deviation"]
+    lines = (workdir / "history.csv").read_text().splitlines()
+    assert lines[0] == "theta_0,norm,value,n_changed,n_clusters,feasible,solver_ok"
+    assert len(lines) == 1 + res["n_evals"]
+    table = np.loadtxt(workdir / "history.csv", delimiter=",", skiprows=1)
+    assert table[:, 2].max() == res["deviation"]
+
+
+def test_attack_in_process_matches_the_process(processes, cli):
+    here = json.loads(cli(GOOD["attack_staircase"]).stdout)
+    there = json.loads(processes["attack_staircase"].stdout)
+    del here["time"], there["time"]
+    assert here == there
+
+
+def test_attack_staircase_text(cli):
+    out = _ok(cli(GOOD["attack_staircase_text"])).stdout  # the feature by index: the same problem
+    assert "BL1 by staircase: success" in out and "theta* = [" in out
+    assert "Additive(index=[0, 1, 2, 3, 4], features=[0], ord='fro')" in out
+    head = out.index("plateaus of delta along theta (")
+    count = int(out[head:].split("(")[1].split(")")[0])
+    assert len(out[head:].splitlines()) == 2 + count + 1  # title, header, rows, the --out line
+    assert out.rstrip().endswith("evaluations written to history_text.csv")
+
+
+def test_attack_bl2_in_a_process(processes):
+    res = _json(processes["attack_bl2"])
+    assert res["problem"] == "BL2" and res["target"] == 50 and res["max_norm"] == 5
+    assert res["feasible"] is True and res["success"] is True and res["deviation"] >= 50
+    pert, ref, new = _recompute(res["theta"], range(5), [0])
+    assert res["deviation"] == deviation(ref, new, "delta")
+    # the least norm among the plateaus that reach the target
+    reaching = [_inner_theta(p) * np.sqrt(5) for p in res["plateaus"] if p["value"] >= 50]
+    assert res["norm"] == pytest.approx(min(reaching), rel=1e-12)
+
+
+def test_attack_bl2_that_misses_its_target_exits_0_with_success_false(processes, capsys):
+    proc = processes["attack_bl2_unreached"]
+    res = _json(proc)
+    assert res["success"] is False and res["feasible"] is False and "target 500 not reached" in res["message"]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("advcluster: warning: the attack did not succeed")
+    with pytest.raises(SystemExit):
+        main(["attack", "--help"])
+    assert "Exit status: 0 when the attack ran, also when it did not succeed" in capsys.readouterr().out
+
+
+def test_attack_rows_bounds_and_a_negative_bound(cli):
+    res = _json(cli(GOOD["attack_bounds"]))  # '--bounds -0.5,0.5' is read as the option's value
+    assert "index=[0, 1, 2, 3, 4]" in res["perturbation"]
+    assert -0.5 <= res["theta"][0] <= 0.5 and res["norm"] <= 0.5 * np.sqrt(5) * (1 + 1e-12)
+
+
+def test_attack_pointwise_random(cli):
+    res = _json(cli(GOOD["attack_random"]))
+    assert res["n_params"] == 2 and res["n_evals"] <= 8 and res["optimizer"] == "random"
+    assert res["feasible"] is True and res["norm"] <= 3 * (1 + 1e-12)
+    pert, ref, new = _recompute(res["theta"], [0, 1], [0], cls=Pointwise)
+    assert res["deviation"] == deviation(ref, new, "delta")
+    assert res == {**_json(cli(GOOD["attack_random"])), "time": res["time"]}  # --random-state: the same answer
+
+
+def test_attack_a_named_data_set_by_feature_name(cli):
+    from sklearn.datasets import load_iris
+
+    res = _json(cli(["attack", "--dataset", "iris", "--problem", "bl1", "--budget", "3", "--rows", "50:100:5",
+                     "--features", "petal length (cm)", "--option", "num=6", "--json"]))
+    assert "features=[2]" in res["perturbation"] and res["n_samples"] == 150
+    pert, ref, new = _recompute(res["theta"], range(50, 100, 5), [2], A=load_iris().data, k=10)
+    assert res["deviation"] == deviation(ref, new, "delta") and res["feasible"] is True
+
+
+def test_attack_optimizers_come_from_the_registry(cli, monkeypatch):
+    from advcluster.attacks.core import Optimizer, Outcome
+
+    err = cli(["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--optimizer", "newton"]).stderr
+    for name in OPTIMIZERS:
+        assert name in err
+
+    def run(search, *, scale=1.0):
+        search.evaluate([scale * 0.1])
+        return Outcome(f"one point at scale {scale!r}")
+
+    monkeypatch.setitem(OPTIMIZERS, "one-point", Optimizer("one-point", run, ("BL1",), "any", "test"))
+    res = _json(cli(["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS, "--optimizer", "one-point",
+                     "--option", "scale=2.5", "--json"]))
+    assert res["theta"] == [0.25] and res["n_evals"] == 1 and res["message"] == "one point at scale 2.5"
+
+
+def test_option_values():
+    assert _option("num=641") == ("num", 641)
+    assert _option("rtol=1e-9") == ("rtol", 1e-9)
+    assert _option("flag=true") == ("flag", True) and _option("flag=False") == ("flag", False)
+    assert _option("x0=none") == ("x0", None)
+    assert _option("x0=0.1,-2") == ("x0", [0.1, -2])
+    assert _option('inner_options={"num": 5}') == ("inner_options", {"num": 5})
+    assert _option("inner=grid") == ("inner", "grid")
+
+
+# ----------------------------------------------------------------------------- reproduce (in-process only)
+
+
+class _FakeReport:
+    def summary(self):
+        return "Table 1 (ours | paper)\nreport: out/report.md, out/report.html"
+
+    def to_dict(self):
+        return {"out": "out", "seconds": float("inf"), "table1": [[1, np.float64(2.5)]]}
+
+
+@pytest.fixture
+def experiments(monkeypatch):
+    """A stand-in for advcluster.experiments; returns the list of calls to reproduce()."""
+    calls = []
+    module = types.ModuleType("advcluster.experiments")
+    module.EXPERIMENTS = {"fig4": None, "table1": None}
+
+    def reproduce(**kwargs):
+        calls.append(kwargs)
+        return _FakeReport()
+
+    module.reproduce = reproduce
+    monkeypatch.setitem(sys.modules, "advcluster.experiments", module)
+    return calls
+
+
+def test_reproduce_defaults(experiments, capsys):
+    assert main(["reproduce"]) == 0
+    assert experiments == [dict(out="advcluster-report", only=None, quick=False, data_dir=None, progress=True)]
+    assert capsys.readouterr().out == _FakeReport().summary() + "\n"
+
+
+def test_reproduce_options_and_json(experiments, capsys):
+    assert main(["reproduce", "--out", "here", "--only", "table1,fig4", "--quick", "--data-dir", "dd", "--json"]) == 0
+    assert experiments == [dict(out="here", only=["table1", "fig4"], quick=True, data_dir="dd", progress=True)]
+    assert json.loads(capsys.readouterr().out) == {"out": "out", "seconds": "inf", "table1": [[1, 2.5]]}
+
+
+def test_reproduce_unknown_experiment(experiments, capsys):
+    assert main(["reproduce", "--only", "fig4,fig99"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and experiments == []
+    assert err.splitlines() == ["advcluster: error: unknown experiment(s) 'fig99' in --only; valid names: fig4, table1"]
+
+
+def test_reproduce_errors_are_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "advcluster.experiments", None)  # cannot be imported
+    assert main(["reproduce"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("advcluster: error: reproduce needs the module advcluster.experiments")
+    module = types.ModuleType("advcluster.experiments")
+    module.EXPERIMENTS = {}
+
+    def reproduce(**kwargs):
+        raise ValueError("bad\ndata folder")
+
+    module.reproduce = reproduce
+    monkeypatch.setitem(sys.modules, "advcluster.experiments", module)
+    assert main(["reproduce"]) == 2
+    assert capsys.readouterr().err == "advcluster: error: bad data folder\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_matrix"]
+__all__ = ["load_matrix", "load_table"]
 
 _NPY_MAGIC = b"\x93NUMPY"
 # Tried in this order when no delimiter is given; whitespace is the fallback.
@@ -39,7 +39,9 @@ def load_matrix(path, columns=None, delimiter=None, header="infer") -> np.ndarra
         One character separating the fields of a text file (``"\\t"`` or ``"tab"`` for a
         tab, ``" "`` or ``"whitespace"`` for runs of spaces and tabs). Default: the first
         of ``, TAB ; |`` that occurs the same number of times on each of the first lines,
-        else whitespace.
+        else whitespace. A file split by tabs into rows of unequal length, but by runs of
+        whitespace into rows of equal length (irregular runs of tabs), is read as
+        whitespace-separated.
     header : {"infer", True, False}, default="infer"
         Whether the first row of a text file holds column names. ``"infer"``: it does when
         some column is non-numeric in the first row but numeric in the second.
@@ -57,6 +59,19 @@ def load_matrix(path, columns=None, delimiter=None, header="infer") -> np.ndarra
     OSError
         The file does not exist or cannot be read.
     """
+    return load_table(path, columns, delimiter, header)[0]
+
+
+def load_table(path, columns=None, delimiter=None, header="infer") -> tuple[np.ndarray, list | None]:
+    """:func:`load_matrix` and the names of the columns it kept.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    names : list of str, or None
+        The header's names of the selected columns, in order (``""`` for an unnamed one);
+        None for a ``.npy`` file or a text file without a header row.
+    """
     path = Path(path)
     if header not in ("infer", True, False):
         raise ValueError(f"header must be 'infer', True or False, got {header!r}.")
@@ -73,7 +88,7 @@ def load_matrix(path, columns=None, delimiter=None, header="infer") -> np.ndarra
     with open(path, "rb") as fh:
         magic = fh.read(len(_NPY_MAGIC))
     if magic == _NPY_MAGIC:
-        return _load_npy(path, columns)
+        return _load_npy(path, columns), None
     if path.suffix.lower() == ".npy":
         raise ValueError(f"{path}: not a NumPy .npy file (no .npy header).")
     return _load_text(path, columns, _delimiter(delimiter), header)
@@ -203,7 +218,19 @@ def _load_text(path, columns, delimiter, header):
         raise ValueError(f"{path}: the file holds no data.")
     if delimiter is None:
         delimiter = _sniff(lines)
-    rows = _split(lines, delimiter, path)
+        try:
+            rows = _split(lines, delimiter, path)
+        except ValueError:
+            # Irregular runs of tabs (e.g. the UCI Seeds file doubles some): if splitting on
+            # any run of whitespace gives rows of equal length, that is the file's layout.
+            if delimiter != "\t":
+                raise
+            rows = [line.split() for _, line in lines]
+            if len({len(row) for row in rows}) != 1:
+                raise
+            delimiter = " "
+    else:
+        rows = _split(lines, delimiter, path)
     if header == "infer":
         header = _has_header(rows)
     names = rows[0] if header else None
@@ -216,7 +243,7 @@ def _load_text(path, columns, delimiter, header):
     out = np.empty((len(rows), len(idx)))
     for k, j in enumerate(idx):
         out[:, k] = _parse_column(rows, lines, j, names, width, delimiter, path)
-    return out
+    return out, (None if names is None else [names[j] for j in idx])
 
 
 def _text_column(c, names, width, path):
