@@ -13,7 +13,6 @@ says ``success`` false); 2 bad arguments or input (one line on stderr starting w
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import functools
 import importlib
@@ -28,7 +27,7 @@ import warnings
 import numpy as np
 
 from . import ConvexClustering, METHODS, __version__, ari
-from .io import load_table
+from .io import load_table, write_table
 
 PROG = "advcluster"
 
@@ -794,19 +793,8 @@ def _plateau_table(plateaus, problem):
 
 
 def _write_history(path, table):
-    keys = list(table)
-    n = len(next(iter(table.values()))) if table else 0
     try:
-        with open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(keys)
-            for i in range(n):
-                row = []
-                for k in keys:
-                    v = table[k][i]
-                    row.append(int(v) if isinstance(v, (bool, np.bool_)) else
-                               (int(v) if isinstance(v, np.integer) else repr(float(v))))
-                w.writerow(row)
+        write_table(table, path)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 

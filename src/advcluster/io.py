@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_matrix", "load_table"]
+__all__ = ["load_matrix", "load_table", "write_table"]
 
 _NPY_MAGIC = b"\x93NUMPY"
 # Tried in this order when no delimiter is given; whitespace is the fallback.
@@ -299,3 +299,28 @@ def _show(delimiter):
 
 def _one_line(exc):
     return " ".join(str(exc).split())
+
+
+def _cell(v):
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return v
+
+
+def write_table(table: dict, path) -> Path:
+    """Write a tidy table (column name -> equal-length values) as CSV: one header row, then rows.
+
+    Booleans are written 1/0 and floats with all their digits (``repr``).
+    """
+    path = Path(path)
+    cols = list(table)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in zip(*(table[c] for c in cols)):
+            w.writerow([_cell(v) for v in row])
+    return path

@@ -283,33 +283,25 @@ class Pointwise(Perturbation):
         n, d = A.shape
         rows = _positions(self.index, n, "index", "rows")
         cols = _positions(self.features, d, "features", "columns")
-        k = rows.size * cols.size
-        return _selection_operator(A, rows, cols, np.ones(k), np.arange(k))
+        return _selection_operator(A, rows, cols, self._scale(A, rows, cols), np.arange(rows.size * cols.size))
+
+    def _scale(self, A, rows, cols):
+        """The entry each parameter multiplies (1 here)."""
+        return np.ones(rows.size * cols.size)
 
     def _spec(self):
         return f"index={_show(self.index)}, features={_show(self.features)}"
 
 
-class Multiplicative(Perturbation):
+class Multiplicative(Pointwise):
     """Selected entries scaled by ``1 + theta``: ``E[i, f] = theta_(i, f) A[i, f]``.
 
     One parameter per selected entry, ordered as in :class:`Pointwise`. Entries equal to
     zero cannot be scaled; selecting one is an error.
     """
 
-    def __init__(self, index=None, features=None, ord="fro", bounds=None):
-        super().__init__(ord, bounds)
-        self.index, self.features = index, features
-
-    def _operator(self, A):
-        n, d = A.shape
-        rows = _positions(self.index, n, "index", "rows")
-        cols = _positions(self.features, d, "features", "columns")
-        k = rows.size * cols.size
-        return _selection_operator(A, rows, cols, A[np.ix_(rows, cols)].ravel(), np.arange(k))
-
-    def _spec(self):
-        return f"index={_show(self.index)}, features={_show(self.features)}"
+    def _scale(self, A, rows, cols):
+        return A[np.ix_(rows, cols)].ravel()
 
 
 class FeatureShift(Perturbation):

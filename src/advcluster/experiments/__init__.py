@@ -8,7 +8,6 @@ a self-contained ``report.html``.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import math
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..io import write_table
 from . import section6
 from .setups import SETUPS, Setup, load_setup
 
@@ -91,18 +91,6 @@ def _version():
     return __version__
 
 
-def write_csv(table: dict, path) -> Path:
-    """A tidy table (column -> values) as CSV."""
-    path = Path(path)
-    cols = list(table)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for row in zip(*(table[c] for c in cols)):
-            w.writerow([repr(v) if isinstance(v, float) else v for v in row])
-    return path
-
-
 def run_experiment(name, out=None, quick=False, data_dir=None, **settings) -> ExperimentOutput:
     """Run one experiment; with ``out``, write ``name.csv``, ``name.json`` and its figures there.
 
@@ -125,7 +113,7 @@ def run_experiment(name, out=None, quick=False, data_dir=None, **settings) -> Ex
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        result.csv = write_csv(result.table, out / f"{name}.csv")
+        result.csv = write_table(result.table, out / f"{name}.csv")
         result.figures = _figures(name, result, out)
         record = dict(experiment=name, title=exp.title, advcluster=_version(), quick=quick,
                       params=result.params, claims=[dict(statement=s, passed=ok, detail=d) for s, ok, d in result.claims],
