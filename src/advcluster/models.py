@@ -225,7 +225,7 @@ class ConvexClusteringModel(LowerLevel):
             dist = [np.sum((A - P) ** 2) for P, *_ in self._past]
             P, x0, z0, edges = self._past[int(np.argmin(dist))]
             if not np.array_equal(edges, graph.edges):
-                z0 = None
+                z0 = _carry_dual(z0, edges, graph, A.shape[0])
         res = solve(A, graph, self.gamma, self._method, p=self.p, tol=self.tol, x0=x0, z0=z0,
                     label_tol=self.label_tol)
         if self.history:
@@ -241,6 +241,18 @@ class ConvexClusteringModel(LowerLevel):
         extra = f", k={self.k}, phi={self.phi:g}" if w in ("knn", "complete") else ""
         return (f"ConvexClusteringModel(gamma={self.gamma:g}, weights={w!r}{extra}, p={self.p}, "
                 f"reweight={self.reweight}, method={self.method!r}, tol={self.tol:g})")
+
+
+def _carry_dual(z0, edges, graph, n):
+    """A dual start on ``graph``'s edges: rows of ``z0`` for the edges both graphs have, 0 elsewhere."""
+    key_old = edges[:, 0] * n + edges[:, 1]
+    key_new = graph.edges[:, 0] * n + graph.edges[:, 1]
+    pos = np.searchsorted(key_old, key_new)  # edges are sorted lexicographically
+    pos = np.minimum(pos, len(key_old) - 1)
+    hit = key_old[pos] == key_new if len(key_old) else np.zeros(len(key_new), dtype=bool)
+    z = np.zeros((graph.n_edges, z0.shape[1]))
+    z[hit] = z0[pos[hit]]
+    return z
 
 
 def _check_seed(estimator):

@@ -237,7 +237,7 @@ def run(
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
         if meets_tol(ev, tol):
             return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
-    if warm_start:
+    if warm_start and z0 is None:
         pre = admm.run(A, graph, gamma, p=2, tol=max(tol, 1e-4), max_iter=warm_start, x0=x0, z0=z0,
                        verbose=False, sigma=sigma, check_every=warm_start)
         X, Z = pre.X, pre.Z
