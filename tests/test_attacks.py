@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.cluster import KMeans
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans, SpectralClustering
 from sklearn.datasets import load_iris, make_blobs
+from sklearn.mixture import GaussianMixture
 
 from advcluster import solve, uniform_graph
 from advcluster.attacks import BL1, BL2, OPTIMIZERS, attack
@@ -196,3 +197,45 @@ def test_bad_input_names_the_problem(make, match):
 
 def test_registry_lists_the_papers_methods():
     assert {"grid", "staircase"} <= set(OPTIMIZERS)
+
+
+BL1_OPTIMIZERS = sorted(name for name, opt in OPTIMIZERS.items() if "BL1" in opt.problems)
+
+
+@pytest.mark.parametrize("name", BL1_OPTIMIZERS)
+def test_every_registered_bl1_optimizer_is_feasible_and_honest(name):
+    """Whatever is registered meets the same bar: within the budget, and its deviation re-checks."""
+    A, index, gamma = _instance(3)
+    pert = Additive(index=index, features=[0], ord="fro")
+    budget = 2.0
+    res = attack(BL1(ConvexClusteringModel(gamma, weights="uniform"), A, pert, budget), name,
+                 random_state=0, max_evals=None if name in ("grid", "staircase") else 30,
+                 **({"num": 21} if name in ("grid", "staircase") else {}))
+    assert res.feasible and res.norm <= budget * (1 + 1e-12)
+    assert res.norm == pytest.approx(pert.bind(A).norm(res.theta))
+    ref = _fresh_labels(A, gamma)
+    assert res.deviation == deviation(ref, _fresh_labels(A + res.E, gamma), "delta")
+    assert res.n_evals == len(res.history) and res.deviation == max(e.value for e in res.history if e.feasible)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        KMeans(n_clusters=3, n_init=3, random_state=0),
+        AgglomerativeClustering(n_clusters=3),
+        SpectralClustering(n_clusters=3, random_state=0),
+        DBSCAN(eps=1.0),
+        GaussianMixture(3, random_state=0),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_black_box_clusterers_are_refitted_and_compared(estimator):
+    A, _ = make_blobs(45, centers=3, cluster_std=0.7, random_state=4)
+    model = SklearnClusterer(estimator)
+    prob = BL1(model, A, Pointwise([0, 1, 2], [0]), 6.0)
+    assert prob.evaluate([0.0, 0.0, 0.0]).value == 0  # unperturbed: the clean answer
+    res = attack(prob, "random", random_state=0, max_evals=12)
+    assert res.feasible and res.n_solves >= 1
+    fresh = SklearnClusterer(estimator)
+    clean = fresh.reference(A).labels
+    assert res.deviation == deviation(clean, fresh.respond(A + res.E).labels, "delta")

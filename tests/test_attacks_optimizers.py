@@ -11,7 +11,7 @@ from sklearn.datasets import load_iris, make_blobs
 from sklearn.svm import SVC
 
 from advcluster.attacks import BL1, BL2, OPTIMIZERS, attack
-from advcluster.attacks import local  # registers the optimizers (until attacks/__init__ imports it)
+from advcluster.attacks import local
 from advcluster.deviation import deviation
 from advcluster.models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
 from advcluster.perturbation import Additive, FeatureShift, Pointwise
