@@ -146,6 +146,15 @@ def _figures(name, result, out):
     return list(plotting.save_figure(fig, out / name))
 
 
+def _settings_section():
+    """The report's first section: the settings the paper left open, and why these."""
+    from . import setups
+
+    text = setups.__doc__.split("\n\n", 1)[1].replace("\n* ", "\n- ").strip()
+    return dict(name="settings", title="Settings and why", text=text, claims=[], figures=[],
+                params={name: s.as_dict() for name, s in SETUPS.items()})
+
+
 @dataclass
 class Report:
     """What :func:`reproduce` did: the outputs, where the report is, how long it took."""
@@ -222,7 +231,7 @@ def reproduce(out="advcluster-report", only=None, quick=False, data_dir=None, pr
                 command="advcluster reproduce" + (" --quick" if quick else "") + (f" --only {','.join(only)}" if only else ""),
                 machine=f"{platform.platform()}, Python {platform.python_version()}",
                 total_time=report.time, table1=report.table1_text(), quick=quick)
-    sections = [dict(name=o.name, title=o.title, text=o.text + "".join(f" Note: {n}." for n in o.notes),
+    sections = [_settings_section()] + [dict(name=o.name, title=o.title, text=o.text + "".join(f" Note: {n}." for n in o.notes),
                      table=o.table, csv=o.csv, figures=[f for f in o.figures if str(f).endswith(".png")],
                      params=o.params, claims=o.claims) for o in outputs]
     report.markdown, report.html = write_report(sections, out, meta)

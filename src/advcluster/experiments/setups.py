@@ -7,10 +7,10 @@ it does not report (gamma, the weights, the index set, the other ranges) is chos
 
 * the feature is standardised (zero mean, unit variance), so one ``eps`` scale and one
   ``gamma`` scale serve the three data sets (Wine's proline runs from 278 to 1680);
-* uniform weights: the problem is then solved exactly (isotonic regression, MATH.md §1) in
-  microseconds, which makes the exact staircase affordable;
+* uniform weights: the problem is then solved exactly (isotonic regression, Hocking et al. 2011) in
+  microseconds (advcluster.solvers.exact1d), which makes the exact staircase affordable;
 * ``gamma`` = 0.018 on Iris: the clean clustering is exactly the two species; 0.012 on Seeds
-  and Wine (a handful of large clusters and a few outliers: their classes overlap in this
+  and Wine (one or two large clusters and several small ones: their classes overlap in this
   one feature, so no gamma recovers them);
 * ``index`` = every other row (0, 2, 4, ...): both classes are perturbed, which produces the
   paper's staircase; Figures 7 and 8 perturb the even rows of the first class instead, the
