@@ -171,13 +171,13 @@ class Report:
         if t1 is None:
             return ""
         t = t1.table
-        lines = ["Table 1 (advcluster | paper):",
-                 f"{'data':6} {'method':12} {'n':>4} {'K':>2} {'eps*':>10} {'delta':>6} {'N_c':>4} {'time s':>8}"
+        lines = ["Table 1 (advcluster | paper); K: classes, clean: clusters of the unperturbed data",
+                 f"{'data':6} {'method':12} {'n':>4} {'K':>2} {'clean':>5} {'eps*':>10} {'delta':>6} {'N_c':>4} {'time s':>8}"
                  f"   | {'eps*':>7} {'delta':>6} {'N_c':>4} {'time s':>7}"]
         for i in range(len(t["dataset"])):
             pe, pd, pn, pt = (t[c][i] for c in ("paper_eps", "paper_delta", "paper_n_changed", "paper_time"))
             paper = "" if math.isnan(pe) else f"{pe:>7.4g} {pd:>6} {pn:>4} {pt:>7.4g}"
-            lines.append(f"{t['dataset'][i]:6} {t['method'][i]:12} {t['n'][i]:>4} {t['K'][i]:>2} "
+            lines.append(f"{t['dataset'][i]:6} {t['method'][i]:12} {t['n'][i]:>4} {t['K'][i]:>2} {t['clusters'][i]:>5} "
                          f"{t['eps'][i]:>10.6g} {t['delta'][i]:>6} {t['n_changed'][i]:>4} {t['time'][i]:>8.3f}"
                          f"   | {paper}")
         return "\n".join(lines)
