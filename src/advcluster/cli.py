@@ -454,13 +454,8 @@ def _run_solve(args):
 
 
 def _write_labels(path, labels, centers):
-    header = ",".join(["label"] + [f"center_{j}" for j in range(centers.shape[1])])
-    table = np.column_stack([labels, centers])
-    fmt = ["%d"] + ["%.17g"] * centers.shape[1]
-    try:
-        np.savetxt(path, table, fmt=fmt, delimiter=",", header=header, comments="")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    table = {"label": labels, **{f"center_{j}": centers[:, j] for j in range(centers.shape[1])}}
+    _write_table(path, table)
 
 
 # ---------------------------------------------------------------------- certify
@@ -735,7 +730,7 @@ def _run_attack(args):
         except TypeError as exc:  # an --option value of a type the optimizer cannot use
             raise UsageError(f"optimizer {args.optimizer!r} cannot use its options {options}: {exc}") from None
     if args.out:
-        _write_history(args.out, result.history_table())
+        _write_table(args.out, result.history_table())
     plateaus = result.extra.get("plateaus")
     if args.json:
         out = {
@@ -792,7 +787,8 @@ def _plateau_table(plateaus, problem):
     return "\n".join(lines)
 
 
-def _write_history(path, table):
+def _write_table(path, table):
+    """Write a CSV table, or fail with one line."""
     try:
         write_table(table, path)
     except OSError as exc:
