@@ -418,12 +418,7 @@ def _run_solve(args):
         _write_labels(args.out, res.labels, res.centers)
     if args.json:
         print(json.dumps({
-            "data": data.source,
-            "n_samples": int(X.shape[0]),
-            "n_features": int(X.shape[1]),
-            "weights": args.weights,
-            "k": args.k,
-            "phi": args.phi,
+            **_json_head(data, X, args),
             "method": res.method,
             "gamma": res.gamma,
             "p": res.p,
@@ -451,6 +446,12 @@ def _run_solve(args):
     if not res.success:
         _warn(f"the solver did not converge: {res.message}")
     return 0
+
+
+def _json_head(data, X, args):
+    """The keys every JSON answer starts with: where the data came from and the weight graph."""
+    return {"data": data.source, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+            "weights": args.weights, "k": args.k, "phi": args.phi}
 
 
 def _write_labels(path, labels, centers):
@@ -524,12 +525,7 @@ def _run_certify(args):
                                        else f"gamma >= gamma_max = {bounds.gamma_max:.6g}")))
     if args.json:
         out = {
-            "data": data.source,
-            "n_samples": int(X.shape[0]),
-            "n_features": int(X.shape[1]),
-            "weights": args.weights,
-            "k": args.k,
-            "phi": args.phi,
+            **_json_head(data, X, args),
             "gamma": args.gamma,
             "p": args.p,
             "method": res.method,
