@@ -154,3 +154,17 @@ def test_seeds_is_read_from_the_shared_data():
         pytest.skip("the Seeds file (../shared/data/seeds_dataset.txt) is not beside this checkout")
     ds = load_dataset("seeds", download=False)
     assert ds.data.shape == (210, 7)
+
+
+def test_cli_reproduce_applies_settings_and_rejects_unknown_ones(tmp_path, capsys):
+    from advcluster.cli import main
+
+    out = tmp_path / "r"
+    assert main(["reproduce", "--quick", "--only", "fig4", "--set", "gamma=0.016", "--out", str(out)]) == 0
+    record = json.loads((out / "fig4.json").read_text())
+    assert record["params"]["gamma"] == 0.016
+    assert "--set gamma=0.016" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["reproduce", "--set", "gama=1", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown setting(s) ['gama']" in err[0]

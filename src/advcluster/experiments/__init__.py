@@ -204,19 +204,26 @@ class Report:
         )
 
 
-def reproduce(out="advcluster-report", only=None, quick=False, data_dir=None, progress=True) -> Report:
-    """Run the Section 6 experiments (all, or ``only``), write their files and the report in ``out``."""
+def reproduce(out="advcluster-report", only=None, quick=False, data_dir=None, progress=True,
+              settings=None) -> Report:
+    """Run the Section 6 experiments (all, or ``only``), write their files and the report in ``out``.
+
+    ``settings`` (a dict) overrides :class:`Setup` fields in every experiment (see
+    :func:`run_experiment`); the report records them.
+    """
     names = list(EXPERIMENTS) if only is None else list(only)
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(EXPERIMENTS)}.")
+    settings = dict(settings or {})
+    SETUPS["iris"].with_(**settings)  # an unknown setting fails here, before any work
     out = Path(out)
     t0 = time.perf_counter()
     outputs = []
     for name in names:
         if progress:
             print(f"[{name}] {EXPERIMENTS[name].title} ...", end="", file=sys.stderr, flush=True)
-        o = run_experiment(name, out, quick=quick, data_dir=data_dir)
+        o = run_experiment(name, out, quick=quick, data_dir=data_dir, **settings)
         outputs.append(o)
         if progress:
             flag = "ok" if o.passed else "CLAIM FAILED"
@@ -228,7 +235,8 @@ def reproduce(out="advcluster-report", only=None, quick=False, data_dir=None, pr
     except ImportError:  # pragma: no cover
         return report
     meta = dict(version=_version(), date=datetime.date.today().isoformat(),
-                command="advcluster reproduce" + (" --quick" if quick else "") + (f" --only {','.join(only)}" if only else ""),
+                command="advcluster reproduce" + (" --quick" if quick else "") + (f" --only {','.join(only)}" if only else "")
+                + "".join(f" --set {k}={v}" for k, v in settings.items()),
                 machine=f"{platform.platform()}, Python {platform.python_version()}",
                 total_time=report.time, table1=report.table1_text(), quick=quick)
     sections = [_settings_section()] + [dict(name=o.name, title=o.title, text=o.text + "".join(f" Note: {n}." for n in o.notes),
