@@ -148,11 +148,11 @@ def bilevel(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     budgets = np.linspace(0, run.budget, 9 if quick else 33)
     table = {k: [] for k in ("problem", "method", "level", "eps", "norm", "delta", "n_changed", "feasible")}
 
-    def add(problem, method, level, e, feasible):
+    def add(problem, method, level, theta=None, norm=math.nan, value=-1, n_changed=-1, feasible=False):
+        """One answer; an infeasible one (BL2's target not reached) keeps NaN and -1 placeholders."""
         for col, v in (("problem", problem), ("method", method), ("level", float(level)),
-                       ("eps", float(e.theta[0]) if e else math.nan), ("norm", e.norm if e else math.nan),
-                       ("delta", int(e.value) if e else -1), ("n_changed", e.n_changed if e else -1),
-                       ("feasible", feasible)):
+                       ("eps", math.nan if theta is None else float(theta[0])), ("norm", norm),
+                       ("delta", int(value)), ("n_changed", n_changed), ("feasible", feasible)):
             table[col].append(v)
 
     for method, evs in (("grid", grid_evs), ("staircase", stair.history)):
@@ -161,15 +161,17 @@ def bilevel(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
             for e in evs:
                 if e.norm <= b * (1 + 1e-12) and (best is None or (e.value, -e.norm) > (best.value, -best.norm)):
                     best = e
-            add("BL1", method, b, best, True)
+            add("BL1", method, b, best.theta, best.norm, best.value, best.n_changed, True)
     targets = BL2_TARGETS[1:2] if quick else BL2_TARGETS
     bl2 = {}
     for kappa in targets:
         for method in ("grid", "staircase"):
             res = attack(BL2(run.model, run.A, run.pert, kappa, max_norm=run.budget), method, points=points)
             bl2[(kappa, method)] = res
-            best = max((e for e in res.history if e.norm == res.norm and e.value == res.deviation), key=lambda e: 0, default=None)
-            add("BL2", method, kappa, best if res.feasible else None, bool(res.feasible))
+            if res.feasible:
+                add("BL2", method, kappa, res.theta, res.norm, res.deviation, res.n_changed, True)
+            else:
+                add("BL2", method, kappa)
     stair_b = np.array(table["delta"])[[i for i, (p, m) in enumerate(zip(table["problem"], table["method"]))
                                         if p == "BL1" and m == "staircase"]]
     grid_b = np.array(table["delta"])[[i for i, (p, m) in enumerate(zip(table["problem"], table["method"]))
