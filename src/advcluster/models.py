@@ -89,7 +89,7 @@ class LowerLevel:
             return hit
         response = self._solve(A)
         self.n_solves += 1
-        self.remember(A, response, key)
+        self.remember(key, response)
         return response
 
     @staticmethod
@@ -97,11 +97,11 @@ class LowerLevel:
         """The cache key of data ``A``: a hash of its exact bytes."""
         return hashlib.blake2b(np.ascontiguousarray(A).view(np.uint8), digest_size=16).digest()
 
-    def remember(self, A, response, key=None):
-        """Store an answer computed elsewhere (e.g. by a parallel worker); ``key`` spares the hash."""
+    def remember(self, key, response):
+        """Store an answer under ``key`` (:meth:`key` of its data), e.g. one a parallel worker computed."""
         if self.cache_size == 0:
             return
-        self._cache[self.key(A) if key is None else key] = response
+        self._cache[key] = response
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
@@ -187,7 +187,6 @@ class ConvexClusteringModel(LowerLevel):
             self._method = "exact" if exact_ok else "ssnal"
         else:
             self._method = self.method
-        self._rebuild = self.reweight and isinstance(self.weights, str) and self.weights != "uniform"
         self._past, self._new = [], []
 
     def snapshot(self):
@@ -205,13 +204,18 @@ class ConvexClusteringModel(LowerLevel):
             del self._past[:-self.history]
 
     @property
+    def rebuilds_graph(self) -> bool:
+        """Whether the weights are recomputed on perturbed data (``reweight`` with Gaussian weights)."""
+        return self.reweight and isinstance(self.weights, str) and self.weights != "uniform"
+
+    @property
     def graph(self) -> Graph:
         """The clean data's weight graph."""
         return self._graph
 
     def graph_for(self, A) -> Graph:
         """The weight graph used on data ``A`` (rebuilt when ``reweight``)."""
-        return build_graph(A, self.weights, self.k, self.phi) if self._rebuild else self._graph
+        return build_graph(A, self.weights, self.k, self.phi) if self.rebuilds_graph else self._graph
 
     def _solve(self, A):
         graph = self.graph_for(A)

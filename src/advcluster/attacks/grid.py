@@ -22,13 +22,7 @@ def grid_points(problem, num=None, points=None) -> np.ndarray:
     num = DEFAULT_NUM.get(p, 0) if num is None else num
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
         raise ValueError(f"num must be an integer >= 2 (grid points per parameter), got {num!r}.")
-    lo, hi = problem.search_box()
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        limit = "a budget" if problem.kind == "BL1" else "max_norm"
-        raise ValueError(
-            f"the search range is unbounded (norm {problem.perturbation.ord!r} with {limit} gives no box); "
-            "give the perturbation bounds=(low, high), or pass points=."
-        )
+    lo, hi = problem.bounded_box("the grid (without points=)")
     axes = [np.linspace(a, b, int(num)) for a, b in zip(lo, hi)]
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, p)
 

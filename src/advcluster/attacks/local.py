@@ -73,37 +73,14 @@ def _budget(search, default=DEFAULT_EVALS) -> int:
     return default if left is None else max(int(left), 0)
 
 
-def _limit(problem):
-    """The norm bound of the searched set: BL1's budget, BL2's ``max_norm`` (inf when None)."""
-    if problem.kind == "BL1":
-        return problem.budget
-    return math.inf if problem.max_norm is None else problem.max_norm
-
-
-def _project(problem, theta):
-    return problem.perturbation.project(theta, _limit(problem))
-
-
-def _finite_box(problem, name):
-    lo, hi = problem.search_box()
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        limit = "a budget" if problem.kind == "BL1" else "max_norm"
-        raise ValueError(
-            f"optimizer {name!r} searches a box, but the search range is unbounded (norm "
-            f"{problem.perturbation.ord!r} with {limit} gives no box); give the perturbation "
-            "bounds=(low, high)" + ("" if problem.kind == "BL1" else " or the problem max_norm") + "."
-        )
-    return lo, hi
-
-
 def _start(search, x0, lo, hi, name):
     """The start point: ``x0`` checked and projected onto the feasible set, or a random one."""
     problem = search.problem
     p = problem.n_params
     if x0 is None:
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-            _finite_box(problem, name)  # raises with the explanation
-        return _project(problem, search.rng.uniform(lo, hi))
+            problem.bounded_box(f"optimizer {name!r} without x0")  # raises with the explanation
+        return problem.project(search.rng.uniform(lo, hi))
     try:
         t = np.asarray(x0, dtype=float).reshape(-1)
     except (TypeError, ValueError):
@@ -112,7 +89,7 @@ def _start(search, x0, lo, hi, name):
         raise ValueError(f"x0 needs {p} value(s) for this perturbation (n_params = {p}), got {t.size}.")
     if not np.all(np.isfinite(t)):
         raise ValueError(f"x0 must be finite, got {x0!r}.")
-    return _project(problem, t)
+    return problem.project(t)
 
 
 def _check_fraction(value, name, high=1.0):
@@ -210,7 +187,7 @@ def _scipy_dfo(search, name, method, x0, maxiter, step, xtol):
     step = _check_fraction(step, "step")
     xtol = _check_fraction(xtol, "xtol")
     problem = search.problem
-    lo, hi = _finite_box(problem, name)
+    lo, hi = problem.bounded_box(f"optimizer {name!r}")
     unit = _Unit(lo, hi)
     t0 = _start(search, x0, lo, hi, name)
     u0 = unit.u(t0)
@@ -219,7 +196,7 @@ def _scipy_dfo(search, name, method, x0, maxiter, step, xtol):
     obj = _Objective(search, limit)
 
     def fun(u):
-        return -obj(_project(problem, unit.theta(u))).value
+        return -obj(problem.project(unit.theta(u))).value
 
     bounds = Bounds(np.zeros(p), np.ones(p))
     if method == "COBYLA":
@@ -327,7 +304,7 @@ def run_cma(search, *, x0=None, sigma0=0.3, popsize=None, maxiter=None):
     if popsize is not None:
         popsize = check_int(popsize, "popsize", low=2)
     problem = search.problem
-    lo, hi = _finite_box(problem, "cma")
+    lo, hi = problem.bounded_box("optimizer 'cma'")
     unit = _Unit(lo, hi)
     t0 = _start(search, x0, lo, hi, "cma")
     # cma does not run in one dimension (it fails on its own step-size limits there): a
@@ -356,7 +333,7 @@ def run_cma(search, *, x0=None, sigma0=0.3, popsize=None, maxiter=None):
             used, message = 0, None
             while not es.stop():
                 U = es.ask()
-                thetas = [_project(problem, unit.theta(np.asarray(u)[:p])) for u in U]
+                thetas = [problem.project(unit.theta(np.asarray(u)[:p])) for u in U]
                 room = limit - used
                 if room < len(U):
                     if room > 0:
@@ -396,12 +373,12 @@ def run_random(search, *, n_samples=None, batch=64):
     if left is not None:
         total = min(total, left)
     problem = search.problem
-    lo, hi = _finite_box(problem, "random")
+    lo, hi = problem.bounded_box("optimizer 'random'")
     done = 0
     while done < total:
         k = min(batch, total - done)
         pts = search.rng.uniform(lo, hi, size=(k, lo.size))
-        search.evaluate_many([_project(problem, t) for t in pts])
+        search.evaluate_many([problem.project(t) for t in pts])
         done += k
     return Outcome(f"evaluated {done} random points")
 
@@ -474,8 +451,7 @@ def _largest_norm(problem):
     lo, hi = problem.perturbation.box(None)
     corner = np.where(np.abs(lo) > np.abs(hi), lo, hi)
     top = problem.perturbation.norm(corner) if np.all(np.isfinite(corner)) else math.inf
-    if problem.max_norm is not None:
-        top = min(top, problem.max_norm)
+    top = min(top, problem.norm_limit)
     if not math.isfinite(top):
         raise ValueError("bisection needs a finite range of norms: give the BL2 problem max_norm, "
                          "or the perturbation bounds=(low, high).")

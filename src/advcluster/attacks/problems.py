@@ -148,7 +148,7 @@ class _Problem:
             self.model.n_solves += solves
             self.model.absorb(state)
             for theta, response, key in zip(block, responses, keys):
-                self.model.remember(None, response, key)
+                self.model.remember(key, response)
                 out.append(self._evaluation(theta, response))
         return out
 
@@ -161,6 +161,26 @@ class _Problem:
             feasible=self._feasible(norm, value), solver_ok=bool(response.success), labels=labels,
             order=_cluster_order(labels, response.centers),
         )
+
+    def search_box(self):
+        """The smallest box on ``theta`` holding the searched set ``||E|| <= norm_limit`` within the bounds."""
+        return self.perturbation.box(None if math.isinf(self.norm_limit) else self.norm_limit)
+
+    def bounded_box(self, who):
+        """:meth:`search_box`, or a ``ValueError`` saying how to bound it when it is unbounded."""
+        lo, hi = self.search_box()
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            limit = "a budget" if self.kind == "BL1" else "max_norm"
+            raise ValueError(
+                f"{who} needs a bounded search range, but it is unbounded (norm {self.perturbation.ord!r} "
+                f"with {limit} gives no box); give the perturbation bounds=(low, high)"
+                + ("" if self.kind == "BL1" else " or the problem max_norm") + "."
+            )
+        return lo, hi
+
+    def project(self, theta):
+        """A point of the searched set near ``theta`` (:meth:`Perturbation.project`)."""
+        return self.perturbation.project(theta, self.norm_limit)
 
     def better(self, a: Evaluation, b: Evaluation | None) -> bool:
         """True when ``a`` is a better answer than ``b`` (None: anything is better)."""
@@ -204,9 +224,10 @@ class BL1(_Problem):
     def _score(self, e):
         return (e.feasible, e.value, -e.norm)
 
-    def search_box(self):
-        """Box on ``theta`` containing the feasible set."""
-        return self.perturbation.box(self.budget)
+    @property
+    def norm_limit(self) -> float:
+        """The largest ``||E||`` searched: the budget."""
+        return self.budget
 
     def _constraint(self):
         return f"budget ||E||_{self.perturbation.ord} <= {self.budget:g}"
@@ -252,9 +273,10 @@ class BL2(_Problem):
     def _score(self, e):
         return (e.feasible, -e.norm, e.value)
 
-    def search_box(self):
-        """The box searched: the perturbation's bounds within ``||E|| <= max_norm``."""
-        return self.perturbation.box(self.max_norm)
+    @property
+    def norm_limit(self) -> float:
+        """The largest ``||E||`` searched: ``max_norm`` (inf when None)."""
+        return math.inf if self.max_norm is None else self.max_norm
 
     def _constraint(self):
         limit = "" if self.max_norm is None else f", searching ||E|| <= {self.max_norm:g}"

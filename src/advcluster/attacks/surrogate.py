@@ -130,11 +130,6 @@ def _check_problem(problem):
     return model
 
 
-def _rebuilds(model) -> bool:
-    """Whether the model recomputes Gaussian weights from the perturbed data (as ``graph_for``)."""
-    return bool(model.reweight and isinstance(model.weights, str) and model.weights in ("knn", "complete"))
-
-
 def default_tau(problem) -> float:
     """The default surrogate bandwidth: median distance from a clean cluster centre to its nearest
     other clean centre; with one clean cluster, the RMS distance of the data from its mean."""
@@ -149,8 +144,7 @@ def default_tau(problem) -> float:
         dist = dist[dist > 0]
         if dist.size:
             return float(np.median(dist))
-    spread = float(np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))))
-    return spread if spread > 0 else 1.0
+    return _data_scale(A)
 
 
 def _group_means(X, labels, K):
@@ -201,7 +195,7 @@ class _Reduced:
         self.pa, self.pb = key // K, key % K
         self.W = np.bincount(inv.ravel(), weights=self.we, minlength=key.size)
         self.edge_pair = inv.ravel()
-        self.phi = float(model.phi) if _rebuilds(model) else None
+        self.phi = float(model.phi) if model.rebuilds_graph else None
         self.c = _group_means(X, labels, K)
         self.newton_steps = 0
         if polish and self.pa.size:
