@@ -7,11 +7,12 @@ import pytest
 from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans, SpectralClustering
 from sklearn.datasets import load_iris, make_blobs
 from sklearn.mixture import GaussianMixture
+from sklearn.svm import SVC
 
 from advcluster import solve, uniform_graph
 from advcluster.attacks import BL1, BL2, OPTIMIZERS, attack
 from advcluster.deviation import deviation
-from advcluster.models import ConvexClusteringModel, SklearnClusterer
+from advcluster.models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
 from advcluster.perturbation import Additive, Pointwise
 
 IRIS = load_iris().data[:100, 3:4]
@@ -239,3 +240,29 @@ def test_black_box_clusterers_are_refitted_and_compared(estimator):
     fresh = SklearnClusterer(estimator)
     clean = fresh.reference(A).labels
     assert res.deviation == deviation(clean, fresh.respond(A + res.E).labels, "delta")
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: ConvexClusteringModel(-1.0), r"gamma must be a finite number >= 0"),
+        (lambda: ConvexClusteringModel(1.0, weights="gauss"), r"unknown weights 'gauss'"),
+        (lambda: ConvexClusteringModel(1.0, method="newton"), r"unknown method 'newton'"),
+        (lambda: ConvexClusteringModel(1.0, tol=0), r"tol must be a finite number > 0"),
+        (lambda: ConvexClusteringModel(1.0, k=0), r"k must be an integer >= 1"),
+        (lambda: ConvexClusteringModel(1.0).respond(IRIS), r"call reference\(A_clean\) before respond"),
+        (lambda: SklearnClusterer("kmeans"), r"scikit-learn clusterer"),
+        (lambda: SklearnClassifier(SVC(random_state=0), None, np.zeros(3)).reference(IRIS), r"y has 3 targets but the training data has 100"),
+        (lambda: SklearnClassifier(SVC(random_state=0), np.zeros((4, 2)), np.zeros(100)).reference(IRIS), r"X_eval has 2 features"),
+    ],
+)
+def test_models_reject_bad_input(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_model_answers_only_data_of_the_clean_shape():
+    m = ConvexClusteringModel(0.01, weights="uniform")
+    m.reference(IRIS)
+    with pytest.raises(ValueError, match=r"shape \(99, 1\) given, but the model was set up on shape \(100, 1\)"):
+        m.respond(IRIS[:99])
