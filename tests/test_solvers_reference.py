@@ -152,25 +152,47 @@ def test_instances_cover_the_brief():
     assert len(INSTANCES) >= 30
 
 
+def _check_against_cvxpy(where, res, A, G, gamma, X_ref, f_ref, p):
+    assert res.success, f"{where}: {res.message}"
+    f = reference.objective(A, G, gamma, res.centers, p)
+    rel = abs(f - f_ref) / max(1.0, abs(f_ref))
+    assert rel <= OBJ_RTOL, f"{where}: objective {f!r} vs cvxpy {f_ref!r} (relative {rel:.2e})"
+    err = np.abs(res.centers - X_ref).max()
+    assert err <= CENTRE_ATOL, f"{where}: centres differ from cvxpy by {err:.2e}"
+    assert res.primal_objective == pytest.approx(f, rel=1e-10, abs=1e-12), where
+
+    kkt, gap = reference.kkt(A, G, gamma, res.centers, res.splitting, res.dual, p)
+    assert kkt <= TOL * (1 + 1e-6), f"{where}: recomputed KKT residual {kkt:.2e} > tol {TOL:.0e}"
+    assert kkt == pytest.approx(res.kkt_residual, rel=1e-6, abs=1e-15), f"{where}: reported KKT residual"
+    assert gap <= 100 * TOL, f"{where}: relative duality gap {gap:.2e}"
+    assert gap == pytest.approx(res.duality_gap, rel=1e-6, abs=1e-14), f"{where}: reported duality gap"
+
+
 @pytest.mark.parametrize("method, seed, p", GRID)
 def test_matches_cvxpy(method, seed, p):
     kind, A, G = INSTANCES[seed]
     for gamma, X_ref, f_ref in references(seed, p):
         where = f"{method} on instance {seed} ({kind}, n={A.shape[0]}, d={A.shape[1]}), p={p}, gamma={gamma:.6g}"
-        res = solve(A, G, gamma, method, p=p, tol=TOL)
-        assert res.success, f"{where}: {res.message}"
-        f = reference.objective(A, G, gamma, res.centers, p)
-        rel = abs(f - f_ref) / max(1.0, abs(f_ref))
-        assert rel <= OBJ_RTOL, f"{where}: objective {f!r} vs cvxpy {f_ref!r} (relative {rel:.2e})"
-        err = np.abs(res.centers - X_ref).max()
-        assert err <= CENTRE_ATOL, f"{where}: centres differ from cvxpy by {err:.2e}"
-        assert res.primal_objective == pytest.approx(f, rel=1e-10, abs=1e-12), where
+        _check_against_cvxpy(where, solve(A, G, gamma, method, p=p, tol=TOL), A, G, gamma, X_ref, f_ref, p)
 
-        kkt, gap = reference.kkt(A, G, gamma, res.centers, res.splitting, res.dual, p)
-        assert kkt <= TOL * (1 + 1e-6), f"{where}: recomputed KKT residual {kkt:.2e} > tol {TOL:.0e}"
-        assert kkt == pytest.approx(res.kkt_residual, rel=1e-6, abs=1e-15), f"{where}: reported KKT residual"
-        assert gap <= 100 * TOL, f"{where}: relative duality gap {gap:.2e}"
-        assert gap == pytest.approx(res.duality_gap, rel=1e-6, abs=1e-14), f"{where}: reported duality gap"
+
+# Both ways of applying (I + sigma L)^{-1} (solvers/linear.py): always the LU, Jacobi-CG
+# with a switch to the LU after one iteration (the switch is taken), and Jacobi-CG with room.
+LINEAR_CHOICES = [("ssnal", dict(max_jacobi=0)), ("ssnal", dict(max_jacobi=1)), ("ssnal", dict(max_jacobi=100)),
+                  ("admm", dict(max_cg=1)), ("admm", dict(max_cg=100))]
+
+
+@pytest.mark.parametrize(
+    "method, options, seed",
+    [pytest.param(m, o, s, id=f"{m}-{'-'.join(f'{k}{v}' for k, v in o.items())}-{s}-d{INSTANCES[s][1].shape[1]}")
+     for m, o in LINEAR_CHOICES for s in range(0, N_INSTANCES, 3) if INSTANCES[s][1].shape[1] > 1],
+)
+def test_linear_solver_choices_match_cvxpy(method, options, seed):
+    kind, A, G = INSTANCES[seed]
+    for gamma, X_ref, f_ref in references(seed, 2):
+        where = f"{method} {options} on instance {seed} ({kind}, n={A.shape[0]}, d={A.shape[1]}), gamma={gamma:.6g}"
+        res = solve(A, G, gamma, method, tol=TOL, **options)
+        _check_against_cvxpy(where, res, A, G, gamma, X_ref, f_ref, 2)
 
 
 @pytest.mark.parametrize(

@@ -25,26 +25,13 @@ complementarity hold exactly; what remains is the primal residual
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from .._validation import check_int, check_positive
 from . import problem
 from .core import Iterate, meets_tol, register
+from .linear import ShiftedLaplacian
 
 DEFAULT_MAX_ITER = 20000
-
-
-def _factorize(graph, sigma):
-    """LU factors of ``I + sigma J J^T`` (sparse, symmetric positive definite)."""
-    J = graph.incidence
-    M = (sp.identity(graph.n, format="csc") + sigma * (J @ J.T)).tocsc()
-    return splu(M)
-
-
-def _solve(lu, rhs):
-    out = lu.solve(np.ascontiguousarray(rhs))
-    return out.reshape(rhs.shape)
 
 
 @register("admm", norms=(1, 2), summary="plain ADMM with residual balancing, p = 1 or 2 (cross-check, baseline)")
@@ -62,6 +49,8 @@ def run(
     sigma=None,
     adapt_sigma=True,
     check_every=10,
+    max_cg=0,
+    cg_tol=1e-10,
 ):
     """Solve convex clustering by the alternating direction method of multipliers.
 
@@ -103,6 +92,14 @@ def run(
         opposite case, and refactorise.
     check_every : int
         Iterations between two evaluations of the KKT residual.
+    max_cg : int
+        0 (default) solves with the sparse LU of ``I + sigma L``; a positive
+        value first tries that many Jacobi-CG iterations warm-started at the
+        last ``X`` and factorises only if they do not reach ``cg_tol``
+        (:class:`~advcluster.solvers.linear.ShiftedLaplacian`): faster on
+        kNN graphs of high-dimensional data, whose LU fills in.
+    cg_tol : float
+        Relative residual of those CG solves.
 
     Returns
     -------
@@ -159,11 +156,11 @@ def run(
             X=X, U=U, Z=Z, n_iter=0, converged=True, message="warm start already meets tol", history=history
         )
 
-    lu = _factorize(graph, sigma)
+    system = ShiftedLaplacian(graph, max_cg).update(sigma)
     normA = problem.fro(A)
     ev = dict(kkt_residual=np.inf, duality_gap=np.inf)
     for k in range(1, max_iter + 1):
-        X = _solve(lu, A + problem.edge_adjoint(graph, sigma * U - Z))
+        X = system.solve(A + problem.edge_adjoint(graph, sigma * U - Z), X, cg_tol)
         BX = problem.edge_diff(graph, X)
         U_old = U
         U = problem.prox(BX + Z / sigma, radius / sigma, p)
@@ -191,7 +188,7 @@ def run(
             factor = 2.0 if r_primal > 5 * r_dual else 0.5 if r_dual > 5 * r_primal else 1.0
             if factor != 1.0:
                 sigma *= factor
-                lu = _factorize(graph, sigma)
+                system.update(sigma)
 
     return Iterate(
         X=X,

@@ -16,8 +16,10 @@ infeasibility lags.
 The Newton system is solved by conjugate gradients preconditioned with
 ``P = (I + sigma L_c) (x) I_d``, the graph Laplacian ``L_c`` with edge weights
 ``c_e = 1`` (fused) or ``alpha_e (d - 1) / d`` (separated): the isotropic part
-of ``M``.  ``P`` is factorised once per Newton step (sparse LU); for ``d = 1``
-it equals ``H`` and CG stops after one step.
+of ``M``, applied by its diagonal (Jacobi) while that lets CG finish in a few
+iterations, else by its sparse LU, built once per outer iteration
+(:mod:`.linear`); for ``d = 1`` it equals ``H`` and one solve is the step.
+CG is deflated by the vectors constant on the fused components.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import splu
 
 from . import admm, problem
 from .core import Iterate, meets_tol, register
+from .linear import ShiftedLaplacian, cg, shifted_laplacian
 
 
 class _Subproblem:
@@ -101,71 +103,43 @@ class _Coarse:
         return C[self.comp]
 
 
-def _dot(a, b):
-    return float(np.einsum("ij,ij->", a, b))
+def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol, cg_maxiter, max_coarse):
+    """Solve ``H dX = -grad`` by deflated CG, preconditioned as ``system`` decides; returns ``dX``, CG count.
 
-
-def _pcg(hess, precond, b, coarse, rtol, maxiter):
-    """Deflated preconditioned CG (Saad, Yeung, Erhel & Guyomarc'h 2000) on (n, d) arrays."""
-    x = precond(b)
-    if coarse is not None:
-        x = x + coarse.lift_solve(coarse.restrict(b - hess(x)))
-    r = b - hess(x)
-    bnorm = np.sqrt(_dot(b, b))
-    z = precond(r)
-    p = z if coarse is None else z - coarse.lift_solve(coarse.restrict_hess(z))
-    rz = _dot(r, z)
-    for k in range(maxiter):
-        if np.sqrt(_dot(r, r)) <= rtol * bnorm:
-            return x, k
-        w = hess(p)
-        pw = _dot(p, w)
-        if pw <= 0:
-            return x, k
-        a = rz / pw
-        x = x + a * p
-        r = r - a * w
-        z = precond(r)
-        rz, rz_old = _dot(r, z), rz
-        p = (rz / rz_old) * p + z
-        if coarse is not None:
-            p = p - coarse.lift_solve(coarse.restrict_hess(z))
-    return x, maxiter
-
-
-def _preconditioner(graph, active, shrink, sigma, d):
-    """Sparse LU of ``P = I + sigma L_c``: ``c_e = 1`` on fused edges, ``alpha_e (d-1)/d`` on separated ones."""
-    J = graph.incidence
-    c = np.where(active, shrink * (d - 1) / d, 1.0)
-    P = (sp.eye_array(graph.n, format="csc") + sigma * (J @ sp.diags_array(c) @ J.T)).tocsc()
-    return splu(P, permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True))
-
-
-def _newton_direction(graph, grad, D, nD, active, shrink, sigma, lu, cg_tol, cg_maxiter, max_coarse):
-    """Solve ``H dX = -grad`` by deflated CG preconditioned with the factor ``lu``; returns ``dX``, CG count."""
+    While Jacobi is the system's choice, CG gets ``system.max_cg`` iterations
+    with it; if they fall short, the system switches to its sparse LU for good.
+    """
     n, d = grad.shape
     alpha = np.where(active, shrink, 1.0)  # alpha_e on separated edges, 1 on fused ones
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(active[:, None], D / nD[:, None], 0.0)
     rhs = -grad
-
+    # H = (I + sigma L_fused) + sigma B_act^T M_act B_act: one n x n product and two small ones.
+    fused = ~active
     act = np.flatnonzero(active)
-    a_act, u_act = alpha[act], u[act]
+    H_fused = shifted_laplacian(n, graph.edges[fused], np.ones(int(fused.sum())), sigma)
+    B_act = graph.difference[act]
+    J_act = B_act.T.tocsr()
+    a_act, u_act = sigma * alpha[act, None], u[act]
 
     def hess(Y):
-        BY = problem.edge_diff(graph, Y)
-        BY_act = BY[act]
-        BY[act] = a_act[:, None] * (BY_act - u_act * np.einsum("ij,ij->i", u_act, BY_act)[:, None])
-        return Y + sigma * problem.edge_adjoint(graph, BY)
+        V = B_act @ Y
+        return H_fused @ Y + J_act @ (a_act * (V - u_act * np.einsum("ij,ij->i", u_act, V)[:, None]))
 
     coarse = None
-    fused = ~active
     i, j = graph.edges[fused].T
     K, comp = connected_components(sp.coo_array((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
     if K * d <= max_coarse and K < n:
         cross = np.flatnonzero(comp[graph.edges[:, 0]] != comp[graph.edges[:, 1]])
         coarse = _Coarse(graph, comp, K, d, sigma, cross, alpha, u)
-    return _pcg(hess, lu.solve, rhs, coarse, cg_tol, cg_maxiter)
+    k = 0
+    if not system.direct:
+        dX, k, ok = cg(hess, system.jacobi, rhs, system.jacobi(rhs), cg_tol, system.max_cg, coarse)
+        if ok:
+            return dX, k
+        system.direct = True
+    dX, k_lu, _ = cg(hess, system.factor_solve, rhs, system.factor_solve(rhs), cg_tol, cg_maxiter, coarse)
+    return dX, k + k_lu
 
 
 @register("ssnal", norms=(2,), summary="semismooth Newton-CG augmented Lagrangian (Sun, Toh & Yuan 2021)")
@@ -189,6 +163,7 @@ def run(
     warm_sigma_factor=100.0,
     max_coarse=2000,
     inner_ratio=0.2,
+    max_jacobi=None,
 ):
     """SSNAL for p = 2.
 
@@ -215,6 +190,12 @@ def run(
     inner_ratio : float
         Newton steps stop when the gradient norm is below this fraction of the
         last KKT residual (relative to ``1 + ||A||``).
+    max_jacobi : int, optional
+        CG iterations tried with the Jacobi preconditioner (in the ADMM phase
+        and in the Newton systems) before the sparse LU of ``P`` takes over
+        for good (:class:`~advcluster.solvers.linear.ShiftedLaplacian`); 0
+        always factorises.  Default: 0 for ``d <= 3`` (kNN graphs of such data
+        have small separators, so the LU stays sparse), 20 above.
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
@@ -227,6 +208,8 @@ def run(
         return Iterate(X, U, Z, 0, True, "trivial problem: X = A (no edge carries a penalty)")
 
     normA = problem.fro(A)
+    if max_jacobi is None:
+        max_jacobi = 0 if d <= 3 else 20
     if sigma is None:
         spread = np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))) or 1.0
         sigma = float(np.mean(radius)) / spread
@@ -239,10 +222,11 @@ def run(
             return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
     if warm_start and z0 is None:
         pre = admm.run(A, graph, gamma, p=2, tol=max(tol, 1e-4), max_iter=warm_start, x0=x0, z0=z0,
-                       verbose=False, sigma=sigma, check_every=warm_start)
+                       verbose=False, sigma=sigma, check_every=warm_start, max_cg=max_jacobi, cg_tol=1e-4)
         X, Z = pre.X, pre.Z
     if warm_start or z0 is not None:
         sigma *= warm_sigma_factor
+    system = ShiftedLaplacian(graph, max_jacobi)
     n_newton = 0
     n_cg = 0
     stalled = 0
@@ -254,17 +238,18 @@ def run(
         # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
         last = history[-1]["kkt_residual"] if history else 1.0
         inner_tol = max(0.1 * tol, min(0.1, inner_ratio * last)) * (1 + normA)
-        lu = None
+        fresh = True
         for _ in range(max_newton):
             gnorm = problem.fro(grad)
             if gnorm <= inner_tol:
                 break
-            if lu is None or d == 1:  # for d = 1 the factor is the exact Hessian
-                lu = _preconditioner(graph, active, shrink, sigma, d)
+            if fresh or d == 1:  # P once per outer iteration; for d = 1 it is the exact Hessian
+                system.update(sigma, np.where(active, shrink * (d - 1) / d, 1.0))
+                fresh = False
             if d == 1:
-                dX, k = lu.solve(-grad), 0
+                dX, k = system.factor_solve(-grad), 0
             else:
-                dX, k = _newton_direction(graph, grad, D, nD, active, shrink, sigma, lu, cg_tol, cg_maxiter, max_coarse)
+                dX, k = _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol, cg_maxiter, max_coarse)
             n_cg += k
             n_newton += 1
             slope = np.sum(grad * dX)

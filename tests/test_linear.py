@@ -1,0 +1,100 @@
+"""The shifted graph Laplacian ``I + sigma J diag(c) J^T`` and its two solvers (solvers/linear.py).
+
+References are dense: the matrix is rebuilt from the edge list with numpy and
+solved by ``numpy.linalg.solve``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from advcluster.graph import Graph, knn_graph
+from advcluster.solvers.linear import ShiftedLaplacian, cg, shifted_laplacian
+
+
+def dense_shifted_laplacian(n, edges, c, sigma):
+    P = np.eye(n)
+    for (i, j), ce in zip(edges, c):
+        P[i, i] += sigma * ce
+        P[j, j] += sigma * ce
+        P[i, j] -= sigma * ce
+        P[j, i] -= sigma * ce
+    return P
+
+
+def random_instance(seed):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(5, 60)), int(rng.integers(1, 6))
+    A = rng.standard_normal((n, d))
+    if seed % 2:  # kNN graph
+        graph = knn_graph(A, k=int(rng.integers(1, min(6, n - 1) + 1)), phi=0.5)
+    else:  # sparse random graph, usually disconnected
+        W = sp.triu(sp.random(n, n, density=0.08, random_state=rng), k=1)
+        graph = Graph.from_matrix((W + W.T).tocsr())
+    c = rng.uniform(0.0, 2.0, graph.n_edges)
+    sigma = float(10 ** rng.uniform(-2, 4))
+    return rng, graph, c, sigma, rng.standard_normal((n, d))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_matrix_matches_the_edge_list(seed):
+    _, graph, c, sigma, _ = random_instance(seed)
+    P = shifted_laplacian(graph.n, graph.edges, c, sigma).toarray()
+    np.testing.assert_allclose(P, dense_shifted_laplacian(graph.n, graph.edges, c, sigma), rtol=1e-14, atol=1e-12)
+    J = graph.incidence
+    np.testing.assert_allclose(P, np.eye(graph.n) + sigma * (J @ sp.diags_array(c) @ J.T).toarray(), atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("max_cg", [0, 1, 200])
+def test_solve_matches_dense(seed, max_cg):
+    """Whichever way the system is solved (LU, CG, CG switching to LU), the answer is P^{-1} R."""
+    _, graph, c, sigma, R = random_instance(seed)
+    system = ShiftedLaplacian(graph, max_cg).update(sigma, c)
+    P = dense_shifted_laplacian(graph.n, graph.edges, c, sigma)
+    X = system.solve(R, x0=np.zeros_like(R), rtol=1e-12)
+    expected = np.linalg.solve(P, R)
+    np.testing.assert_allclose(X, expected, rtol=0, atol=1e-9 * (1 + np.abs(expected).max()) * np.linalg.cond(P))
+    if max_cg == 0:
+        assert system.direct and system.n_factor == 1
+    # Either CG finished (no factor) or the system switched to the LU for good.
+    assert system.direct == (system.n_factor == 1)
+
+
+def test_switches_to_the_factor_when_cg_cannot_finish():
+    A = np.random.default_rng(0).standard_normal((300, 2))
+    graph = knn_graph(A, k=8)
+    system = ShiftedLaplacian(graph, max_cg=2).update(1e4)  # badly conditioned: CG needs far more than 2 steps
+    R = np.ones((300, 2)) + A
+    X = system.solve(R, x0=np.zeros_like(R), rtol=1e-12)
+    assert system.direct and system.n_factor == 1
+    np.testing.assert_allclose(system.matrix @ X, R, atol=1e-8)
+    system.update(2e4)  # a new sigma drops the factor but keeps the choice
+    assert system.direct and system.lu is None
+    system.solve(R, x0=X)
+    assert system.n_factor == 2
+
+
+def test_precondition_follows_the_choice():
+    A = np.random.default_rng(1).standard_normal((50, 3))
+    system = ShiftedLaplacian(knn_graph(A, k=4), max_cg=10).update(3.0)
+    R = np.random.default_rng(2).standard_normal((50, 3))
+    np.testing.assert_allclose(system.precondition(R), R / system.matrix.diagonal()[:, None])
+    system.direct = True
+    np.testing.assert_allclose(system.matrix @ system.precondition(R), R, atol=1e-10)
+
+
+def test_cg_reports_whether_it_converged():
+    rng = np.random.default_rng(3)
+    M = rng.standard_normal((40, 40))
+    M = M @ M.T + 1e-3 * np.eye(40)  # SPD, condition ~1e5
+    b = rng.standard_normal((40, 1))
+    x, k, ok = cg(M.__matmul__, lambda r: r, b, np.zeros_like(b), 1e-10, 3)
+    assert not ok and k == 3
+    x, k, ok = cg(M.__matmul__, lambda r: r, b, np.zeros_like(b), 1e-10, 2000)
+    assert ok and k < 2000
+    assert np.linalg.norm(M @ x - b) <= 1e-10 * np.linalg.norm(b)
+    x, k, ok = cg(M.__matmul__, lambda r: r, b, np.linalg.solve(M, b), 1e-6, 5)  # already solved: no iteration
+    assert ok and k == 0
