@@ -77,13 +77,23 @@ def test_switches_to_the_factor_when_cg_cannot_finish():
     assert system.n_factor == 2
 
 
-def test_precondition_follows_the_choice():
-    A = np.random.default_rng(1).standard_normal((50, 3))
-    system = ShiftedLaplacian(knn_graph(A, k=4), max_cg=10).update(3.0)
-    R = np.random.default_rng(2).standard_normal((50, 3))
-    np.testing.assert_allclose(system.precondition(R), R / system.matrix.diagonal()[:, None])
-    system.direct = True
-    np.testing.assert_allclose(system.matrix @ system.precondition(R), R, atol=1e-10)
+def test_pcg_follows_the_choice():
+    """Jacobi while CG finishes in max_cg iterations; the factor (for good) once it does not."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((50, 3))
+    system = ShiftedLaplacian(knn_graph(A, k=4), max_cg=60).update(0.5)
+    P = system.matrix.toarray()
+    R = rng.standard_normal((50, 3))
+    np.testing.assert_allclose(system.jacobi(R), R / system.matrix.diagonal()[:, None])
+    H = P + np.diag(rng.uniform(0, 1, 50))  # an operator close to P
+    x, k = system.pcg(H.__matmul__, R, 1e-8, 100)
+    assert not system.direct and system.n_factor == 0 and k <= 60
+    np.testing.assert_allclose(H @ x, R, atol=1e-6)
+    system.max_cg = 1  # too few: the factor takes over
+    x, k = system.pcg(H.__matmul__, R, 1e-12, 100)
+    assert system.direct and system.n_factor == 1
+    np.testing.assert_allclose(H @ x, R, atol=1e-9)
+    np.testing.assert_allclose(system.matrix @ system.solve(R), R, atol=1e-10)
 
 
 def test_cg_reports_whether_it_converged():

@@ -162,6 +162,19 @@ def test_unknown_option_is_a_value_error(method):
         solve(A, uniform_graph(5), 0.1, method, bogus_option=3)
 
 
+@pytest.mark.parametrize(
+    "method, option, value, message",
+    [("admm", "max_cg", -1, "max_cg must be an integer >= 0"), ("admm", "max_cg", 2.5, "max_cg must be an integer"),
+     ("admm", "cg_tol", 0.0, "cg_tol must be a finite number > 0"), ("admm", "cg_tol", np.nan, "cg_tol must be"),
+     ("ssnal", "max_jacobi", -3, "max_jacobi must be an integer >= 0"),
+     ("ssnal", "max_jacobi", "20", "max_jacobi must be an integer")],
+)
+def test_bad_linear_solver_options(data, method, option, value, message):
+    A, G = data
+    with pytest.raises(ValueError, match=message):
+        solve(A, G, 1.0, method, **{option: value})
+
+
 @pytest.mark.parametrize("sigma", [0.0, -1.0, np.nan, np.inf])
 def test_admm_bad_sigma(data, sigma):
     A, G = data

@@ -109,6 +109,8 @@ def run(
     """
     sigma = 1.0 if sigma is None else check_positive(sigma, "sigma")
     check_every = check_int(check_every, "check_every")
+    max_cg = check_int(max_cg, "max_cg", low=0)
+    cg_tol = check_positive(cg_tol, "cg_tol")
     max_iter = DEFAULT_MAX_ITER if max_iter is None else max_iter
     n, d = A.shape
     m = graph.n_edges

@@ -12,7 +12,7 @@ Newton systems with it.  Two ways to apply ``P^{-1}``:
 
 :class:`ShiftedLaplacian` starts with the cheap way and switches to the
 factor, for good, at the first solve the cheap way cannot finish within
-``max_cg`` iterations: the choice follows the graph, not its dimension.
+``max_cg`` iterations (``max_cg = 0``: the factor from the start).
 """
 
 from __future__ import annotations
@@ -107,16 +107,25 @@ class ShiftedLaplacian:
             self.n_factor += 1
         return self.lu.solve(np.ascontiguousarray(R)).reshape(R.shape)
 
-    def precondition(self, R):
-        """The preconditioner currently chosen: the factor once :attr:`direct`, else Jacobi."""
-        return self.factor_solve(R) if self.direct else self.jacobi(R)
+    def pcg(self, apply, b, rtol, maxiter, x0=None, coarse=None):
+        """CG on ``apply(x) = b`` preconditioned with ``P``: ``(x, iterations)``.
+
+        While Jacobi is the choice it gets ``max_cg`` iterations (from ``x0``,
+        default ``diag(P)^{-1} b``); if they fall short the factor takes over
+        for good and CG restarts from ``P^{-1} b`` with ``maxiter`` more.
+        """
+        k = 0
+        if not self.direct:
+            start = self.jacobi(b) if x0 is None else x0
+            x, k, ok = cg(apply, self.jacobi, b, start, rtol, self.max_cg, coarse)
+            if ok:
+                return x, k
+            self.direct = True
+        x, k_lu, _ = cg(apply, self.factor_solve, b, self.factor_solve(b), rtol, maxiter, coarse)
+        return x, k + k_lu
 
     def solve(self, R, x0=None, rtol=1e-10):
         """``P^{-1} R``: Jacobi-CG from ``x0`` to relative residual ``rtol`` while it converges in time, else LU."""
-        if not self.direct:
-            start = self.jacobi(R) if x0 is None else x0
-            X, _, ok = cg(self.matrix.__matmul__, self.jacobi, R, start, rtol, self.max_cg)
-            if ok:
-                return X
-            self.direct = True
-        return self.factor_solve(R)
+        if self.direct:
+            return self.factor_solve(R)
+        return self.pcg(self.matrix.__matmul__, R, rtol, 0, x0)[0]

@@ -29,9 +29,10 @@ import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse.csgraph import connected_components
 
+from .._validation import check_int
 from . import admm, problem
 from .core import Iterate, meets_tol, register
-from .linear import ShiftedLaplacian, cg, shifted_laplacian
+from .linear import ShiftedLaplacian, shifted_laplacian
 
 
 class _Subproblem:
@@ -107,7 +108,8 @@ def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol,
     """Solve ``H dX = -grad`` by deflated CG, preconditioned as ``system`` decides; returns ``dX``, CG count.
 
     While Jacobi is the system's choice, CG gets ``system.max_cg`` iterations
-    with it; if they fall short, the system switches to its sparse LU for good.
+    with it; if they fall short, the system switches to its sparse LU for good
+    (:meth:`~advcluster.solvers.linear.ShiftedLaplacian.pcg`).
     """
     n, d = grad.shape
     alpha = np.where(active, shrink, 1.0)  # alpha_e on separated edges, 1 on fused ones
@@ -127,19 +129,11 @@ def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol,
         return H_fused @ Y + J_act @ (a_act * (V - u_act * np.einsum("ij,ij->i", u_act, V)[:, None]))
 
     coarse = None
-    i, j = graph.edges[fused].T
-    K, comp = connected_components(sp.coo_array((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
+    K, comp = connected_components(H_fused, directed=False)  # its off-diagonal pattern is the fused graph
     if K * d <= max_coarse and K < n:
         cross = np.flatnonzero(comp[graph.edges[:, 0]] != comp[graph.edges[:, 1]])
         coarse = _Coarse(graph, comp, K, d, sigma, cross, alpha, u)
-    k = 0
-    if not system.direct:
-        dX, k, ok = cg(hess, system.jacobi, rhs, system.jacobi(rhs), cg_tol, system.max_cg, coarse)
-        if ok:
-            return dX, k
-        system.direct = True
-    dX, k_lu, _ = cg(hess, system.factor_solve, rhs, system.factor_solve(rhs), cg_tol, cg_maxiter, coarse)
-    return dX, k + k_lu
+    return system.pcg(hess, rhs, cg_tol, cg_maxiter, coarse=coarse)
 
 
 @register("ssnal", norms=(2,), summary="semismooth Newton-CG augmented Lagrangian (Sun, Toh & Yuan 2021)")
@@ -199,6 +193,7 @@ def run(
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
+    max_jacobi = (0 if d <= 3 else 20) if max_jacobi is None else check_int(max_jacobi, "max_jacobi", low=0)
     radius = gamma * graph.weights
     X = A.copy() if x0 is None else x0.copy()
     Z = np.zeros((graph.n_edges, d)) if z0 is None else problem.project_dual(z0, radius, 2)
@@ -208,8 +203,6 @@ def run(
         return Iterate(X, U, Z, 0, True, "trivial problem: X = A (no edge carries a penalty)")
 
     normA = problem.fro(A)
-    if max_jacobi is None:
-        max_jacobi = 0 if d <= 3 else 20
     if sigma is None:
         spread = np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))) or 1.0
         sigma = float(np.mean(radius)) / spread
