@@ -31,11 +31,17 @@ def header():
     print("command: python " + " ".join(sys.argv))
 
 
-def best_of(fn, repeat):
-    """Smallest wall time of ``repeat`` calls of ``fn()``, and the last result."""
+def timings(fn, repeat):
+    """Wall times of ``repeat`` calls of ``fn()``, and the last result."""
     times, out = [], None
     for _ in range(repeat):
         t = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
-    return min(times), out
+    return np.array(times), out
+
+
+def best_of(fn, repeat):
+    """Smallest wall time of ``repeat`` calls of ``fn()``, and the last result."""
+    times, out = timings(fn, repeat)
+    return float(times.min()), out

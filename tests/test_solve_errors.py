@@ -167,7 +167,9 @@ def test_unknown_option_is_a_value_error(method):
     [("admm", "max_cg", -1, "max_cg must be an integer >= 0"), ("admm", "max_cg", 2.5, "max_cg must be an integer"),
      ("admm", "cg_tol", 0.0, "cg_tol must be a finite number > 0"), ("admm", "cg_tol", np.nan, "cg_tol must be"),
      ("ssnal", "max_jacobi", -3, "max_jacobi must be an integer >= 0"),
-     ("ssnal", "max_jacobi", "20", "max_jacobi must be an integer")],
+     ("ssnal", "max_jacobi", "20", "max_jacobi must be an integer"),
+     ("ssnal", "warm_tol", 0.0, "warm_tol must be a finite number > 0"), ("ssnal", "warm_tol", np.inf, "warm_tol must be"),
+     ("ssnal", "admm_sigma_factor", -1.0, "admm_sigma_factor must be a finite number > 0")],
 )
 def test_bad_linear_solver_options(data, method, option, value, message):
     A, G = data

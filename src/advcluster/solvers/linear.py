@@ -85,12 +85,13 @@ class ShiftedLaplacian:
     def __init__(self, graph, max_cg=20):
         self.graph, self.max_cg = graph, max_cg
         self.direct = max_cg == 0
-        self.matrix = self.diagonal = self.lu = None
+        self.matrix = self.diagonal = self.lu = self.sigma = None
         self.n_factor = 0
 
     def update(self, sigma, c=None):
         """Set ``sigma`` and the edge weights ``c`` (default 1); drops the factor."""
         c = np.ones(self.graph.n_edges) if c is None else c
+        self.sigma = sigma
         self.matrix = shifted_laplacian(self.graph.n, self.graph.edges, c, sigma)
         self.diagonal = self.matrix.diagonal()[:, None]
         self.lu = None

@@ -63,19 +63,23 @@ def dual_norms(Z, p):
     return norms(Z, 2) if p == 2 else np.abs(Z).max(axis=1, initial=0.0)
 
 
-def primal_objective(A, graph, gamma, X, p):
-    """``1/2 ||X - A||^2 + gamma sum_e w_e ||x_i - x_j||_p``."""
+def primal_objective(A, graph, gamma, X, p, diff=None):
+    """``1/2 ||X - A||^2 + gamma sum_e w_e ||x_i - x_j||_p`` (``diff``: ``B(X)`` if already computed)."""
     fit = 0.5 * np.sum((X - A) ** 2)
     if graph.n_edges == 0:
         return float(fit)
-    return float(fit + gamma * np.dot(graph.weights, norms(edge_diff(graph, X), p)))
+    diff = edge_diff(graph, X) if diff is None else diff
+    return float(fit + gamma * np.dot(graph.weights, norms(diff, p)))
 
 
 def dual_objective(A, graph, gamma, Z, p):
     """``<A, V> - 1/2 ||V||^2`` at the projection of ``Z`` onto Omega (a lower bound on (P))."""
     if graph.n_edges == 0:
         return 0.0
-    V = edge_adjoint(graph, project_dual(Z, gamma * graph.weights, p))
+    return _dual_value(A, edge_adjoint(graph, project_dual(Z, gamma * graph.weights, p)))
+
+
+def _dual_value(A, V):
     return float(np.sum(A * V) - 0.5 * np.sum(V * V))
 
 
@@ -90,7 +94,8 @@ def evidence(A, graph, gamma, X, U, Z, p):
     Norms are Frobenius.  Returns a dict with these, both objectives, the
     relative duality gap ``|P - D| / (1 + |P| + |D|)`` and ``gap_roundoff``, the
     bound on that gap's own rounding error (``4 eps gamma sum_e w_e (|x_i| + |x_j|)``,
-    relative): for huge gamma no point can show a smaller gap.
+    relative): for huge gamma no point can show a smaller gap.  Each of ``B(X)``
+    and ``B*(Z)`` is computed once (``B*`` twice when ``Z`` lies outside Omega).
     """
     radius = gamma * graph.weights
     normA = fro(A)
@@ -98,15 +103,19 @@ def evidence(A, graph, gamma, X, U, Z, p):
         BX = edge_diff(graph, X)
         normU = fro(U)
         eta_p = fro(BX - U) / (1 + normU)
-        eta_d = np.sum(np.maximum(dual_norms(Z, p) - radius, 0.0)) / (1 + normA)
-        stat = fro(edge_adjoint(graph, Z) + X - A)
+        excess = dual_norms(Z, p) - radius
+        eta_d = np.sum(np.maximum(excess, 0.0)) / (1 + normA)
+        JZ = edge_adjoint(graph, Z)
+        stat = fro(JZ + X - A)
         comp = fro(U - prox(U + Z, radius, p))
+        primal = primal_objective(A, graph, gamma, X, p, diff=BX)
+        V = JZ if np.all(excess <= 0) else edge_adjoint(graph, project_dual(Z, radius, p))
+        dual = _dual_value(A, V)
     else:
         normU = eta_p = eta_d = comp = 0.0
         stat = fro(X - A)
+        primal, dual = primal_objective(A, graph, gamma, X, p), 0.0
     eta = (stat + comp) / (1 + normA + normU)
-    primal = primal_objective(A, graph, gamma, X, p)
-    dual = dual_objective(A, graph, gamma, Z, p)
     # Rounding error of the penalty sum: fused points differ by ~eps * |x|, times gamma w_e.
     roundoff = 0.0
     if graph.n_edges:

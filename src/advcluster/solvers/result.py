@@ -41,6 +41,9 @@ class ClusteringResult:
         ``duality_gap <= tol + gap_roundoff`` (exact1d without certificate: exact by construction).
     message : str
         How the solve ended, in words.
+    history : list of dict
+        One entry per check (admm) or outer iteration (ssnal: also ``sigma``, the
+        ``admm`` iterations of its first phase, and the ``newton`` and ``cg`` counts so far).
     """
 
     centers: np.ndarray

@@ -17,9 +17,15 @@ The Newton system is solved by conjugate gradients preconditioned with
 ``P = (I + sigma L_c) (x) I_d``, the graph Laplacian ``L_c`` with edge weights
 ``c_e = 1`` (fused) or ``alpha_e (d - 1) / d`` (separated): the isotropic part
 of ``M``, applied by its diagonal (Jacobi) while that lets CG finish in a few
-iterations, else by its sparse LU, built once per outer iteration
-(:mod:`.linear`); for ``d = 1`` it equals ``H`` and one solve is the step.
-CG is deflated by the vectors constant on the fused components.
+iterations, else by its sparse LU, built when ``sigma`` changes, from the
+edges of that moment (:mod:`.linear`); for ``d = 1`` it equals ``H``, is
+rebuilt every step, and one solve is the step.  CG is deflated by the
+vectors constant on the fused components.
+
+The Newton phase starts from a short ADMM run (as in the reference code),
+which ends once it meets ``warm_tol``; on low-dimensional data its penalty is
+raised (``admm_sigma_factor``), which brings the Newton phase a start from
+which its systems need a few CG iterations each.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse.csgraph import connected_components
 
-from .._validation import check_int
+from .._validation import check_int, check_positive
 from . import admm, problem
 from .core import Iterate, meets_tol, register
 from .linear import ShiftedLaplacian, shifted_laplacian
@@ -154,6 +160,8 @@ def run(
     cg_tol=1e-2,
     cg_maxiter=200,
     warm_start=100,
+    warm_tol=1e-4,
+    admm_sigma_factor=None,
     warm_sigma_factor=100.0,
     max_coarse=2000,
     inner_ratio=0.2,
@@ -172,8 +180,18 @@ def run(
     cg_tol, cg_maxiter
         Relative tolerance and iteration cap of the preconditioned CG.
     warm_start : int
-        ADMM iterations run first (as in the reference code) when no ``z0`` is
-        given; 0 turns the phase off.
+        Most ADMM iterations run first (as in the reference code) when no
+        ``z0`` is given; 0 turns the phase off.
+    warm_tol : float
+        The ADMM phase stops early once its KKT residual and duality gap are
+        at most this (checked every 10 iterations): well-separated data
+        (10-D blobs) get there in 30 iterations, and Newton takes over.
+    admm_sigma_factor : float, optional
+        The ADMM phase's penalty is ``sigma`` times this.  Default: 3 for
+        ``d <= 3``, 1 above: kNN graphs of low-dimensional data are mesh-like
+        and mix slowly, and the stronger coupling fuses their clusters sooner
+        (moons, n = 10,000: 4.4 s to 2.1 s, a fifth as many CG iterations);
+        on 10-D blobs it would slow the phase down (BENCHMARKS.md).
     warm_sigma_factor : float
         Once started near the solution (after the ADMM phase, or from ``z0``),
         the Newton phase begins at ``sigma`` times this factor.
@@ -193,7 +211,11 @@ def run(
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
-    max_jacobi = (0 if d <= 3 else 20) if max_jacobi is None else check_int(max_jacobi, "max_jacobi", low=0)
+    low_dimensional = d <= 3  # kNN graphs with small separators: cheap LU, slow mixing
+    max_jacobi = (0 if low_dimensional else 20) if max_jacobi is None else check_int(max_jacobi, "max_jacobi", low=0)
+    admm_sigma_factor = ((3.0 if low_dimensional else 1.0) if admm_sigma_factor is None
+                         else check_positive(admm_sigma_factor, "admm_sigma_factor"))
+    warm_tol = check_positive(warm_tol, "warm_tol")
     radius = gamma * graph.weights
     X = A.copy() if x0 is None else x0.copy()
     Z = np.zeros((graph.n_edges, d)) if z0 is None else problem.project_dual(z0, radius, 2)
@@ -208,15 +230,19 @@ def run(
         sigma = float(np.mean(radius)) / spread
         sigma = min(max(sigma, 1e-4), 1e4)
     history = []
+    n_admm = 0
     if x0 is not None and z0 is not None:
         U = problem.edge_diff(graph, X)
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
         if meets_tol(ev, tol):
             return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
     if warm_start and z0 is None:
-        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, 1e-4), max_iter=warm_start, x0=x0, z0=z0,
-                       verbose=False, sigma=sigma, check_every=warm_start, max_cg=max_jacobi, cg_tol=1e-4)
-        X, Z = pre.X, pre.Z
+        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, warm_tol), max_iter=warm_start, x0=x0, z0=z0,
+                       verbose=False, sigma=sigma * admm_sigma_factor, check_every=min(10, warm_start),
+                       max_cg=max_jacobi, cg_tol=1e-4)
+        X, Z, n_admm = pre.X, pre.Z, pre.n_iter
+        if verbose:
+            print(f"ssnal: {n_admm} ADMM iterations first, KKT residual {pre.history[-1]['kkt_residual']:.2e}")
     if warm_start or z0 is not None:
         sigma *= warm_sigma_factor
     system = ShiftedLaplacian(graph, max_jacobi)
@@ -231,14 +257,12 @@ def run(
         # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
         last = history[-1]["kkt_residual"] if history else 1.0
         inner_tol = max(0.1 * tol, min(0.1, inner_ratio * last)) * (1 + normA)
-        fresh = True
         for _ in range(max_newton):
             gnorm = problem.fro(grad)
             if gnorm <= inner_tol:
                 break
-            if fresh or d == 1:  # P once per outer iteration; for d = 1 it is the exact Hessian
+            if sigma != system.sigma or d == 1:  # P once per value of sigma; for d = 1 it is the exact Hessian
                 system.update(sigma, np.where(active, shrink * (d - 1) / d, 1.0))
-                fresh = False
             if d == 1:
                 dX, k = system.factor_solve(-grad), 0
             else:
@@ -262,7 +286,8 @@ def run(
         U = D - Znew / sigma  # = Prox(D), exact zeros on fused edges
         Z = Znew
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
-        history.append(dict(iteration=it, sigma=sigma, newton=n_newton, cg=n_cg, line_search_failures=stalled, **ev))
+        history.append(dict(iteration=it, sigma=sigma, admm=n_admm, newton=n_newton, cg=n_cg,
+                            line_search_failures=stalled, **ev))
         if verbose:
             print(
                 f"ssnal {it:3d}  sigma {sigma:9.3e}  kkt {ev['kkt_residual']:.2e}  "
