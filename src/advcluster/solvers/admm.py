@@ -15,7 +15,7 @@ One iteration minimises over ``X``, then over ``U``, then ascends in ``Z``
     U <- Prox_{(r / sigma) ||.||_p}(B(X) + Z / sigma)   group / plain soft-thresholding
     Z <- Z + sigma (B(X) - U)
 
-``I + sigma L`` is factorised once (sparse LU) and again only when ``sigma``
+computed in the scaled form ``Y = Z / sigma`` (:func:`run`).  ``I + sigma L`` is factorised once (sparse LU) and again only when ``sigma``
 changes.  After every ``Z``-update, ``Z_e`` lies in ``r_e`` times the
 subdifferential of ``||.||_p`` at ``U_e``, so dual feasibility and
 complementarity hold exactly; what remains is the primal residual
@@ -57,9 +57,12 @@ def run(
     Iteration (``B(X)_e = x_i - x_j``, ``B*(Z) = J Z``, ``L = J J^T``,
     ``r_e = gamma w_e``)::
 
-        X <- (I + sigma L)^{-1} (A + B*(sigma U - Z))
-        U <- Prox_{(r / sigma) ||.||_p}(B(X) + Z / sigma)
-        Z <- Z + sigma (B(X) - U)
+        X <- (I + sigma L)^{-1} (A + sigma B*(U - Y))
+        U <- Prox_{(r / sigma) ||.||_p}(B(X) + Y)
+        Y <- Y + B(X) - U
+
+    in the scaled form (Boyd et al. 2011, section 3.1.1) of the multiplier ``Z = sigma Y``,
+    which saves passes over the edges.
 
     Stops when the SSNAL paper's relative KKT residual and the relative
     duality gap (:func:`problem.evidence`) are both at most ``tol``; they are evaluated every
@@ -136,7 +139,7 @@ def run(
     history = []
 
     def check(k):
-        ev = problem.evidence(A, graph, gamma, X, U, Z, p)
+        ev = problem.evidence(A, graph, gamma, X, U, sigma * Y, p)
         history.append(
             dict(
                 iteration=k,
@@ -154,6 +157,7 @@ def run(
             )
         return ev
 
+    Y = Z / sigma
     if x0 is not None and z0 is not None and meets_tol(check(0), tol):
         return Iterate(
             X=X, U=U, Z=Z, n_iter=0, converged=True, message="warm start already meets tol", history=history
@@ -163,11 +167,12 @@ def run(
     normA = problem.fro(A)
     ev = dict(kkt_residual=np.inf, duality_gap=np.inf)
     for k in range(1, max_iter + 1):
-        X = system.solve(A + problem.edge_adjoint(graph, sigma * U - Z), X, cg_tol)
+        X = system.solve(A + sigma * problem.edge_adjoint(graph, U - Y), X, cg_tol)
         BX = problem.edge_diff(graph, X)
         U_old = U
-        U = problem.prox(BX + Z / sigma, radius / sigma, p)
-        Z = Z + sigma * (BX - U)
+        Y += BX  # B(X) + Y, the point the prox is taken at
+        U = problem.prox(Y, radius / sigma, p)
+        Y -= U
 
         if k % check_every == 0 and k < max_iter:
             # eta_P, one pass over the edges, is part of the KKT residual: above tol, the full
@@ -184,7 +189,7 @@ def run(
                 return Iterate(
                     X=X,
                     U=U,
-                    Z=Z,
+                    Z=sigma * Y,
                     n_iter=k,
                     converged=True,
                     message=(
@@ -200,12 +205,13 @@ def run(
             factor = 2.0 if r_primal > 5 * r_dual else 0.5 if r_dual > 5 * r_primal else 1.0
             if factor != 1.0:
                 sigma *= factor
+                Y /= factor  # the same Z = sigma Y
                 system.update(sigma)
 
     return Iterate(
         X=X,
         U=U,
-        Z=Z,
+        Z=sigma * Y,
         n_iter=max_iter,
         converged=False,
         message=(
