@@ -47,18 +47,31 @@ class _Subproblem:
     def __init__(self, A, graph, radius, Z, sigma):
         self.A, self.graph, self.radius, self.Z, self.sigma = A, graph, radius, Z, sigma
         self.c = radius / sigma  # prox threshold on D
+        self.shift = Z / sigma
+        self.constant = problem.fro(Z) ** 2 / (2 * sigma)
 
-    def at(self, X):
-        """Value, gradient and the pieces the Hessian needs, at ``X``."""
-        D = problem.edge_diff(self.graph, X) + self.Z / self.sigma
+    def value(self, X):
+        """``phi(X)``, and the edge quantities its gradient needs (enough for a line search)."""
+        D = problem.edge_diff(self.graph, X) + self.shift
         nD = problem.norms(D, 2)
         active = nD > self.c  # the prox does not zero these edges
         env = np.where(active, self.c * nD - 0.5 * self.c**2, 0.5 * nD**2)
-        value = 0.5 * np.sum((X - self.A) ** 2) + self.sigma * env.sum() - np.sum(self.Z**2) / (2 * self.sigma)
+        value = 0.5 * np.sum((X - self.A) ** 2) + self.sigma * env.sum() - self.constant
+        return value, (X, D, nD, active)
+
+    def gradient(self, X, D, nD, active):
+        """Gradient and the pieces the Hessian needs, from :meth:`value`'s edge quantities."""
         with np.errstate(divide="ignore", invalid="ignore"):
             shrink = np.where(active, self.c / nD, 1.0)  # Pi(sigma D) = sigma * shrink * D
         Znew = self.sigma * D * shrink[:, None]
         grad = X - self.A + problem.edge_adjoint(self.graph, Znew)
+        return grad, shrink, Znew
+
+    def at(self, X):
+        """Value, gradient and the pieces the Hessian needs, at ``X``."""
+        value, parts = self.value(X)
+        grad, shrink, Znew = self.gradient(*parts)
+        _, D, nD, active = parts
         return value, grad, D, nD, active, shrink, Znew
 
 
@@ -271,18 +284,19 @@ def run(
             n_newton += 1
             slope = np.sum(grad * dX)
             step = 1.0
-            for _ls in range(30):
-                cand = sub.at(X + step * dX)
-                if cand[0] <= value + 1e-4 * step * slope:
+            for _ls in range(30):  # Armijo on phi; the gradient only at the accepted point
+                trial_value, parts = sub.value(X + step * dX)
+                if trial_value <= value + 1e-4 * step * slope:
                     break
                 step *= 0.5
             else:  # no descent along dX (inexact CG): leave the inner loop, the outer update still helps
                 stalled += 1
                 break
-            X = X + step * dX
             if verbose > 1:
                 print(f"    newton gnorm {gnorm:.2e} tol {inner_tol:.1e} step {step:.3g} cg {k} active {active.sum()}")
-            value, grad, D, nD, active, shrink, Znew = cand
+            value = trial_value
+            grad, shrink, Znew = sub.gradient(*parts)
+            X, D, nD, active = parts
         U = D - Znew / sigma  # = Prox(D), exact zeros on fused edges
         Z = Znew
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
