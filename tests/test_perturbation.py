@@ -49,6 +49,7 @@ def test_matrix_and_norm_match_a_dense_construction(pert, ord):
         theta[np.random.default_rng(seed).random(bound.n_params) < 0.2] = 0.0
         E = bound.matrix(theta)
         np.testing.assert_allclose(E, _dense(pert, theta), rtol=0, atol=1e-14)
+        np.testing.assert_allclose((bound.operator @ theta).reshape(A.shape), _dense(pert, theta), rtol=0, atol=1e-14)
         assert bound.norm(theta) == pytest.approx(matrix_norm(E, ord), rel=1e-12, abs=1e-12)
 
 
@@ -104,6 +105,8 @@ def test_boolean_masks_select_like_indices():
 def test_unbound_use_says_how_to_bind():
     with pytest.raises(ValueError, match=r"bind\(A\)"):
         Additive([0], [0]).matrix(1.0)
+    with pytest.raises(ValueError, match=r"bind\(A\)"):
+        Additive([0], [0]).operator
 
 
 @pytest.mark.parametrize(

@@ -355,3 +355,19 @@ def test_sorted_runs_equal_components_on_complete_1d_graphs(n):
         adj = sp.coo_array((np.ones(close.sum()), (i[close], j[close])), shape=(n, n))
         expected = _first_appearance(connected_components(adj, directed=False)[1])
         np.testing.assert_array_equal(labels_from_centers(X, g), expected)
+
+
+@EXAMPLES
+@given(seed=seeds, log_t=st.floats(-3, 3))
+def test_spread_is_the_rms_distance_from_the_mean(seed, log_t):
+    """``problem.spread`` (SSNAL's initial sigma, the surrogate's scale): RMS distance, equivariant, 1 when degenerate."""
+    from advcluster.solvers.problem import spread
+
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(int(rng.integers(1, 30)), int(rng.integers(1, 5))))
+    direct = np.sqrt(np.mean([np.sum((a - A.mean(axis=0)) ** 2) for a in A]))
+    assert spread(A) == pytest.approx(direct if direct > 0 else 1.0, rel=1e-12)
+    t = 10.0 ** log_t
+    if direct > 0:
+        assert spread(t * A + 5.0) == pytest.approx(t * direct, rel=1e-10)
+    assert spread(np.tile(A[:1], (4, 1))) == 1.0

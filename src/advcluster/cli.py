@@ -83,13 +83,13 @@ def _number(low, strict=False):
     return parse
 
 
-def _int(low):
+def _int(low=None):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < low:
+        if low is not None and value < low:
             raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
         return value
 
@@ -100,10 +100,7 @@ _positive_int = _int(1)
 
 
 def _n_jobs(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _int()(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be a positive number of jobs, or -1 for all cores, not 0")
     return value
@@ -730,9 +727,7 @@ def _run_attack(args):
     plateaus = result.extra.get("plateaus")
     if args.json:
         out = {
-            "data": data.source,
-            "n_samples": int(data.X.shape[0]),
-            "n_features": int(data.X.shape[1]),
+            **_json_head(data, data.X, args),
             "problem": result.problem,
             "optimizer": result.optimizer,
             "options": options,

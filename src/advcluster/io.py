@@ -302,9 +302,7 @@ def _one_line(exc):
 
 
 def _cell(v):
-    if isinstance(v, (bool, np.bool_)):
-        return int(v)
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, (bool, np.bool_, int, np.integer)):
         return int(v)
     if isinstance(v, (float, np.floating)):
         return repr(float(v))

@@ -136,6 +136,12 @@ class Perturbation:
         self._require_bound()
         return self._M.shape[1]
 
+    @property
+    def operator(self) -> sp.csc_array:
+        """The sparse matrix ``C`` with ``vec(E(theta)) = C theta`` (row-major ``vec``), shape (n d, n_params)."""
+        self._require_bound()
+        return self._M
+
     # -------------------------------------------------------------- the map and its norm
     def check_theta(self, theta) -> np.ndarray:
         """``theta`` as a float vector of length ``n_params`` (a scalar when there is one parameter)."""

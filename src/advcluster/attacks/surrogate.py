@@ -91,6 +91,7 @@ from ..models import ConvexClusteringModel
 from ..perturbation import matrix_norm
 from ..solvers import labels_from_centers, solve
 from ..solvers.exact1d import exact_centers
+from ..solvers.problem import spread
 from .core import OPTIMIZERS, Outcome, register
 from .problems import BL1, BL2
 
@@ -144,7 +145,7 @@ def default_tau(problem) -> float:
         dist = dist[dist > 0]
         if dist.size:
             return float(np.median(dist))
-    return _data_scale(A)
+    return spread(A)
 
 
 def _group_means(X, labels, K):
@@ -402,7 +403,7 @@ def _point(problem, theta, tau, pairs, tol, warm=None):
     red = _Reduced(model, A, warm=warm, tol=tol)
     S, gc = _surrogate(red.c, pairs.counts(red.labels, red.K), tau)
     G = red.adjoint(gc)
-    grad = np.asarray(pert._M.T @ G.ravel(), dtype=float)
+    grad = np.asarray(pert.operator.T @ G.ravel(), dtype=float)
     return SurrogatePoint(theta, S, grad, red.labels, red.c[red.labels], red.solver_ok), red.warm
 
 
@@ -460,11 +461,6 @@ def center_derivative(problem, theta, dA, *, tol=1e-8):
 
 
 # ------------------------------------------------------------------ the optimizer
-def _data_scale(A):
-    s = float(np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))))
-    return s if s > 0 else 1.0
-
-
 @register(NAME, problems=("BL1",), dims="any",
           summary="projected gradient ascent on a smooth surrogate, implicit derivative (convex clustering, p = 2)")
 def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0.05, min_step=1e-3,
@@ -523,8 +519,9 @@ def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0
         return Outcome("budget 0: only theta = 0 is feasible", extra=extra)
 
     l0 = pert.ord == "l0"
-    radius = _data_scale(problem.A) if l0 else budget
-    col = np.sqrt(np.asarray(pert._M.multiply(pert._M).sum(axis=0)).ravel())  # ||C_j||_F
+    radius = spread(problem.A) if l0 else budget
+    C = pert.operator
+    col = np.sqrt(np.asarray(C.multiply(C).sum(axis=0)).ravel())  # ||C_j||_F
 
     def size(t):
         return matrix_norm(pert.matrix(t), "fro") if l0 else pert.norm(t)
@@ -545,10 +542,10 @@ def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0
 
     def start_point(k):
         if k == 0 and x0 is not None:
-            return pert.project(pert.check_theta(x0), budget)
+            return problem.project(pert.check_theta(x0))
         u = search.rng.standard_normal(pert.n_params)
         frac = init if k == 0 else search.rng.uniform(0.1, 1.0)
-        return pert.project(scaled(u, min(frac, 1.0)), budget)
+        return problem.project(scaled(u, min(frac, 1.0)))
 
     ends = []
     state = dict(warm=None)  # the last accurate solve, a warm start for the next
@@ -562,7 +559,7 @@ def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0
                 why = "zero gradient"
                 break
             d = scaled(g / col ** 2, h)
-            trial = pert.project(theta + d, budget)
+            trial = problem.project(theta + d)
             if np.allclose(trial, theta, rtol=1e-12, atol=0):
                 why = "stationary on the budget's boundary"
                 break

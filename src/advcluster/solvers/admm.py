@@ -15,10 +15,10 @@ One iteration minimises over ``X``, then over ``U``, then ascends in ``Z``
     U <- Prox_{(r / sigma) ||.||_p}(B(X) + Z / sigma)   group / plain soft-thresholding
     Z <- Z + sigma (B(X) - U)
 
-computed in the scaled form ``Y = Z / sigma`` (:func:`run`).  ``I + sigma L`` is factorised once (sparse LU) and again only when ``sigma``
-changes.  After every ``Z``-update, ``Z_e`` lies in ``r_e`` times the
-subdifferential of ``||.||_p`` at ``U_e``, so dual feasibility and
-complementarity hold exactly; what remains is the primal residual
+computed in the scaled form ``Y = Z / sigma`` (:func:`run`).  ``I + sigma L`` is
+factorised once (sparse LU) and again only when ``sigma`` changes.  After every
+``Z``-update, ``Z_e`` lies in ``r_e`` times the subdifferential of ``||.||_p`` at
+``U_e``, so dual feasibility and complementarity hold exactly; what remains is the primal residual
 ``B(X) - U`` and the stationarity residual ``X - A + B*(Z) = sigma B*(U_old - U)``.
 """
 

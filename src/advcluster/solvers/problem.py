@@ -31,6 +31,12 @@ def fro(X):
     return float(np.sqrt(np.einsum("ij,ij->", X, X))) if X.ndim == 2 else float(np.sqrt(np.dot(X, X)))
 
 
+def spread(A):
+    """RMS distance of the rows of ``A`` from their mean; 1 when they all coincide (a scale for ``A``)."""
+    s = float(np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))))
+    return s if s > 0 else 1.0
+
+
 def norms(U, p):
     """Row norms ``||U_e||_p``."""
     if p == 2:

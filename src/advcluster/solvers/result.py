@@ -42,8 +42,9 @@ class ClusteringResult:
     message : str
         How the solve ended, in words.
     history : list of dict
-        One entry per check (admm) or outer iteration (ssnal: also ``sigma``, the
-        ``admm`` iterations of its first phase, and the ``newton`` and ``cg`` counts so far).
+        One entry per evaluation of the KKT residual (admm) or per outer iteration (ssnal:
+        also ``sigma``, the ``admm`` iterations of its first phase, and the ``newton`` and
+        ``cg`` counts so far).
     """
 
     centers: np.ndarray

@@ -45,7 +45,7 @@ class _Subproblem:
     """``phi``, its gradient and generalized Hessian at fixed ``(Z, sigma)``."""
 
     def __init__(self, A, graph, radius, Z, sigma):
-        self.A, self.graph, self.radius, self.Z, self.sigma = A, graph, radius, Z, sigma
+        self.A, self.graph, self.sigma = A, graph, sigma
         self.c = radius / sigma  # prox threshold on D
         self.shift = Z / sigma
         self.constant = problem.fro(Z) ** 2 / (2 * sigma)
@@ -239,8 +239,7 @@ def run(
 
     normA = problem.fro(A)
     if sigma is None:
-        spread = np.sqrt(np.mean(np.sum((A - A.mean(axis=0)) ** 2, axis=1))) or 1.0
-        sigma = float(np.mean(radius)) / spread
+        sigma = float(np.mean(radius)) / problem.spread(A)
         sigma = min(max(sigma, 1e-4), 1e4)
     history = []
     n_admm = 0
