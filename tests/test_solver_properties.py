@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy.stats import ortho_group
 
@@ -232,6 +232,7 @@ def test_firmly_nonexpansive(method, seed, near):
 @all_methods
 @EXAMPLES
 @given(seed=seeds)
+@example(seed=1167211)  # ssnal once stalled here: weights down to 3e-7, gamma 6e6 (line search lost in rounding)
 def test_large_gamma_gives_one_cluster(method, seed):
     """Connected graph: one cluster, at the grand mean, once gamma passes a certified bound.
 

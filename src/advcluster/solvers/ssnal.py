@@ -42,37 +42,51 @@ from .linear import ShiftedLaplacian, shifted_laplacian
 
 
 class _Subproblem:
-    """``phi``, its gradient and generalized Hessian at fixed ``(Z, sigma)``."""
+    """``phi``'s changes, its gradient and generalized Hessian at fixed ``(Z, sigma)``.
+
+    ``phi`` itself holds the constant ``-||Z||^2 / (2 sigma)``, which nearly cancels the
+    fused edges' envelopes; for large ``gamma`` that leaves ``phi``'s value with rounding
+    errors above the decrease a Newton step makes.  The line search therefore compares
+    :meth:`change`, computed edge by edge without the constant.
+    """
 
     def __init__(self, A, graph, radius, Z, sigma):
         self.A, self.graph, self.sigma = A, graph, sigma
         self.c = radius / sigma  # prox threshold on D
         self.shift = Z / sigma
-        self.constant = problem.fro(Z) ** 2 / (2 * sigma)
 
-    def value(self, X):
-        """``phi(X)``, and the edge quantities its gradient needs (enough for a line search)."""
+    def edges(self, X):
+        """``D = B(X) + Z / sigma``, its row norms, and the edges the prox does not zero."""
         D = problem.edge_diff(self.graph, X) + self.shift
         nD = problem.norms(D, 2)
-        active = nD > self.c  # the prox does not zero these edges
-        env = np.where(active, self.c * nD - 0.5 * self.c**2, 0.5 * nD**2)
-        value = 0.5 * np.sum((X - self.A) ** 2) + self.sigma * env.sum() - self.constant
-        return value, (X, D, nD, active)
+        return X, D, nD, nD > self.c
+
+    def _envelope(self, nD, active):
+        return np.where(active, self.c * nD - 0.5 * self.c**2, 0.5 * nD**2)
+
+    def change(self, point, dX, BdX, step):
+        """``phi(X + step dX) - phi(X)`` and the edge quantities at the new point.
+
+        ``point`` is :meth:`edges` at ``X``; ``BdX = B(dX)``.  Edges fused at both points
+        contribute ``sigma (step <D_e, BdX_e> + step^2 ||BdX_e||^2 / 2)`` exactly.
+        """
+        X, D, nD, active = point
+        Dn = D + step * BdX
+        nDn = problem.norms(Dn, 2)
+        active_n = nDn > self.c
+        both_fused = ~(active | active_n)
+        quadratic = step * np.einsum("ij,ij->i", D, BdX) + 0.5 * step**2 * np.einsum("ij,ij->i", BdX, BdX)
+        env = np.where(both_fused, quadratic, self._envelope(nDn, active_n) - self._envelope(nD, active))
+        fit = step * np.einsum("ij,ij->", X - self.A, dX) + 0.5 * step**2 * np.einsum("ij,ij->", dX, dX)
+        return fit + self.sigma * env.sum(), (X + step * dX, Dn, nDn, active_n)
 
     def gradient(self, X, D, nD, active):
-        """Gradient and the pieces the Hessian needs, from :meth:`value`'s edge quantities."""
+        """Gradient and the pieces the Hessian needs, from :meth:`edges`."""
         with np.errstate(divide="ignore", invalid="ignore"):
             shrink = np.where(active, self.c / nD, 1.0)  # Pi(sigma D) = sigma * shrink * D
         Znew = self.sigma * D * shrink[:, None]
         grad = X - self.A + problem.edge_adjoint(self.graph, Znew)
         return grad, shrink, Znew
-
-    def at(self, X):
-        """Value, gradient and the pieces the Hessian needs, at ``X``."""
-        value, parts = self.value(X)
-        grad, shrink, Znew = self.gradient(*parts)
-        _, D, nD, active = parts
-        return value, grad, D, nD, active, shrink, Znew
 
 
 class _Coarse:
@@ -265,7 +279,9 @@ def run(
     message = f"reached max_iter={max_iter} outer iterations"
     for it in range(1, max_iter + 1):
         sub = _Subproblem(A, graph, radius, Z, sigma)
-        value, grad, D, nD, active, shrink, Znew = sub.at(X)
+        point = sub.edges(X)
+        _, D, nD, active = point
+        grad, shrink, Znew = sub.gradient(*point)
         # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
         last = history[-1]["kkt_residual"] if history else 1.0
         inner_tol = max(0.1 * tol, min(0.1, inner_ratio * last)) * (1 + normA)
@@ -283,9 +299,10 @@ def run(
             n_newton += 1
             slope = np.sum(grad * dX)
             step = 1.0
+            BdX = problem.edge_diff(graph, dX)
             for _ls in range(30):  # Armijo on phi; the gradient only at the accepted point
-                trial_value, parts = sub.value(X + step * dX)
-                if trial_value <= value + 1e-4 * step * slope:
+                decrease, trial = sub.change(point, dX, BdX, step)
+                if decrease <= 1e-4 * step * slope:
                     break
                 step *= 0.5
             else:  # no descent along dX (inexact CG): leave the inner loop, the outer update still helps
@@ -293,9 +310,9 @@ def run(
                 break
             if verbose > 1:
                 print(f"    newton gnorm {gnorm:.2e} tol {inner_tol:.1e} step {step:.3g} cg {k} active {active.sum()}")
-            value = trial_value
-            grad, shrink, Znew = sub.gradient(*parts)
-            X, D, nD, active = parts
+            point = trial
+            X, D, nD, active = point
+            grad, shrink, Znew = sub.gradient(*point)
         U = D - Znew / sigma  # = Prox(D), exact zeros on fused edges
         Z = Znew
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
