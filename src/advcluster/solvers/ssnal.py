@@ -228,7 +228,10 @@ def run(
         1 prints each outer iteration, 2 also each Newton step.
     inner_ratio : float
         Newton steps stop when the gradient norm is below this fraction of the
-        last KKT residual (relative to ``1 + ||A||``).
+        last KKT residual (relative to ``1 + ||A||``); in the first outer
+        iteration, of the starting point's (the ADMM phase's last, or that of
+        ``(x0, z0)``), so the first update of ``Z`` keeps the accuracy the
+        start already has.
     max_jacobi : int, optional
         CG iterations tried with the Jacobi preconditioner (in the ADMM phase
         and in the Newton systems) before the sparse LU of ``P`` takes over
@@ -257,18 +260,21 @@ def run(
         sigma = min(max(sigma, 1e-4), 1e4)
     history = []
     n_admm = 0
+    warm_kkt = 1.0  # KKT residual of the starting point, which sets the first inner tolerance
     if x0 is not None and z0 is not None:
         U = problem.edge_diff(graph, X)
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
         if meets_tol(ev, tol):
             return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
+        warm_kkt = ev["kkt_residual"]
     if warm_start and z0 is None:
         pre = admm.run(A, graph, gamma, p=2, tol=max(tol, warm_tol), max_iter=warm_start, x0=x0, z0=z0,
                        verbose=False, sigma=sigma * admm_sigma_factor, check_every=min(10, warm_start),
                        max_cg=max_jacobi, cg_tol=1e-4)
         X, Z, n_admm = pre.X, pre.Z, pre.n_iter
+        warm_kkt = pre.history[-1]["kkt_residual"] if pre.history else warm_kkt
         if verbose:
-            print(f"ssnal: {n_admm} ADMM iterations first, KKT residual {pre.history[-1]['kkt_residual']:.2e}")
+            print(f"ssnal: {n_admm} ADMM iterations first, KKT residual {warm_kkt:.2e}")
     if warm_start or z0 is not None:
         sigma *= warm_sigma_factor
     system = ShiftedLaplacian(graph, max_jacobi)
@@ -283,7 +289,7 @@ def run(
         _, D, nD, active = point
         grad, shrink, Znew = sub.gradient(*point)
         # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
-        last = history[-1]["kkt_residual"] if history else 1.0
+        last = history[-1]["kkt_residual"] if history else warm_kkt
         inner_tol = max(0.1 * tol, min(0.1, inner_ratio * last)) * (1 + normA)
         for _ in range(max_newton):
             gnorm = problem.fro(grad)
