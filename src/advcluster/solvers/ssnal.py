@@ -47,7 +47,7 @@ class _Subproblem:
     ``phi`` itself holds the constant ``-||Z||^2 / (2 sigma)``, which nearly cancels the
     fused edges' envelopes; for large ``gamma`` that leaves ``phi``'s value with rounding
     errors above the decrease a Newton step makes.  The line search therefore compares
-    :meth:`change`, computed edge by edge without the constant.
+    :meth:`_Line.change`, computed edge by edge without the constant.
     """
 
     def __init__(self, A, graph, radius, Z, sigma):
@@ -64,21 +64,9 @@ class _Subproblem:
     def _envelope(self, nD, active):
         return np.where(active, self.c * nD - 0.5 * self.c**2, 0.5 * nD**2)
 
-    def change(self, point, dX, BdX, step):
-        """``phi(X + step dX) - phi(X)`` and the edge quantities at the new point.
-
-        ``point`` is :meth:`edges` at ``X``; ``BdX = B(dX)``.  Edges fused at both points
-        contribute ``sigma (step <D_e, BdX_e> + step^2 ||BdX_e||^2 / 2)`` exactly.
-        """
-        X, D, nD, active = point
-        Dn = D + step * BdX
-        nDn = problem.norms(Dn, 2)
-        active_n = nDn > self.c
-        both_fused = ~(active | active_n)
-        quadratic = step * np.einsum("ij,ij->i", D, BdX) + 0.5 * step**2 * np.einsum("ij,ij->i", BdX, BdX)
-        env = np.where(both_fused, quadratic, self._envelope(nDn, active_n) - self._envelope(nD, active))
-        fit = step * np.einsum("ij,ij->", X - self.A, dX) + 0.5 * step**2 * np.einsum("ij,ij->", dX, dX)
-        return fit + self.sigma * env.sum(), (X + step * dX, Dn, nDn, active_n)
+    def along(self, point, dX):
+        """``phi`` along ``X + t dX``: a :class:`_Line` (per-edge scalars, one pass over the edges)."""
+        return _Line(self, point, dX)
 
     def gradient(self, X, D, nD, active):
         """Gradient and the pieces the Hessian needs, from :meth:`edges`."""
@@ -87,6 +75,42 @@ class _Subproblem:
         Znew = self.sigma * D * shrink[:, None]
         grad = X - self.A + problem.edge_adjoint(self.graph, Znew)
         return grad, shrink, Znew
+
+
+class _Line:
+    """``phi(X + t dX) - phi(X)`` for the line search, from per-edge scalars.
+
+    With ``b_e = <D_e, B(dX)_e>`` and ``a_e = ||B(dX)_e||^2``, an edge's distance at ``t``
+    is ``sqrt(||D_e||^2 + 2 t b_e + t^2 a_e)``; so each trial step costs a few
+    operations on length-m vectors, not on the (m, d) arrays.  Edges fused at both
+    ends contribute ``sigma (t b_e + t^2 a_e / 2)`` exactly.
+    """
+
+    def __init__(self, sub, point, dX):
+        self.sub, self.point, self.dX = sub, point, dX
+        X, D, nD, active = point
+        self.BdX = problem.edge_diff(sub.graph, dX)
+        self.b = np.einsum("ij,ij->i", D, self.BdX)
+        self.a = np.einsum("ij,ij->i", self.BdX, self.BdX)
+        self.fit = (np.einsum("ij,ij->", X - sub.A, dX), np.einsum("ij,ij->", dX, dX))
+        self.env0 = sub._envelope(nD, active)
+        self.nD2 = nD**2
+
+    def change(self, t):
+        """``phi(X + t dX) - phi(X)``."""
+        _, _, _, active = self.point
+        norm_t = np.sqrt(np.maximum(self.nD2 + t * (2 * self.b + t * self.a), 0.0))
+        active_t = norm_t > self.sub.c
+        quadratic = t * (self.b + 0.5 * t * self.a)
+        env = np.where(active | active_t, self.sub._envelope(norm_t, active_t) - self.env0, quadratic)
+        return t * (self.fit[0] + 0.5 * t * self.fit[1]) + self.sub.sigma * env.sum()
+
+    def point_at(self, t):
+        """:meth:`_Subproblem.edges` at ``X + t dX`` (``D`` updated by ``t B(dX)``)."""
+        X, D, _, _ = self.point
+        Dn = D + t * self.BdX
+        nDn = problem.norms(Dn, 2)
+        return X + t * self.dX, Dn, nDn, nDn > self.sub.c
 
 
 class _Coarse:
@@ -305,10 +329,9 @@ def run(
             n_newton += 1
             slope = np.sum(grad * dX)
             step = 1.0
-            BdX = problem.edge_diff(graph, dX)
-            for _ls in range(30):  # Armijo on phi; the gradient only at the accepted point
-                decrease, trial = sub.change(point, dX, BdX, step)
-                if decrease <= 1e-4 * step * slope:
+            line = sub.along(point, dX)
+            for _ls in range(30):  # Armijo on phi; the point and gradient only at the accepted step
+                if line.change(step) <= 1e-4 * step * slope:
                     break
                 step *= 0.5
             else:  # no descent along dX (inexact CG): leave the inner loop, the outer update still helps
@@ -316,7 +339,7 @@ def run(
                 break
             if verbose > 1:
                 print(f"    newton gnorm {gnorm:.2e} tol {inner_tol:.1e} step {step:.3g} cg {k} active {active.sum()}")
-            point = trial
+            point = line.point_at(step)
             X, D, nD, active = point
             grad, shrink, Znew = sub.gradient(*point)
         U = D - Znew / sigma  # = Prox(D), exact zeros on fused edges
