@@ -71,3 +71,28 @@ def test_gradient_matches_finite_differences(seed):
     h = 1e-6
     fd = (phi(A, graph, radius, Z, sigma, X + h * V) - phi(A, graph, radius, Z, sigma, X - h * V)) / (2 * h)
     assert abs(np.sum(grad * V) - fd) <= 1e-5 * (1 + abs(fd))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_line_slope_and_minimizer(seed):
+    rng, A, graph, radius, Z, sigma, X = instance(seed)
+    sub = _Subproblem(A, graph, radius, Z, sigma)
+    point = sub.edges(X)
+    grad, _, _ = sub.gradient(*point)
+    # a descent direction, long enough that edges cross their balls along it
+    dX = -grad * float(10 ** rng.uniform(-1, 1)) + 0.1 * rng.standard_normal(X.shape)
+    slope0 = float(np.sum(grad * dX))
+    assert slope0 < 0
+    line = sub.along(point, dX)
+    assert line.slope(0.0)[0] == pytest.approx(slope0, rel=1e-9, abs=1e-12)
+    h = 1e-6
+    for t in (0.3, 0.9):
+        fd = (line.change(t + h) - line.change(t - h)) / (2 * h)
+        assert line.slope(t)[0] == pytest.approx(fd, rel=1e-5, abs=1e-6 * (1 + abs(fd)))
+    t_star = line.minimizer(slope0)
+    assert 0 < t_star <= 1
+    grid = np.linspace(0, 1, 201)
+    best = min(line.change(t) for t in grid)
+    assert line.change(t_star) <= best + 1e-9 * (1 + abs(best))
+    if t_star < 1:
+        assert abs(line.slope(t_star)[0]) <= 1e-5 * abs(slope0)
