@@ -63,6 +63,25 @@ def test_solve_matches_dense(seed, max_cg):
     assert system.direct == (system.n_factor == 1)
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_later_factorisations_reuse_the_ordering(seed):
+    """The first LU of a graph orders by minimum degree; later ones (new sigma and c, or a new
+    system on the same graph) factorise in that order and still solve P exactly."""
+    rng, graph, c, sigma, R = random_instance(seed)
+    first = ShiftedLaplacian(graph, 0).update(sigma, c)
+    first.factor_solve(R)
+    assert first.order is None  # the first factorisation is SuperLU's own
+    for system in (first, ShiftedLaplacian(graph, 0)):
+        c2 = rng.uniform(0.0, 2.0, graph.n_edges)
+        sigma2 = float(10 ** rng.uniform(-2, 4))
+        system.update(sigma2, c2)
+        X = system.factor_solve(R)
+        assert system.order is not None
+        P = dense_shifted_laplacian(graph.n, graph.edges, c2, sigma2)
+        expected = np.linalg.solve(P, R)
+        np.testing.assert_allclose(X, expected, rtol=0, atol=1e-9 * (1 + np.abs(expected).max()) * np.linalg.cond(P))
+
+
 def test_switches_to_the_factor_when_cg_cannot_finish():
     A = np.random.default_rng(0).standard_normal((300, 2))
     graph = knn_graph(A, k=8)

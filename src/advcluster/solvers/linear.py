@@ -17,9 +17,17 @@ factor, for good, at the first solve the cheap way cannot finish within
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
+
+# Fill-reducing ordering of each graph's P (and its inverse): its pattern (the edges and the diagonal) is the
+# same for every sigma and c, so SuperLU's minimum-degree ordering is computed once per graph
+# and later factorisations only permute (a third of the factorisation time on 2-D kNN graphs).
+_ORDERINGS = weakref.WeakKeyDictionary()
+_SUPERLU_OPTIONS = dict(SymmetricMode=True)
 
 
 def shifted_laplacian(n, edges, c, sigma):
@@ -85,7 +93,7 @@ class ShiftedLaplacian:
     def __init__(self, graph, max_cg=20):
         self.graph, self.max_cg = graph, max_cg
         self.direct = max_cg == 0
-        self.matrix = self.diagonal = self.lu = self.sigma = None
+        self.matrix = self.diagonal = self.lu = self.sigma = self.order = None
         self.n_factor = 0
 
     def update(self, sigma, c=None):
@@ -102,11 +110,27 @@ class ShiftedLaplacian:
         return R / self.diagonal
 
     def factor_solve(self, R):
-        """``P^{-1} R`` by sparse LU (factorised on first use after :meth:`update`)."""
+        """``P^{-1} R`` by sparse LU (factorised on first use after :meth:`update`).
+
+        The graph's first factorisation orders by minimum degree and keeps the ordering;
+        later ones factorise the symmetrically permuted ``P`` in that order.
+        """
         if self.lu is None:
-            self.lu = splu(self.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True))
+            self.order = _ORDERINGS.get(self.graph)
+            if self.order is None:
+                self.lu = splu(self.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=_SUPERLU_OPTIONS)
+                order = np.argsort(self.lu.perm_c)
+                _ORDERINGS[self.graph] = (order, np.argsort(order))
+            else:
+                order = self.order[0]
+                permuted = self.matrix[order][:, order].tocsc()
+                self.lu = splu(permuted, permc_spec="NATURAL", options=_SUPERLU_OPTIONS)
             self.n_factor += 1
-        return self.lu.solve(np.ascontiguousarray(R)).reshape(R.shape)
+        if self.order is None:
+            return self.lu.solve(np.ascontiguousarray(R)).reshape(R.shape)
+        order, inverse = self.order
+        X = self.lu.solve(np.take(R, order, axis=0)).reshape(R.shape)
+        return np.take(X, inverse, axis=0)
 
     def pcg(self, apply, b, rtol, maxiter, x0=None, coarse=None):
         """CG on ``apply(x) = b`` preconditioned with ``P``: ``(x, iterations)``.
