@@ -297,7 +297,7 @@ def run(
         at most this (checked every 10 iterations): well-separated data
         (10-D blobs) get there in 30-60 iterations, and Newton takes over
         (default 3e-4; 1e-4 costs 10-D blobs, n = 10,000, 40 more ADMM
-        iterations for 2 fewer Newton steps: 1.5 s against 1.2 s).
+        iterations for 2 fewer Newton steps, about 0.2 s more).
     admm_sigma_factor : float, optional
         The ADMM phase's penalty is ``sigma`` times this.  Default: 3 for
         ``d <= 3``, 1 above: kNN graphs of low-dimensional data are mesh-like
