@@ -23,11 +23,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-# Fill-reducing ordering of each graph's P (and its inverse): its pattern (the edges and the diagonal) is the
-# same for every sigma and c, so SuperLU's minimum-degree ordering is computed once per graph
-# and later factorisations only permute (a third of the factorisation time on 2-D kNN graphs).
+# Each graph's fill-reducing ordering of P and its inverse: P's pattern (the edges and the
+# diagonal) is the same for every sigma and c, so SuperLU's minimum-degree ordering is
+# computed once per graph and later factorisations only permute (a third of the
+# factorisation time on 2-D kNN graphs).
 _ORDERINGS = weakref.WeakKeyDictionary()
-_SUPERLU_OPTIONS = dict(SymmetricMode=True)
+SUPERLU_OPTIONS = dict(SymmetricMode=True)  # P and SSNAL's deflation matrix are symmetric
 
 
 def shifted_laplacian(n, edges, c, sigma):
@@ -93,7 +94,8 @@ class ShiftedLaplacian:
     def __init__(self, graph, max_cg=20):
         self.graph, self.max_cg = graph, max_cg
         self.direct = max_cg == 0
-        self.matrix = self.diagonal = self.lu = self.sigma = self.order = None
+        self.matrix = self.diagonal = self.lu = self.sigma = None
+        self.order = None  # (ordering, inverse) when the factor is of the permuted P
         self.n_factor = 0
 
     def update(self, sigma, c=None):
@@ -118,13 +120,13 @@ class ShiftedLaplacian:
         if self.lu is None:
             self.order = _ORDERINGS.get(self.graph)
             if self.order is None:
-                self.lu = splu(self.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=_SUPERLU_OPTIONS)
+                self.lu = splu(self.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
                 order = np.argsort(self.lu.perm_c)
                 _ORDERINGS[self.graph] = (order, np.argsort(order))
             else:
                 order = self.order[0]
                 permuted = self.matrix[order][:, order].tocsc()
-                self.lu = splu(permuted, permc_spec="NATURAL", options=_SUPERLU_OPTIONS)
+                self.lu = splu(permuted, permc_spec="NATURAL", options=SUPERLU_OPTIONS)
             self.n_factor += 1
         if self.order is None:
             return self.lu.solve(np.ascontiguousarray(R)).reshape(R.shape)

@@ -46,7 +46,7 @@ from scipy.sparse.linalg import splu
 from .._validation import check_int, check_positive
 from . import admm, problem
 from .core import Iterate, meets_tol, register
-from .linear import ShiftedLaplacian, shifted_laplacian
+from .linear import SUPERLU_OPTIONS, ShiftedLaplacian, shifted_laplacian
 
 
 def _envelope(norm, c, active):
@@ -184,17 +184,15 @@ class _Coarse:
         # subtracted at (a, b), (b, a) for each crossing edge between components a and b.
         Me = sigma * self.alpha[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
         sizes = np.bincount(comp, minlength=K)
+        rows, cols, vals = [np.arange(K * d)], [np.arange(K * d)], [np.repeat(sizes, d).astype(float)]
         offset = np.arange(d)
-        rows = [(K_ * d)[:, None, None] + offset[None, :, None] for K_ in (self.ci, self.cj, self.ci, self.cj)]
-        cols = [(K_ * d)[:, None, None] + offset[None, None, :] for K_ in (self.ci, self.cj, self.cj, self.ci)]
-        shape = (len(cross), d, d)
-        E = sp.csc_array(
-            (np.concatenate([np.repeat(sizes, d).astype(float)] + [s_ * Me.ravel() for s_ in (1, 1, -1, -1)]),
-             (np.concatenate([np.arange(K * d)] + [np.broadcast_to(r, shape).ravel() for r in rows]),
-              np.concatenate([np.arange(K * d)] + [np.broadcast_to(c, shape).ravel() for c in cols]))),
-            shape=(K * d, K * d),
-        )
-        self.factor = splu(E, permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True))
+        ci, cj = self.ci, self.cj
+        for a, b, block in ((ci, ci, Me), (cj, cj, Me), (ci, cj, -Me), (cj, ci, -Me)):
+            rows.append(np.broadcast_to((a * d)[:, None, None] + offset[None, :, None], block.shape).ravel())
+            cols.append(np.broadcast_to((b * d)[:, None, None] + offset[None, None, :], block.shape).ravel())
+            vals.append(block.ravel())
+        E = sp.csc_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(K * d, K * d))
+        self.factor = splu(E, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
         n = len(comp)
         self.sum_by_component = sp.csr_array((np.ones(n), (comp, np.arange(n))), shape=(K, n))
         self.cross_diff = graph.difference[cross]  # rows of B for the crossing edges
