@@ -372,6 +372,31 @@ def test_laplacian_with_other_weights():
         g.laplacian(w[:-1])
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_shifted_laplacian_keeps_one_pattern(seed):
+    """shift I + J diag(w) J^T for any weights, zeros included: the same CSR pattern (every
+    edge and the diagonal, sorted) whatever the weights, and the dense reference's values."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    g = knn_graph(rng.normal(size=(n, 2)), k=min(3, n - 1)) if n > 1 else uniform_graph(1)
+    patterns = []
+    for _ in range(3):
+        w = rng.uniform(0, 2, g.n_edges) * (rng.random(g.n_edges) > 0.3)
+        shift = float(rng.uniform(0, 3))
+        L = g.laplacian(w, shift=shift)
+        dense = shift * np.eye(n)
+        for (i, j), we in zip(g.edges, w):
+            dense[[i, j], [i, j]] += we
+            dense[i, j] -= we
+            dense[j, i] -= we
+        np.testing.assert_allclose(L.toarray(), dense, rtol=1e-14, atol=1e-14)
+        assert L.nnz == 2 * g.n_edges + n and L.has_sorted_indices
+        patterns.append((L.indptr.copy(), L.indices.copy()))
+    for indptr, indices in patterns[1:]:
+        np.testing.assert_array_equal(indptr, patterns[0][0])
+        np.testing.assert_array_equal(indices, patterns[0][1])
+
+
 def test_graph_arrays_are_read_only():
     g = uniform_graph(3)
     with pytest.raises(ValueError):
@@ -553,6 +578,34 @@ def test_components_match_union_find(case):
     expected = [first.setdefault(r, len(first)) for r in roots]
     assert g.n_components == len(first)
     np.testing.assert_array_equal(g.component_labels, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.booleans()), max_size=20))))
+def test_components_of_masked_edges_match_union_find(case):
+    """components_of(mask) joins the nodes by the selected edges only."""
+    n, triples = case
+    chosen = {}
+    for a, b, keep in triples:
+        if a != b:
+            chosen.setdefault((min(a, b), max(a, b)), keep)
+    g = Graph.from_edges(n, list(chosen) or [])
+    mask = np.array([chosen[tuple(e)] for e in g.edges.tolist()], dtype=bool)
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for (a, b), keep in chosen.items():
+        if keep:
+            parent[find(a)] = find(b)
+    roots = np.array([find(i) for i in range(n)])
+    k, labels = g.components_of(mask)
+    assert k == len(set(roots.tolist()))
+    # the same partition: labels agree exactly when roots agree
+    np.testing.assert_array_equal(labels[:, None] == labels[None, :], roots[:, None] == roots[None, :])
 
 
 # --------------------------------------------------------------------------- bad input to builders

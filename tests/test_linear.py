@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from advcluster.graph import Graph, knn_graph
-from advcluster.solvers.linear import ShiftedLaplacian, cg, shifted_laplacian
+from advcluster.solvers.linear import LDL_MAX_COLUMNS, ShiftedLaplacian, _LDL, _LU, cg
 
 
 def dense_shifted_laplacian(n, edges, c, sigma):
@@ -33,7 +33,7 @@ def random_instance(seed):
     else:  # sparse random graph, usually disconnected
         W = sp.triu(sp.random(n, n, density=0.08, random_state=rng), k=1)
         graph = Graph.from_matrix((W + W.T).tocsr())
-    c = rng.uniform(0.0, 2.0, graph.n_edges)
+    c = rng.uniform(0.0, 2.0, graph.n_edges) * (rng.random(graph.n_edges) > 0.2)  # some exact zeros
     sigma = float(10 ** rng.uniform(-2, 4))
     return rng, graph, c, sigma, rng.standard_normal((n, d))
 
@@ -41,7 +41,7 @@ def random_instance(seed):
 @pytest.mark.parametrize("seed", range(24))
 def test_matrix_matches_the_edge_list(seed):
     _, graph, c, sigma, _ = random_instance(seed)
-    P = shifted_laplacian(graph.n, graph.edges, c, sigma).toarray()
+    P = graph.laplacian(sigma * c, shift=1.0).toarray()
     np.testing.assert_allclose(P, dense_shifted_laplacian(graph.n, graph.edges, c, sigma), rtol=1e-14, atol=1e-12)
     J = graph.incidence
     np.testing.assert_allclose(P, np.eye(graph.n) + sigma * (J @ sp.diags_array(c) @ J.T).toarray(), atol=1e-9)
@@ -64,22 +64,32 @@ def test_solve_matches_dense(seed, max_cg):
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_later_factorisations_reuse_the_ordering(seed):
-    """The first LU of a graph orders by minimum degree; later ones (new sigma and c, or a new
-    system on the same graph) factorise in that order and still solve P exactly."""
+def test_later_factorisations_reuse_the_analysis(seed):
+    """Up to three columns: LDL^T (QDLDL), later factorisations (new sigma and c, zeros
+    included) update the same factor.  Wider: SuperLU's LU, whose first factorisation of a
+    graph orders by minimum degree and later ones (also in a new system) reuse that order.
+    Every solve is P^{-1} R."""
     rng, graph, c, sigma, R = random_instance(seed)
+    ldl = R.shape[1] <= LDL_MAX_COLUMNS
     first = ShiftedLaplacian(graph, 0).update(sigma, c)
     first.factor_solve(R)
-    assert first.order is None  # the first factorisation is SuperLU's own
-    for system in (first, ShiftedLaplacian(graph, 0)):
-        c2 = rng.uniform(0.0, 2.0, graph.n_edges)
+    assert isinstance(first.factor, _LDL if ldl else _LU)
+    if not ldl:
+        assert first.factor.order is None  # the first factorisation is SuperLU's own
+    solver = first.factor.solver if ldl else None
+    for system in (first, first, ShiftedLaplacian(graph, 0)):
+        c2 = rng.uniform(0.0, 2.0, graph.n_edges) * (rng.random(graph.n_edges) > 0.2)
         sigma2 = float(10 ** rng.uniform(-2, 4))
         system.update(sigma2, c2)
         X = system.factor_solve(R)
-        assert system.order is not None
+        if ldl and system is first:
+            assert system.factor.solver is solver  # numeric refactorisation of the same analysis
+        if not ldl:
+            assert system.factor.order is not None
         P = dense_shifted_laplacian(graph.n, graph.edges, c2, sigma2)
         expected = np.linalg.solve(P, R)
         np.testing.assert_allclose(X, expected, rtol=0, atol=1e-9 * (1 + np.abs(expected).max()) * np.linalg.cond(P))
+    assert first.n_factor == 3
 
 
 def test_switches_to_the_factor_when_cg_cannot_finish():
@@ -91,7 +101,7 @@ def test_switches_to_the_factor_when_cg_cannot_finish():
     assert system.direct and system.n_factor == 1
     np.testing.assert_allclose(system.matrix @ X, R, atol=1e-8)
     system.update(2e4)  # a new sigma drops the factor but keeps the choice
-    assert system.direct and system.lu is None
+    assert system.direct and not system.factored
     system.solve(R, x0=X)
     assert system.n_factor == 2
 

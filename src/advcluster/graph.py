@@ -179,21 +179,42 @@ class Graph:
         W = sp.coo_array((self.weights, (i, j)), shape=(self.n, self.n))
         return (W + W.T).tocsr()
 
-    def laplacian(self, weights=None) -> sp.csr_array:
-        """Weighted graph Laplacian ``L = J diag(w) J^T`` (edge weights default to ``self.weights``)."""
+    def laplacian(self, weights=None, shift=0.0) -> sp.csr_array:
+        """``shift I + J diag(w) J^T``, the weighted graph Laplacian shifted (weights default to
+        ``self.weights``), in CSR with one fixed pattern per graph: every edge and the diagonal,
+        explicit zeros kept, indices sorted.  Assembled by writing into that pattern."""
         w = self.weights if weights is None else np.asarray(weights, dtype=float)
         if w.shape != (self.n_edges,):
             raise ValueError(f"weights must have shape ({self.n_edges},), one per edge, got {w.shape}.")
-        J = self.incidence
-        return (J @ sp.diags_array(w) @ J.T).tocsr()
+        indptr, indices, upper, lower, diagonal = self._laplacian_pattern
+        i, j = self.edges.T
+        data = np.empty(len(indices))
+        data[upper] = data[lower] = -w
+        data[diagonal] = shift + np.bincount(i, w, self.n) + np.bincount(j, w, self.n)
+        return sp.csr_array((data, indices, indptr), shape=(self.n, self.n))
+
+    @cached_property
+    def _laplacian_pattern(self):
+        # CSR pattern of J J^T, and where (i, j), (j, i) and (i, i) of each edge and node sit in it.
+        n, m = self.n, self.n_edges
+        rows = np.concatenate([self.edges[:, 0], self.edges[:, 1], np.arange(n)])
+        cols = np.concatenate([self.edges[:, 1], self.edges[:, 0], np.arange(n)])
+        order = np.lexsort((cols, rows))
+        slot = np.empty(2 * m + n, dtype=np.intp)
+        slot[order] = np.arange(2 * m + n)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        return indptr, cols[order], slot[:m], slot[m : 2 * m], slot[2 * m :]
+
+    def components_of(self, mask):
+        """Connected components of the nodes joined by the edges ``mask`` selects: ``(count, labels)``."""
+        i, j = self.edges[mask, 0], self.edges[mask, 1]  # sorted by i: the upper triangle's CSR needs no sort
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=self.n))])
+        return connected_components(sp.csr_array((np.ones(len(i)), j, indptr), shape=(self.n, self.n)), directed=False)
 
     @cached_property
     def _components(self):
         # Only edges with positive weight connect: a zero weight couples nothing.
-        pos = self.weights > 0
-        i, j = self.edges[pos].T
-        adj = sp.coo_array((np.ones(pos.sum()), (i, j)), shape=(self.n, self.n))
-        k, lab = connected_components(adj, directed=False)
+        k, lab = self.components_of(self.weights > 0)
         return k, _first_appearance(lab)
 
     @property

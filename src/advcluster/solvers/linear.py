@@ -3,10 +3,16 @@
 ADMM solves with ``P`` (``c = 1``) every iteration; SSNAL preconditions its
 Newton systems with it.  Two ways to apply ``P^{-1}``:
 
-- sparse LU (SuperLU, minimum-degree ordering): exact, and cheap on graphs
-  with small separators (kNN graphs of low-dimensional data);
+- a sparse factorisation: exact, and cheap on graphs with small separators
+  (kNN graphs of low-dimensional data).  For up to three columns, ``LDL^T`` by
+  QDLDL (the OSQP project's factorisation) on the upper triangle's fixed
+  pattern: a new ``sigma`` or ``c`` refactorises numerically, reusing the
+  ordering and the symbolic analysis (2-D moons, n = 10,000: 8 ms against
+  SuperLU's 30-40 ms).  For wider right-hand sides, sparse LU by SuperLU,
+  whose supernodal solves take all columns at once (10-D blobs, n = 5,000:
+  2.5 x faster than QDLDL's column by column);
 - Jacobi, ``diag(P)^{-1}``, inside conjugate gradients: no factorisation.
-  kNN graphs of high-dimensional data are expander-like: their LU fills in
+  kNN graphs of high-dimensional data are expander-like: their factors fill in
   (7 M non-zeros for 10-D blobs at n = 10,000, 0.5 M in 2-D) while ``P`` is
   well conditioned relative to its diagonal.
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
+import qdldl
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
@@ -29,15 +36,7 @@ from scipy.sparse.linalg import splu
 # factorisation time on 2-D kNN graphs).
 _ORDERINGS = weakref.WeakKeyDictionary()
 SUPERLU_OPTIONS = dict(SymmetricMode=True)  # P and SSNAL's deflation matrix are symmetric
-
-
-def shifted_laplacian(n, edges, c, sigma):
-    """``I + sigma J diag(c) J^T`` (n x n, CSR), assembled straight from the edge list."""
-    i, j = edges.T
-    degree = np.bincount(i, c, n) + np.bincount(j, c, n)
-    rows = np.concatenate([i, j, np.arange(n)])
-    cols = np.concatenate([j, i, np.arange(n)])
-    return sp.csr_array((np.concatenate([-sigma * c, -sigma * c, 1 + sigma * degree]), (rows, cols)), shape=(n, n))
+LDL_MAX_COLUMNS = 3  # wider right-hand sides go to SuperLU's supernodal solves
 
 
 def inner(a, b):
@@ -80,6 +79,66 @@ def cg(apply, precond, b, x0, rtol, maxiter, coarse=None):
     return x, maxiter, False
 
 
+class _LDL:
+    """``P = L D L^T`` by QDLDL on a fixed pattern: the upper triangle in CSC, column ``j``
+    holding its edges ``(i, j)``, ``i < j``, then the diagonal.  The first factorisation
+    orders (AMD) and analyses the pattern; later ones (new ``sigma`` or ``c``, explicit
+    zeros kept) only refactorise numerically.
+    """
+
+    def __init__(self, graph):
+        n, (i, j) = graph.n, graph.edges.T
+        self.indptr = np.r_[0, np.cumsum(np.bincount(j, minlength=n) + 1)]
+        by_column = np.lexsort((i, j))
+        self.edge_slot = np.empty(graph.n_edges, dtype=np.intp)
+        self.edge_slot[by_column] = np.arange(graph.n_edges) + j[by_column]  # j diagonals come before
+        self.diagonal_slot = self.indptr[1:] - 1
+        self.indices = np.empty(self.indptr[-1], dtype=np.intp)
+        self.indices[self.edge_slot], self.indices[self.diagonal_slot] = i, np.arange(n)
+        self.data = np.empty(self.indptr[-1])
+        self.solver = None
+
+    def factorise(self, sigma, c, diagonal):
+        self.data[self.edge_slot], self.data[self.diagonal_slot] = -sigma * c, diagonal
+        upper = sp.csc_array((self.data, self.indices, self.indptr), shape=(len(diagonal),) * 2)
+        if self.solver is None:
+            self.solver = qdldl.Solver(upper, upper=True)
+        else:
+            self.solver.update(upper, upper=True)
+
+    def solve(self, R):
+        X = np.empty_like(R)
+        for k in range(R.shape[1]):
+            X[:, k] = self.solver.solve(R[:, k])
+        return X
+
+
+class _LU:
+    """``P``'s sparse LU by SuperLU.  The graph's first factorisation orders by minimum
+    degree and keeps the ordering; later ones factorise the symmetrically permuted ``P``
+    in that order."""
+
+    def __init__(self, graph):
+        self.graph, self.lu, self.order = graph, None, None
+
+    def factorise(self, matrix):
+        self.order = _ORDERINGS.get(self.graph)
+        if self.order is None:
+            self.lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
+            order = np.argsort(self.lu.perm_c)
+            _ORDERINGS[self.graph] = (order, np.argsort(order))
+        else:
+            order = self.order[0]
+            self.lu = splu(matrix[order][:, order].tocsc(), permc_spec="NATURAL", options=SUPERLU_OPTIONS)
+
+    def solve(self, R):
+        if self.order is None:
+            return self.lu.solve(np.ascontiguousarray(R)).reshape(R.shape)
+        order, inverse = self.order
+        X = self.lu.solve(np.take(R, order, axis=0)).reshape(R.shape)
+        return np.take(X, inverse, axis=0)
+
+
 class ShiftedLaplacian:
     """``P = I + sigma J diag(c) J^T`` with a lazily built factor and an adaptive choice of solver.
 
@@ -87,52 +146,53 @@ class ShiftedLaplacian:
     ----------
     graph : Graph
     max_cg : int
-        Jacobi-CG iterations allowed per solve before the sparse LU takes over;
+        Jacobi-CG iterations allowed per solve before the sparse factor takes over;
         0 always factorises.
     """
 
     def __init__(self, graph, max_cg=20):
         self.graph, self.max_cg = graph, max_cg
         self.direct = max_cg == 0
-        self.matrix = self.diagonal = self.lu = self.sigma = None
-        self.order = None  # (ordering, inverse) when the factor is of the permuted P
+        self.sigma = self.c = self.diagonal = self._matrix = None
+        self.factor = None  # _LDL or _LU, chosen at the first factorisation
+        self.factored = False
         self.n_factor = 0
 
     def update(self, sigma, c=None):
         """Set ``sigma`` and the edge weights ``c`` (default 1); drops the factor."""
-        c = np.ones(self.graph.n_edges) if c is None else c
         self.sigma = sigma
-        self.matrix = shifted_laplacian(self.graph.n, self.graph.edges, c, sigma)
-        self.diagonal = self.matrix.diagonal()[:, None]
-        self.lu = None
+        self.c = np.ones(self.graph.n_edges) if c is None else c
+        i, j = self.graph.edges.T
+        n = self.graph.n
+        self.diagonal = (1 + sigma * (np.bincount(i, self.c, n) + np.bincount(j, self.c, n)))[:, None]
+        self._matrix = None
+        self.factored = False
         return self
+
+    @property
+    def matrix(self):
+        """``P`` as a CSR array (built on first use after :meth:`update`)."""
+        if self._matrix is None:
+            self._matrix = self.graph.laplacian(self.sigma * self.c, shift=1.0)
+        return self._matrix
 
     def jacobi(self, R):
         """``diag(P)^{-1} R``."""
         return R / self.diagonal
 
     def factor_solve(self, R):
-        """``P^{-1} R`` by sparse LU (factorised on first use after :meth:`update`).
-
-        The graph's first factorisation orders by minimum degree and keeps the ordering;
-        later ones factorise the symmetrically permuted ``P`` in that order.
-        """
-        if self.lu is None:
-            self.order = _ORDERINGS.get(self.graph)
-            if self.order is None:
-                self.lu = splu(self.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
-                order = np.argsort(self.lu.perm_c)
-                _ORDERINGS[self.graph] = (order, np.argsort(order))
+        """``P^{-1} R`` by the sparse factor (factorised on first use after :meth:`update`):
+        ``LDL^T`` (QDLDL) for up to :data:`LDL_MAX_COLUMNS` columns, else SuperLU's LU."""
+        if not self.factored:
+            if self.factor is None:
+                self.factor = (_LDL if R.shape[1] <= LDL_MAX_COLUMNS else _LU)(self.graph)
+            if isinstance(self.factor, _LDL):
+                self.factor.factorise(self.sigma, self.c, self.diagonal[:, 0])
             else:
-                order = self.order[0]
-                permuted = self.matrix[order][:, order].tocsc()
-                self.lu = splu(permuted, permc_spec="NATURAL", options=SUPERLU_OPTIONS)
+                self.factor.factorise(self.matrix)
+            self.factored = True
             self.n_factor += 1
-        if self.order is None:
-            return self.lu.solve(np.ascontiguousarray(R)).reshape(R.shape)
-        order, inverse = self.order
-        X = self.lu.solve(np.take(R, order, axis=0)).reshape(R.shape)
-        return np.take(X, inverse, axis=0)
+        return self.factor.solve(R)
 
     def pcg(self, apply, b, rtol, maxiter, x0=None, coarse=None):
         """CG on ``apply(x) = b`` preconditioned with ``P``: ``(x, iterations)``.

@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from .._validation import check_int, check_positive
 from . import admm, problem
 from .core import Iterate, meets_tol, register
-from .linear import SUPERLU_OPTIONS, ShiftedLaplacian, shifted_laplacian
+from .linear import SUPERLU_OPTIONS, ShiftedLaplacian
 
 
 def _envelope(norm, c, active):
@@ -101,8 +100,8 @@ class _Line:
         self.sub, self.point, self.dX = sub, point, dX
         X, D, nD, active = point
         self.BdX = problem.edge_diff(sub.graph, dX)
-        b = np.einsum("ij,ij->i", D, self.BdX)
-        a = np.einsum("ij,ij->i", self.BdX, self.BdX)
+        b = problem.row_dots(D, self.BdX)
+        a = problem.row_dots(self.BdX, self.BdX)
         nD2, c2 = nD**2, sub.c**2
         inside = (nD2 <= c2) & (nD2 + 2 * b + a <= c2)
         self.sum_b, self.sum_a = float(b[inside].sum()), float(a[inside].sum())
@@ -209,7 +208,7 @@ class _Coarse:
     def restrict_hess(self, Y):
         """``(H W)^T Y = W^T H Y`` using only the crossing edges."""
         V = self.cross_diff @ Y
-        V = self.alpha[:, None] * (V - self.u * np.einsum("ij,ij->i", self.u, V)[:, None])
+        V = self.alpha[:, None] * (V - self.u * problem.row_dots(self.u, V)[:, None])
         return self.sum_by_component @ Y + self.sigma * (self.cross_scatter @ V)
 
     def lift_solve(self, R):
@@ -233,17 +232,17 @@ def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol,
     # H = (I + sigma L_fused) + sigma B_act^T M_act B_act: one n x n product and two small ones.
     fused = ~active
     act = np.flatnonzero(active)
-    H_fused = shifted_laplacian(n, graph.edges[fused], np.ones(int(fused.sum())), sigma)
+    H_fused = graph.laplacian(sigma * fused, shift=1.0)  # zeros on the separated edges
     B_act = graph.difference[act]
     J_act = B_act.T.tocsr()
     a_act, u_act = sigma * alpha[act, None], u[act]
 
     def hess(Y):
         V = B_act @ Y
-        return H_fused @ Y + J_act @ (a_act * (V - u_act * np.einsum("ij,ij->i", u_act, V)[:, None]))
+        return H_fused @ Y + J_act @ (a_act * (V - u_act * problem.row_dots(u_act, V)[:, None]))
 
     coarse = None
-    K, comp = connected_components(H_fused, directed=False)  # its off-diagonal pattern is the fused graph
+    K, comp = graph.components_of(fused)
     if K * d <= max_coarse and K < n:
         cross = np.flatnonzero(comp[graph.edges[:, 0]] != comp[graph.edges[:, 1]])
         coarse = _Coarse(graph, comp, K, d, sigma, cross, alpha, u)
