@@ -357,6 +357,8 @@ def test_incidence_and_laplacian_identities(name):
     assert sp.issparse(L) and L.shape == (n, n)
     np.testing.assert_allclose(L.toarray(), np.diag(Wd.sum(1)) - Wd, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(L.toarray() @ np.ones(n), 0, atol=1e-12)
+    np.testing.assert_allclose(g.degree, Wd.sum(1), rtol=1e-14, atol=1e-15)  # weighted degrees
+    assert not g.degree.flags.writeable
     # B(X) = J^T X stacks the edge differences x_i - x_j.
     X = np.random.default_rng(0).normal(size=(n, 3))
     np.testing.assert_allclose(J.T @ X, X[g.edges[:, 0]] - X[g.edges[:, 1]], atol=1e-14)

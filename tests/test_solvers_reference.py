@@ -166,6 +166,10 @@ def _check_against_cvxpy(where, res, A, G, gamma, X_ref, f_ref, p):
     assert kkt == pytest.approx(res.kkt_residual, rel=1e-6, abs=1e-15), f"{where}: reported KKT residual"
     assert gap <= 100 * TOL, f"{where}: relative duality gap {gap:.2e}"
     assert gap == pytest.approx(res.duality_gap, rel=1e-6, abs=1e-14), f"{where}: reported duality gap"
+    size = np.linalg.norm(res.centers, ord=p, axis=1)
+    roundoff = 4 * np.finfo(float).eps * gamma * sum(w * (size[i] + size[j]) for (i, j), w in zip(G.edges, G.weights))
+    scale = 1 + abs(res.primal_objective) + abs(res.dual_objective)
+    assert res.gap_roundoff == pytest.approx(roundoff / scale, rel=1e-9, abs=1e-300), f"{where}: reported gap roundoff"
 
 
 @pytest.mark.parametrize("method, seed, p", GRID)

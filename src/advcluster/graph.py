@@ -156,6 +156,14 @@ class Graph:
         return int(self.edges.shape[0])
 
     @cached_property
+    def degree(self) -> np.ndarray:
+        """Weighted degrees ``sum_j w_ij`` (n,)."""
+        i, j = self.edges.T
+        degree = np.bincount(i, self.weights, self.n) + np.bincount(j, self.weights, self.n)
+        degree.setflags(write=False)
+        return degree
+
+    @cached_property
     def incidence(self) -> sp.csr_array:
         """Node-arc incidence matrix ``J`` (n x m): ``J[i, e] = 1``, ``J[j, e] = -1``.
 

@@ -134,10 +134,8 @@ def evidence(A, graph, gamma, X, U, Z, p):
         primal, dual = primal_objective(A, graph, gamma, X, p), 0.0
     eta = (stat + comp) / (1 + normA + normU)
     # Rounding error of the penalty sum: fused points differ by ~eps * |x|, times gamma w_e.
-    roundoff = 0.0
-    if graph.n_edges:
-        size = norms(X, p)
-        roundoff = 4 * np.finfo(float).eps * gamma * float(np.dot(graph.weights, size[graph.edges].sum(axis=1)))
+    # sum_e w_e (|x_i| + |x_j|) = sum_i deg_i |x_i| with the weighted degrees deg.
+    roundoff = 4 * np.finfo(float).eps * gamma * float(np.dot(graph.degree, norms(X, p))) if graph.n_edges else 0.0
     return dict(
         primal_objective=primal,
         dual_objective=float(dual),
