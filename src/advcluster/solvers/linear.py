@@ -57,7 +57,7 @@ def cg(apply, precond, b, x0, rtol, maxiter, coarse=None):
     r = b - apply(x)
     bnorm = np.sqrt(inner(b, b))
     z = precond(r)
-    p = z if coarse is None else z - coarse.lift_solve(coarse.restrict_hess(z))
+    p = z.copy() if coarse is None else z - coarse.lift_solve(coarse.restrict_hess(z))  # z may be r itself
     rz = inner(r, z)
     for k in range(maxiter + 1):
         if np.sqrt(inner(r, r)) <= rtol * bnorm:
