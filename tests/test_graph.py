@@ -399,6 +399,50 @@ def test_shifted_laplacian_keeps_one_pattern(seed):
         np.testing.assert_array_equal(indices, patterns[0][1])
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_relabelling_maps_node_and_edge_arrays(seed):
+    """Renumbered graph: the same weighted edges under the new numbers, and the maps in and out
+    commute with B and B* (edges whose ends swap change sign)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    if seed % 3 == 0 or n < 3:
+        W = sp.triu(sp.random(n, n, density=0.15, random_state=rng), k=1)
+        g = Graph.from_matrix((W + W.T).tocsr())  # often disconnected, sometimes without edges
+    else:
+        g = knn_graph(rng.normal(size=(n, 2)), k=min(3, n - 1))
+    order = rng.permutation(n)
+    rel = g.relabelled(order)
+    h = rel.graph
+    assert h.n == n and h.n_edges == g.n_edges
+    old = {tuple(e): w for e, w in zip(g.edges.tolist(), g.weights)}
+    new = {tuple(sorted((int(order[a]), int(order[b])))): w for (a, b), w in zip(h.edges.tolist(), h.weights)}
+    assert new == old
+    X, Z = rng.normal(size=(n, 3)), rng.normal(size=(g.n_edges, 3))
+    np.testing.assert_array_equal(rel.nodes_out(rel.nodes_in(X)), X)
+    np.testing.assert_array_equal(rel.edges_out(rel.edges_in(Z)), Z)
+    np.testing.assert_allclose(h.difference @ rel.nodes_in(X), rel.edges_in(g.difference @ X), atol=1e-14)
+    np.testing.assert_allclose(h.incidence @ rel.edges_in(Z), rel.nodes_in(g.incidence @ Z), atol=1e-13)
+
+
+def test_local_order_narrows_the_band():
+    """graph.local (reverse Cuthill-McKee) puts neighbours close: on shuffled blobs the largest
+    and the mean |i - j| over the edges shrink several-fold."""
+    rng = np.random.default_rng(0)
+    A = np.concatenate([rng.normal(size=(100, 2)) + 6 * c for c in range(5)])[rng.permutation(500)]
+    g = knn_graph(A, k=5)
+    h = g.local.graph
+    spread = lambda graph: np.diff(graph.edges, axis=1).ravel()  # noqa: E731
+    assert spread(h).max() < spread(g).max() / 3 and spread(h).mean() < spread(g).mean() / 5
+    assert g.local is g.local  # computed once per graph
+
+
+@pytest.mark.parametrize("order", [[0, 0, 1], [0, 1], [0, 1, 3], [[0, 1, 2]]])
+def test_relabelled_rejects_what_is_not_a_permutation(order):
+    g = Graph.from_edges(3, [[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match="permutation of 0..2"):
+        g.relabelled(order)
+
+
 def test_graph_arrays_are_read_only():
     g = uniform_graph(3)
     with pytest.raises(ValueError):

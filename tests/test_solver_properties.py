@@ -21,7 +21,7 @@ import reference
 from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 
 from advcluster.graph import Graph, complete_graph, knn_graph, uniform_graph
-from advcluster.solvers import METHODS, solve
+from advcluster.solvers import METHODS, clusterpath, core, solve
 
 TOL = 1e-9  # solver tolerance; centres are then accurate to ~1e-7 on these sizes
 ATOL = 1e-6  # comparisons between two solves
@@ -161,6 +161,44 @@ def test_rotation(method, seed):
     X = run(A, G, gamma, method, 2).centers
     XQ = run(A @ Q, G, gamma, method, 2).centers
     np.testing.assert_allclose(XQ, X @ Q, rtol=0, atol=ATOL * (1 + np.abs(A).max()))
+
+
+@all_methods
+@EXAMPLES
+@given(seed=seeds)
+def test_node_renumbering(method, seed):
+    """Renumbering the points (and the graph with them) renumbers the centres; the dual
+    follows its edges, with the sign of those whose ends swapped."""
+    rng, A, G, p = draw_problem(seed, method)
+    relabelling = G.relabelled(rng.permutation(G.n))
+    gamma = gamma_for(rng, A, G)
+    res = run(A, G, gamma, method, p)
+    renumbered = run(relabelling.nodes_in(A), relabelling.graph, gamma, method, p)
+    np.testing.assert_allclose(relabelling.nodes_out(renumbered.centers), res.centers, rtol=0,
+                               atol=ATOL * (1 + np.abs(A).max()))
+
+
+@pytest.mark.parametrize("method", ["ssnal", "admm"])
+@pytest.mark.parametrize("seed", range(4))
+def test_large_sparse_graphs_are_solved_renumbered(monkeypatch, method, seed):
+    """The front door solves large sparse graphs in the order of ``graph.local`` (here forced
+    for small ones): exactly the renumbered problem's solve, mapped back, warm starts included."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(60, 2)) + 4 * rng.integers(0, 3, (60, 1))
+    G = knn_graph(A, k=4)
+    local = G.local
+    gammas = [0.05, 0.3]
+    monkeypatch.setattr(core, "LOCAL_MIN_NODES", 1)
+    path = clusterpath(A, G, gammas, method, tol=TOL)
+    monkeypatch.setattr(core, "LOCAL_MIN_NODES", 10**9)
+    direct = clusterpath(local.nodes_in(A), local.graph, gammas, method, tol=TOL)
+    for res, ref in zip(path, direct):
+        assert res.success and ref.success
+        np.testing.assert_array_equal(res.centers, local.nodes_out(ref.centers))
+        np.testing.assert_array_equal(res.dual, local.edges_out(ref.dual))
+        np.testing.assert_array_equal(res.splitting, local.edges_out(ref.splitting))
+        assert res.n_iter == ref.n_iter and res.n_clusters == ref.n_clusters
+        assert res.kkt_residual == pytest.approx(ref.kkt_residual, rel=1e-6, abs=1e-15)
 
 
 @all_methods
