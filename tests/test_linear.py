@@ -151,3 +151,24 @@ def test_cg_with_a_preconditioner_that_returns_its_argument():
     (x, k, ok), (_, k_copy, _) = runs
     assert ok and k == k_copy and k <= 100
     np.testing.assert_allclose(M @ x, b, atol=1e-8)
+
+
+@pytest.mark.parametrize("max_cg, changes", [(100, [11, 21, 31, 41, 51]), (0, [51, 101])])
+def test_admm_balances_sigma_every_balance_every_iterations_unless_factorised(max_cg, changes):
+    """ADMM's residual balancing runs every balance_every iterations while P is solved by CG;
+    a factorised P (refactorised at each change) waits 50.  The printed sigma shows when."""
+    import contextlib
+    import io
+    import re
+
+    from advcluster import solve
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(200, 5))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        solve(A, knn_graph(A, k=6), 2.0, "admm", max_cg=max_cg, balance_every=10, check_every=1, max_iter=120,
+              tol=1e-12, verbose=True, sigma=50.0)
+    sigma = [float(s) for s in re.findall(r"admm\s+\d+\s+sigma\s+(\S+)", out.getvalue())]
+    assert len(sigma) == 120
+    assert [k + 1 for k in range(1, 120) if sigma[k] != sigma[k - 1]] == changes  # seen from the next iteration on

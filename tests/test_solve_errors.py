@@ -169,7 +169,8 @@ def test_unknown_option_is_a_value_error(method):
      ("ssnal", "max_jacobi", -3, "max_jacobi must be an integer >= 0"),
      ("ssnal", "max_jacobi", "20", "max_jacobi must be an integer"),
      ("ssnal", "warm_tol", 0.0, "warm_tol must be a finite number > 0"), ("ssnal", "warm_tol", np.inf, "warm_tol must be"),
-     ("ssnal", "admm_sigma_factor", -1.0, "admm_sigma_factor must be a finite number > 0")],
+     ("ssnal", "admm_sigma_factor", -1.0, "admm_sigma_factor must be a finite number > 0"),
+     ("admm", "balance_every", 0, "balance_every must be an integer >= 1")],
 )
 def test_bad_linear_solver_options(data, method, option, value, message):
     A, G = data

@@ -184,7 +184,7 @@ def test_matches_cvxpy(method, seed, p):
 # with a switch to the LU after one iteration (the switch is taken), and Jacobi-CG with room;
 # and SSNAL's ADMM phase: stopped at once (loose warm_tol), run in full, skipped, with other penalties.
 LINEAR_CHOICES = [("ssnal", dict(max_jacobi=0)), ("ssnal", dict(max_jacobi=1)), ("ssnal", dict(max_jacobi=100)),
-                  ("admm", dict(max_cg=1)), ("admm", dict(max_cg=100)),
+                  ("admm", dict(max_cg=1)), ("admm", dict(max_cg=100)), ("admm", dict(max_cg=100, balance_every=10)),
                   ("ssnal", dict(warm_tol=0.5)), ("ssnal", dict(warm_tol=1e-14)), ("ssnal", dict(warm_start=0)),
                   ("ssnal", dict(admm_sigma_factor=1.0)), ("ssnal", dict(admm_sigma_factor=30.0))]
 

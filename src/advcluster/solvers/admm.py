@@ -32,6 +32,7 @@ from .core import Iterate, meets_tol, register
 from .linear import ShiftedLaplacian
 
 DEFAULT_MAX_ITER = 20000
+FACTOR_BALANCE_EVERY = 50  # fewest iterations between two changes of sigma while P is factorised
 
 
 @register("admm", norms=(1, 2), summary="plain ADMM with residual balancing, p = 1 or 2 (cross-check, baseline)")
@@ -48,6 +49,7 @@ def run(
     verbose,
     sigma=None,
     adapt_sigma=True,
+    balance_every=50,
     check_every=10,
     max_cg=0,
     cg_tol=1e-10,
@@ -90,10 +92,14 @@ def run(
         Initial penalty (default 1; the problem is scale-free in ``sigma``
         since ``Z`` has the units of ``X``).
     adapt_sigma : bool
-        Residual balancing (Boyd et al. 2011, section 3.4.1): every 50
-        iterations, multiply ``sigma`` by 2 when the relative primal residual
-        exceeds 5 times the relative dual residual, divide it by 2 in the
-        opposite case, and refactorise.
+        Residual balancing (Boyd et al. 2011, section 3.4.1): every
+        ``balance_every`` iterations, multiply ``sigma`` by 2 when the relative
+        primal residual exceeds 5 times the relative dual residual, divide it
+        by 2 in the opposite case.
+    balance_every : int
+        Iterations between two balancing steps (default 50).  A factorised
+        system is refactorised at each change of ``sigma``: while one is in
+        use, the interval is at least :data:`FACTOR_BALANCE_EVERY`.
     check_every : int
         Iterations between two evaluations of the KKT residual.
     max_cg : int
@@ -113,6 +119,7 @@ def run(
     """
     sigma = 1.0 if sigma is None else check_positive(sigma, "sigma")
     check_every = check_int(check_every, "check_every")
+    balance_every = check_int(balance_every, "balance_every")
     max_cg = check_int(max_cg, "max_cg", low=0)
     cg_tol = check_positive(cg_tol, "cg_tol")
     max_iter = DEFAULT_MAX_ITER if max_iter is None else max_iter
@@ -198,7 +205,7 @@ def run(
                     ),
                     history=history,
                 )
-        if adapt_sigma and k % 50 == 0:
+        if adapt_sigma and k % (max(balance_every, FACTOR_BALANCE_EVERY) if system.direct else balance_every) == 0:
             normU = problem.fro(U)
             r_primal = problem.fro(BX - U) / (1 + normU)
             r_dual = sigma * problem.fro(problem.edge_adjoint(graph, U - U_old)) / (1 + normA + normU)
