@@ -626,8 +626,13 @@ def test_components_match_union_find(case):
     np.testing.assert_array_equal(g.component_labels, expected)
 
 
+def _pairs_with_flags(n):
+    pair = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.booleans())
+    return st.tuples(st.just(n), st.lists(pair, max_size=20))
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 12).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.booleans()), max_size=20))))
+@given(st.integers(1, 12).flatmap(_pairs_with_flags))
 def test_components_of_masked_edges_match_union_find(case):
     """components_of(mask) joins the nodes by the selected edges only."""
     n, triples = case

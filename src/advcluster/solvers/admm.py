@@ -16,7 +16,7 @@ One iteration minimises over ``X``, then over ``U``, then ascends in ``Z``
     Z <- Z + sigma (B(X) - U)
 
 computed in the scaled form ``Y = Z / sigma`` (:func:`run`).  ``I + sigma L`` is
-factorised once (sparse LU) and again only when ``sigma`` changes.  After every
+factorised once (:mod:`.linear`) and again only when ``sigma`` changes.  After every
 ``Z``-update, ``Z_e`` lies in ``r_e`` times the subdifferential of ``||.||_p`` at
 ``U_e``, so dual feasibility and complementarity hold exactly; what remains is the primal residual
 ``B(X) - U`` and the stationarity residual ``X - A + B*(Z) = sigma B*(U_old - U)``.
@@ -103,11 +103,11 @@ def run(
     check_every : int
         Iterations between two evaluations of the KKT residual.
     max_cg : int
-        0 (default) solves with the sparse LU of ``I + sigma L``; a positive
+        0 (default) solves with the sparse factor of ``I + sigma L``; a positive
         value first tries that many Jacobi-CG iterations warm-started at the
         last ``X`` and factorises only if they do not reach ``cg_tol``
         (:class:`~advcluster.solvers.linear.ShiftedLaplacian`): faster on
-        kNN graphs of high-dimensional data, whose LU fills in.
+        kNN graphs of high-dimensional data, whose factor fills in.
     cg_tol : float
         Relative residual of those CG solves.
 

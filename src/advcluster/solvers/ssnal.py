@@ -25,9 +25,9 @@ The Newton system is solved by conjugate gradients preconditioned with
 ``P = (I + sigma L_c) (x) I_d``, the graph Laplacian ``L_c`` with edge weights
 ``c_e = 1`` (fused) or ``alpha_e (d - 1) / d`` (separated): the isotropic part
 of ``M``, applied by its diagonal (Jacobi) while that lets CG finish in a few
-iterations, else by its sparse LU, built when ``sigma`` changes, from the
+iterations, else by its sparse factor, built when ``sigma`` changes, from the
 edges of that moment (:mod:`.linear`); for ``d = 1`` it equals ``H``, is
-rebuilt every step, and one solve is the step.  CG is deflated by the
+refactorised every step, and one solve is the step.  CG is deflated by the
 vectors constant on the fused components.
 
 The Newton phase starts from a short ADMM run (as in the reference code),
@@ -224,7 +224,7 @@ def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol,
     """Solve ``H dX = -grad`` by deflated CG, preconditioned as ``system`` decides; returns ``dX``, CG count.
 
     While Jacobi is the system's choice, CG gets ``system.max_cg`` iterations
-    with it; if they fall short, the system switches to its sparse LU for good
+    with it; if they fall short, the system switches to its sparse factor for good
     (:meth:`~advcluster.solvers.linear.ShiftedLaplacian.pcg`).
     """
     n, d = grad.shape
@@ -319,14 +319,14 @@ def run(
         start already has.
     max_jacobi : int, optional
         CG iterations tried with the Jacobi preconditioner (in the ADMM phase
-        and in the Newton systems) before the sparse LU of ``P`` takes over
+        and in the Newton systems) before the sparse factor of ``P`` takes over
         for good (:class:`~advcluster.solvers.linear.ShiftedLaplacian`); 0
         always factorises.  Default: 0 for ``d <= 3`` (kNN graphs of such data
-        have small separators, so the LU stays sparse), 20 above.
+        have small separators, so the factor stays sparse), 20 above.
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
-    low_dimensional = d <= 3  # kNN graphs with small separators: cheap LU, slow mixing
+    low_dimensional = d <= 3  # kNN graphs with small separators: cheap factor, slow mixing
     max_jacobi = (0 if low_dimensional else 20) if max_jacobi is None else check_int(max_jacobi, "max_jacobi", low=0)
     admm_sigma_factor = ((3.0 if low_dimensional else 1.0) if admm_sigma_factor is None
                          else check_positive(admm_sigma_factor, "admm_sigma_factor"))
