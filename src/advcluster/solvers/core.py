@@ -139,6 +139,10 @@ def solve(
     ClusteringResult
         Centres, labels and the optimality evidence. ``success`` is False, with a
         message, when the method stopped before meeting ``tol``.
+
+    Sparse graphs of at least :data:`LOCAL_MIN_NODES` nodes are solved with their nodes
+    renumbered (:attr:`Graph.local`, reverse Cuthill-McKee, for memory locality); the
+    centres, dual and splitting come back in the caller's order.
     """
     A = check_data(A)
     n, d = A.shape
