@@ -372,6 +372,10 @@ def test_laplacian_with_other_weights():
     assert not np.allclose(g.laplacian(w).toarray(), g.laplacian().toarray())
     with pytest.raises(ValueError, match="weights must have shape"):
         g.laplacian(w[:-1])
+    np.testing.assert_allclose(g.weighted_degree(w), g.laplacian(w).diagonal(), rtol=1e-14)
+    np.testing.assert_allclose(g.weighted_degree(g.weights), g.degree, rtol=1e-14)
+    with pytest.raises(ValueError, match=r"weights must have shape \(\d+,\), one per edge"):
+        g.weighted_degree(np.ones((g.n_edges, 2)))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -434,6 +438,25 @@ def test_local_order_narrows_the_band():
     spread = lambda graph: np.diff(graph.edges, axis=1).ravel()  # noqa: E731
     assert spread(h).max() < spread(g).max() / 3 and spread(h).mean() < spread(g).mean() / 5
     assert g.local is g.local  # computed once per graph
+
+
+def test_new_graph_methods_reject_bad_input():
+    g = Graph.from_edges(3, [[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match=r"mask must be a boolean array of shape \(2,\)"):
+        g.components_of([1, 0])
+    with pytest.raises(ValueError, match=r"mask must be a boolean array of shape \(2,\)"):
+        g.components_of(np.ones(3, bool))
+    with pytest.raises(ValueError, match="shift must be a finite number"):
+        g.laplacian(shift=np.nan)
+    rel = g.relabelled([2, 0, 1])
+    with pytest.raises(ValueError, match=r"one row per node \(3\), got shape \(2, 1\)"):
+        rel.nodes_in(np.zeros((2, 1)))
+    with pytest.raises(ValueError, match=r"one row per node \(3\)"):
+        rel.nodes_out(np.zeros(3))
+    with pytest.raises(ValueError, match=r"one row per edge \(2\), got shape \(3, 2\)"):
+        rel.edges_in(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"one row per edge \(2\)"):
+        rel.edges_out(np.zeros((1, 2)))
 
 
 @pytest.mark.parametrize("order", [[0, 0, 1], [0, 1], [0, 1, 3], [[0, 1, 2]]])

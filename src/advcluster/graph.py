@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 from sklearn.neighbors import BallTree, KDTree
 
-from ._validation import check_data
+from ._validation import check_data, is_real
 
 __all__ = ["Graph", "Relabelling", "WEIGHT_SCHEMES", "build_graph", "knn_graph", "complete_graph", "uniform_graph"]
 
@@ -157,11 +157,22 @@ class Graph:
 
     @cached_property
     def degree(self) -> np.ndarray:
-        """Weighted degrees ``sum_j w_ij`` (n,)."""
-        i, j = self.edges.T
-        degree = np.bincount(i, self.weights, self.n) + np.bincount(j, self.weights, self.n)
+        """Weighted degrees ``sum_j w_ij`` (n,), read-only."""
+        degree = self.weighted_degree(self.weights)
         degree.setflags(write=False)
         return degree
+
+    def weighted_degree(self, weights) -> np.ndarray:
+        """``sum_j c_ij`` for each node, for edge weights ``c`` (one per edge): ``diag(J diag(c) J^T)``."""
+        w = self._per_edge(weights)
+        i, j = self.edges.T
+        return np.bincount(i, w, self.n) + np.bincount(j, w, self.n)
+
+    def _per_edge(self, weights):
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (self.n_edges,):
+            raise ValueError(f"weights must have shape ({self.n_edges},), one per edge, got {w.shape}.")
+        return w
 
     @cached_property
     def incidence(self) -> sp.csr_array:
@@ -191,14 +202,13 @@ class Graph:
         """``shift I + J diag(w) J^T``, the weighted graph Laplacian shifted (weights default to
         ``self.weights``), in CSR with one fixed pattern per graph: every edge and the diagonal,
         explicit zeros kept, indices sorted.  Assembled by writing into that pattern."""
-        w = self.weights if weights is None else np.asarray(weights, dtype=float)
-        if w.shape != (self.n_edges,):
-            raise ValueError(f"weights must have shape ({self.n_edges},), one per edge, got {w.shape}.")
+        w = self.weights if weights is None else self._per_edge(weights)
+        if not is_real(shift) or not np.isfinite(shift):
+            raise ValueError(f"shift must be a finite number, got {shift!r}.")
         indptr, indices, upper, lower, diagonal = self._laplacian_pattern
-        i, j = self.edges.T
         data = np.empty(len(indices))
         data[upper] = data[lower] = -w
-        data[diagonal] = shift + np.bincount(i, w, self.n) + np.bincount(j, w, self.n)
+        data[diagonal] = shift + self.weighted_degree(w)
         return sp.csr_array((data, indices, indptr), shape=(self.n, self.n))
 
     @cached_property
@@ -215,6 +225,10 @@ class Graph:
 
     def components_of(self, mask):
         """Connected components of the nodes joined by the edges ``mask`` selects: ``(count, labels)``."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (self.n_edges,):
+            raise ValueError(f"mask must be a boolean array of shape ({self.n_edges},), one per edge, "
+                             f"got dtype {mask.dtype} and shape {mask.shape}.")
         i, j = self.edges[mask, 0], self.edges[mask, 1]  # sorted by i: the upper triangle's CSR needs no sort
         indptr = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=self.n))])
         return connected_components(sp.csr_array((np.ones(len(i)), j, indptr), shape=(self.n, self.n)), directed=False)
@@ -288,20 +302,31 @@ class Relabelling:
     sign: np.ndarray
 
     def nodes_in(self, X):
-        return None if X is None else X[self.order]
+        """Rows of a node array (n, d) in the new numbering (None stays None)."""
+        return None if X is None else _rows(X, len(self.order), "node")[self.order]
 
     def nodes_out(self, X):
-        out = np.empty_like(X)
+        """Rows of a node array back in the original numbering."""
+        out = np.empty_like(_rows(X, len(self.order), "node"))
         out[self.order] = X
         return out
 
     def edges_in(self, Z):
-        return None if Z is None else Z[self.edge_order] * self.sign[:, None]
+        """Rows of an edge array (m, d) in the new numbering and orientation (None stays None)."""
+        return None if Z is None else _rows(Z, len(self.edge_order), "edge")[self.edge_order] * self.sign[:, None]
 
     def edges_out(self, Z):
-        out = np.empty_like(Z)
+        """Rows of an edge array back in the original numbering and orientation."""
+        out = np.empty_like(_rows(Z, len(self.edge_order), "edge"))
         out[self.edge_order] = Z * self.sign[:, None]
         return out
+
+
+def _rows(X, count, kind):
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] != count:
+        raise ValueError(f"expected a 2-D array with one row per {kind} ({count}), got shape {X.shape}.")
+    return X
 
 
 def _first_appearance(labels: np.ndarray) -> np.ndarray:

@@ -80,28 +80,26 @@ def cg(apply, precond, b, x0, rtol, maxiter, coarse=None):
 
 
 class _LDL:
-    """``P = L D L^T`` by QDLDL on a fixed pattern: the upper triangle in CSC, column ``j``
-    holding its edges ``(i, j)``, ``i < j``, then the diagonal.  The first factorisation
-    orders (AMD) and analyses the pattern; later ones (new ``sigma`` or ``c``, explicit
-    zeros kept) only refactorise numerically.
+    """``P = L D L^T`` by QDLDL, on the upper triangle of ``P``'s fixed pattern
+    (:meth:`Graph.laplacian`): ``P`` is symmetric, so each CSR row's entries up to the
+    diagonal, read as a CSC column, are that column of the upper triangle.  The first
+    factorisation orders (AMD) and analyses the pattern; later ones (new ``sigma`` or
+    ``c``, explicit zeros kept) only refactorise numerically.
     """
 
-    def __init__(self, graph):
-        n, (i, j) = graph.n, graph.edges.T
-        self.indptr = np.r_[0, np.cumsum(np.bincount(j, minlength=n) + 1)]
-        by_column = np.lexsort((i, j))
-        self.edge_slot = np.empty(graph.n_edges, dtype=np.intp)
-        self.edge_slot[by_column] = np.arange(graph.n_edges) + j[by_column]  # j diagonals come before
-        self.diagonal_slot = self.indptr[1:] - 1
-        self.indices = np.empty(self.indptr[-1], dtype=np.intp)
-        self.indices[self.edge_slot], self.indices[self.diagonal_slot] = i, np.arange(n)
-        self.data = np.empty(self.indptr[-1])
-        self.solver = None
+    def __init__(self):
+        self.keep = self.solver = None
 
     def factorise(self, system):
         """Factorise ``system``'s ``P`` (a :class:`ShiftedLaplacian`)."""
-        self.data[self.edge_slot], self.data[self.diagonal_slot] = -system.sigma * system.c, system.diagonal[:, 0]
-        upper = sp.csc_array((self.data, self.indices, self.indptr), shape=(len(system.diagonal),) * 2)
+        P = system.matrix
+        n = P.shape[0]
+        if self.keep is None:
+            rows = np.repeat(np.arange(n), np.diff(P.indptr))
+            self.keep = P.indices <= rows
+            self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[self.keep], minlength=n))])
+            self.indices = P.indices[self.keep]
+        upper = sp.csc_array((P.data[self.keep], self.indices, self.indptr), shape=(n, n))
         if self.solver is None:
             self.solver = qdldl.Solver(upper, upper=True)
         else:
@@ -165,9 +163,7 @@ class ShiftedLaplacian:
         """Set ``sigma`` and the edge weights ``c`` (default 1); drops the factor."""
         self.sigma = sigma
         self.c = np.ones(self.graph.n_edges) if c is None else c
-        i, j = self.graph.edges.T
-        n = self.graph.n
-        self.diagonal = (1 + sigma * (np.bincount(i, self.c, n) + np.bincount(j, self.c, n)))[:, None]
+        self.diagonal = (1 + sigma * self.graph.weighted_degree(self.c))[:, None]
         self._matrix = None
         self.factored = False
         return self
@@ -188,7 +184,7 @@ class ShiftedLaplacian:
         ``LDL^T`` (QDLDL) for up to :data:`LDL_MAX_COLUMNS` columns, else SuperLU's LU."""
         if not self.factored:
             if self.factor is None:
-                self.factor = (_LDL if R.shape[1] <= LDL_MAX_COLUMNS else _LU)(self.graph)
+                self.factor = _LDL() if R.shape[1] <= LDL_MAX_COLUMNS else _LU(self.graph)
             self.factor.factorise(self)
             self.factored = True
             self.n_factor += 1
