@@ -42,6 +42,15 @@ def method_applies(method, A, graph, p):
     return True
 
 
+def unit_spread(A):
+    """``(mean, s)``: the data's mean row and RMS distance from it (1 when all rows coincide), the
+    frame in which advcluster reports its relative measures."""
+    A = np.asarray(A, dtype=float)
+    mean = A.mean(axis=0)
+    s = float(np.sqrt(np.mean(np.sum((A - mean) ** 2, axis=1))))
+    return mean, (s if s > 0 else 1.0)
+
+
 def dense_incidence(graph):
     """``J`` (n x m) with ``J[i, e] = 1``, ``J[j, e] = -1`` for edge ``e = (i, j)``, built from ``graph.edges``."""
     J = np.zeros((graph.n, graph.n_edges))

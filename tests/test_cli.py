@@ -665,7 +665,7 @@ def test_attack_bl1_staircase_in_a_process(processes, cli, workdir):
     # exact in 1-D: never worse than the grid
     assert res["deviation"] >= _json(cli(GOOD["attack_grid"]))["deviation"]
     lines = (workdir / "history.csv").read_text().splitlines()
-    assert lines[0] == "theta_0,norm,value,n_changed,n_clusters,feasible,solver_ok"
+    assert lines[0] == "theta_0,norm,value,n_changed,n_clusters,feasible,solver_ok,certified"
     assert len(lines) == 1 + res["n_evals"]
     table = np.loadtxt(workdir / "history.csv", delimiter=",", skiprows=1)
     assert table[:, 2].max() == res["deviation"]

@@ -205,14 +205,20 @@ def test_single_point_is_valid(method, d):
 @pytest.mark.parametrize("method", ITERATIVE)
 @pytest.mark.parametrize("seed", range(4))
 def test_iteration_limit_reports_failure(method, seed):
+    """Stopped by max_iter with nothing proven: success is False and the message says why; where
+    the partition of the last iterate is proven instead, success means the polished answer meets tol."""
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(30, 2)) * 3
     G = complete_graph(A, phi=0.1)
     p = max(METHODS[method].norms)
-    res = solve(A, G, 0.05, method, p=p, max_iter=2, tol=1e-14)
+    res = solve(A, G, 0.05, method, p=p, max_iter=2, tol=1e-14, certify=False)
     assert res.success is False
     assert res.n_iter <= 2
     assert res.message and "max_iter" in res.message, res.message
     assert res.kkt_residual > 1e-14
     assert np.all(np.isfinite(res.centers)) and np.all(np.isfinite(res.dual))
     assert "NOT CONVERGED" in res.summary()
+    proven = solve(A, G, 0.05, method, p=p, max_iter=2, tol=1e-14)
+    assert "max_iter" in proven.message
+    assert proven.success == (proven.labels_certified and proven.kkt_residual <= 1e-14
+                              and proven.duality_gap <= 1e-14), proven.message

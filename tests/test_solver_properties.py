@@ -382,7 +382,8 @@ def test_sorted_runs_equal_components_on_complete_1d_graphs(n):
     from scipy.sparse.csgraph import connected_components
 
     from advcluster.graph import _first_appearance
-    from advcluster.solvers.labels import label_threshold, labels_from_centers
+    from advcluster.solvers.labels import labels_from_centers
+    from advcluster.solvers.problem import spread
 
     rng = np.random.default_rng(n)
     g = uniform_graph(n)
@@ -390,7 +391,7 @@ def test_sorted_runs_equal_components_on_complete_1d_graphs(n):
     for _ in range(200):
         X = np.round(rng.normal(size=(n, 1)) * 3) / (1 + rng.integers(0, 3))
         X += rng.normal(size=X.shape) * 1e-7 * rng.integers(0, 2)
-        close = np.abs(X[i, 0] - X[j, 0]) <= label_threshold(X, 1e-5)
+        close = np.abs(X[i, 0] - X[j, 0]) <= 1e-5 * spread(X)
         adj = sp.coo_array((np.ones(close.sum()), (i[close], j[close])), shape=(n, n))
         expected = _first_appearance(connected_components(adj, directed=False)[1])
         np.testing.assert_array_equal(labels_from_centers(X, g), expected)

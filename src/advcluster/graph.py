@@ -199,12 +199,18 @@ class Graph:
         return (W + W.T).tocsr()
 
     def laplacian(self, weights=None, shift=0.0) -> sp.csr_array:
-        """``shift I + J diag(w) J^T``, the weighted graph Laplacian shifted (weights default to
-        ``self.weights``), in CSR with one fixed pattern per graph: every edge and the diagonal,
+        """``diag(shift) + J diag(w) J^T``, the weighted graph Laplacian shifted (weights default to
+        ``self.weights``; ``shift`` a number or one per node), in CSR with one fixed pattern per graph: every edge and the diagonal,
         explicit zeros kept, indices sorted.  Assembled by writing into that pattern."""
         w = self.weights if weights is None else self._per_edge(weights)
-        if not is_real(shift) or not np.isfinite(shift):
-            raise ValueError(f"shift must be a finite number, got {shift!r}.")
+        if is_real(shift):
+            shift = float(shift)
+        else:
+            shift = np.asarray(shift, dtype=float) if isinstance(shift, (np.ndarray, list, tuple)) else None
+            if shift is None or shift.shape != (self.n,):
+                raise ValueError(f"shift must be a finite number or one per node, shape ({self.n},).")
+        if not np.all(np.isfinite(shift)):
+            raise ValueError("shift must be a finite number or one per node, all finite.")
         indptr, indices, upper, lower, diagonal = self._laplacian_pattern
         data = np.empty(len(indices))
         data[upper] = data[lower] = -w

@@ -25,8 +25,7 @@ from sklearn.base import clone
 from ._validation import check_data, check_gamma, check_int, check_positive
 from .graph import WEIGHT_SCHEMES, Graph, build_graph
 from .solvers import METHODS, solve
-from .solvers.exact1d import exact_centers
-from .solvers.labels import labels_from_centers
+from .solvers.exact1d import exact_partition
 
 __all__ = ["Response", "LowerLevel", "ConvexClusteringModel", "SklearnClusterer", "SklearnClassifier"]
 
@@ -45,12 +44,19 @@ class Response:
         The lower-level solve met its own accuracy test (always True for black boxes).
     message : str
         The solver's message, or ``""``.
+    certified : bool
+        The labels are proven to be the lower level's exact partition (always True for black
+        boxes, whose labels are their answer).
+    order : ndarray or None
+        For one feature, the clusters in increasing order of centre, when known exactly.
     """
 
     labels: np.ndarray
     centers: np.ndarray | None = None
     success: bool = True
     message: str = ""
+    certified: bool = True
+    order: np.ndarray | None = None
 
 
 class LowerLevel:
@@ -153,7 +159,8 @@ class ConvexClusteringModel(LowerLevel):
         else ``"ssnal"``. The exact path skips the dual certificate: it is exact by
         construction.
     tol, label_tol : float
-        Solver tolerance and the relative tolerance that reads labels off the centres.
+        Solver tolerance, and the relative tolerance that reads labels off the centres where
+        their partition cannot be proven (:func:`advcluster.solve`).
     warm_start : bool, default True
         Start each iterative solve from the stored solution whose data is nearest
         (Frobenius) to the new data, among the last ``history`` solves.
@@ -220,10 +227,13 @@ class ConvexClusteringModel(LowerLevel):
     def _solve(self, A):
         graph = self.graph_for(A)
         if self._method == "exact":
-            lam = self.gamma * (graph.weights[0] if graph.n_edges else 0.0)
-            X = exact_centers(A, lam)
-            labels = labels_from_centers(X, graph, self.label_tol)
-            return Response(labels, X, True, "exact")
+            exact = exact_partition(A, self.gamma, graph.weights[0] if graph.n_edges else 0.0)
+            order = None
+            if A.shape[1] == 1:
+                rank = np.empty(int(exact.labels.max()) + 1, dtype=np.int64)
+                rank[exact.labels] = exact.rank[:, 0]
+                order = np.argsort(rank, kind="stable")
+            return Response(exact.labels, exact.centers, True, "exact partition", True, order)
         x0 = z0 = None
         if self.warm_start and self._past:
             dist = [np.sum((A - P) ** 2) for P, *_ in self._past]
@@ -238,7 +248,7 @@ class ConvexClusteringModel(LowerLevel):
             self._new.append(entry)
             del self._past[:-self.history]
             del self._new[:-self.history]
-        return Response(res.labels, res.centers, res.success, res.message)
+        return Response(res.labels, res.centers, res.success, res.message, res.labels_certified)
 
     def describe(self):
         w = self.weights if isinstance(self.weights, str) else type(self.weights).__name__

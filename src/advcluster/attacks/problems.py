@@ -50,6 +50,8 @@ class Evaluation:
         BL1: ``norm <= budget``; BL2: ``value >= target``.
     solver_ok : bool
         The lower-level solve met its accuracy test.
+    certified : bool
+        The labels are the lower level's proven partition (:attr:`Response.certified`).
     labels : ndarray (n,)
     order : ndarray or None
         For one-feature data with centres: the clusters sorted by centre value. Two
@@ -65,13 +67,14 @@ class Evaluation:
     feasible: bool
     solver_ok: bool
     labels: np.ndarray = field(repr=False)
+    certified: bool = True
     order: np.ndarray | None = field(repr=False, default=None)
 
     def row(self) -> dict:
         """A flat dict for tables (theta entries as ``theta_0, theta_1, ...``)."""
         out = {f"theta_{j}": float(t) for j, t in enumerate(self.theta)}
         out.update(norm=self.norm, value=self.value, n_changed=self.n_changed, n_clusters=self.n_clusters,
-                   feasible=self.feasible, solver_ok=self.solver_ok)
+                   feasible=self.feasible, solver_ok=self.solver_ok, certified=self.certified)
         return out
 
 
@@ -159,7 +162,8 @@ class _Problem:
         return Evaluation(
             theta=theta, norm=norm, value=value, n_changed=n_changed, n_clusters=k,
             feasible=self._feasible(norm, value), solver_ok=bool(response.success), labels=labels,
-            order=_cluster_order(labels, response.centers),
+            certified=bool(response.certified),
+            order=response.order if response.order is not None else _cluster_order(labels, response.centers),
         )
 
     def search_box(self):

@@ -81,16 +81,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
 from .._validation import check_data, check_int, check_positive
 from ..models import ConvexClusteringModel
 from ..perturbation import matrix_norm
-from ..solvers import labels_from_centers, solve
-from ..solvers.exact1d import exact_centers
+from ..solvers import solve
+from ..solvers.exact1d import exact_partition
+from ..solvers.fused import FusedProblem, group_means
 from ..solvers.problem import spread
 from .core import OPTIMIZERS, Outcome, register
 from .problems import BL1, BL2
@@ -140,7 +139,7 @@ def default_tau(problem) -> float:
     X = A if ref.centers is None else ref.centers
     K = int(labels.max()) + 1
     if K >= 2:
-        C = _group_means(X, labels, K)
+        C = group_means(X, labels, K)
         dist = cKDTree(C).query(C, k=2)[0][:, 1]
         dist = dist[dist > 0]
         if dist.size:
@@ -148,24 +147,19 @@ def default_tau(problem) -> float:
     return spread(A)
 
 
-def _group_means(X, labels, K):
-    sums = np.zeros((K, X.shape[1]))
-    np.add.at(sums, labels, X)
-    return sums / np.bincount(labels, minlength=K)[:, None]
-
-
 # ------------------------------------------------------------------ the reduced problem
 class _Reduced:
-    """The lower level at data ``A`` restricted to its fusion pattern: groups, centres, Hessian."""
+    """The lower level at data ``A`` restricted to its proven fusion pattern
+    (:class:`~advcluster.solvers.fused.FusedProblem`): groups, centres, Hessian."""
 
-    def __init__(self, model, A, warm=None, tol=1e-8, polish=True):
+    def __init__(self, model, A, warm=None, tol=1e-8):
         n, d = A.shape
         self.A, self.gamma = A, model.gamma
         graph = model.graph_for(A)
         self.warm = None
         if graph.is_uniform_complete() and d == 1:
-            lam = model.gamma * (graph.weights[0] if graph.n_edges else 0.0)
-            X, ok = exact_centers(A, lam), True
+            exact = exact_partition(A, model.gamma, graph.weights[0] if graph.n_edges else 0.0)
+            X, labels, ok, proven = exact.centers, exact.labels, True, True
         else:
             x0 = z0 = None
             options = {}
@@ -177,101 +171,30 @@ class _Reduced:
                     z0 = None
             res = solve(A, graph, model.gamma, "ssnal", p=2, tol=tol, x0=x0, z0=z0, label_tol=model.label_tol,
                         max_iter=SOLVE_MAX_ITER, **options)
-            X, ok = res.centers, res.success
+            X, labels, ok, proven = res.centers, res.labels, res.success, res.labels_certified
             self.warm = (res.centers, res.dual, graph.edges)
         self.solver_ok = bool(ok)
-        labels = labels_from_centers(X, graph, model.label_tol)
         self.labels = labels
-        K = self.K = int(labels.max()) + 1
-        self.sizes = np.bincount(labels, minlength=K).astype(float)
-        self.abar = _group_means(A, labels, K)
+        fp = self.fused = FusedProblem(A, graph, model.gamma, labels)
+        self.K, self.sizes = fp.K, fp.sizes
         # Cross edges (positive weight, endpoints in different groups) and their group pairs.
-        ei, ej = graph.edges.T
-        w = graph.weights
-        cross = (labels[ei] != labels[ej]) & (w > 0)
-        self.ei, self.ej, self.we = ei[cross], ej[cross], w[cross]
-        ga, gb = labels[self.ei], labels[self.ej]
-        lo, hi = np.minimum(ga, gb), np.maximum(ga, gb)
-        key, inv = np.unique(lo * K + hi, return_inverse=True)
-        self.pa, self.pb = key // K, key % K
-        self.W = np.bincount(inv.ravel(), weights=self.we, minlength=key.size)
-        self.edge_pair = inv.ravel()
+        self.ei, self.ej = graph.edges[fp.cross, 0], graph.edges[fp.cross, 1]
+        self.we = graph.weights[fp.cross]
+        self.pa, self.pb = fp.pa, fp.pb
         self.phi = float(model.phi) if model.rebuilds_graph else None
-        self.c = _group_means(X, labels, K)
-        self.newton_steps = 0
-        if polish and self.pa.size:
-            self._polish()
-        self.H = self._hessian(self.c)
-        self._factor = None
+        # A proven partition comes with the exact fused centres; otherwise Newton polishes the
+        # solver's (the solver's tolerance then only has to get the fusion pattern right).
+        self.c = group_means(X, labels, fp.K)
+        if self.pa.size and not proven:
+            c, ok = fp.minimise(self.c, max_steps=8)
+            self.c = c if ok else self.c
+        self.H = fp.hessian(self.c)
 
-    # F, its gradient and Hessian on the group centres
     def _pair_geometry(self, c):
-        diff = c[self.pa] - c[self.pb]
-        r = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        return diff, r
-
-    def _objective(self, c):
-        _, r = self._pair_geometry(c)
-        return float(0.5 * np.sum(self.sizes[:, None] * (c - self.abar) ** 2) + self.gamma * np.sum(self.W * r))
-
-    def _gradient(self, c):
-        diff, r = self._pair_geometry(c)
-        g = self.sizes[:, None] * (c - self.abar)
-        f = (self.gamma * self.W / r)[:, None] * diff
-        np.add.at(g, self.pa, f)
-        np.add.at(g, self.pb, -f)
-        return g
-
-    def _hessian(self, c):
-        K, d = c.shape
-        diag = sp.diags_array(np.repeat(self.sizes, d))
-        if not self.pa.size:
-            return diag.tocsc()
-        diff, r = self._pair_geometry(c)
-        u = diff / r[:, None]
-        B = (self.gamma * self.W / r)[:, None, None] * (np.eye(d)[None] - u[:, :, None] * u[:, None, :])
-        shape = (self.pa.size, d, d)
-        kk = np.arange(d)
-        rows_a = np.broadcast_to((self.pa * d)[:, None, None] + kk[None, :, None], shape)
-        cols_a = np.broadcast_to((self.pa * d)[:, None, None] + kk[None, None, :], shape)
-        rows_b = np.broadcast_to((self.pb * d)[:, None, None] + kk[None, :, None], shape)
-        cols_b = np.broadcast_to((self.pb * d)[:, None, None] + kk[None, None, :], shape)
-        rows = np.concatenate([rows_a, rows_b, rows_a, rows_b]).ravel()
-        cols = np.concatenate([cols_a, cols_b, cols_b, cols_a]).ravel()
-        vals = np.concatenate([B, B, -B, -B]).ravel()
-        L = sp.coo_array((vals, (rows, cols)), shape=(K * d, K * d))
-        return (diag + L).tocsc()
+        return self.fused.pair_geometry(c)
 
     def _solve_H(self, H, rhs):
-        """``H^{-1} rhs`` for ``rhs`` of shape (K, d)."""
-        K, d = rhs.shape
-        if K * d <= 600:
-            return sla.solve(H.toarray(), rhs.ravel(), assume_a="pos").reshape(K, d)
-        return spla.spsolve(H, rhs.ravel()).reshape(K, d)
-
-    def _polish(self):
-        """A few Newton steps on the reduced objective from the solver's group centres."""
-        c = self.c
-        g = self._gradient(c)
-        gnorm = np.linalg.norm(g)
-        scale = 1.0 + np.linalg.norm(self.sizes[:, None] * self.abar)
-        _, r0 = self._pair_geometry(c)
-        floor = 1e-3 * r0.min()
-        for _ in range(8):
-            if gnorm <= 1e-14 * scale:
-                break
-            step = self._solve_H(self._hessian(c), g)
-            trial = c - step
-            _, r = self._pair_geometry(trial)
-            if r.min() <= floor:  # the pattern is at a merge: keep the solver's centres
-                break
-            gt = self._gradient(trial)
-            gtn = np.linalg.norm(gt)
-            if not gtn < gnorm:
-                break
-            c, g, gnorm = trial, gt, gtn
-            self.newton_steps += 1
-        self.c = c
+        return self.fused.solve_hessian(H, rhs)
 
     # derivatives
     def _dW_u(self, dA):
@@ -283,9 +206,9 @@ class _Reduced:
         dw = -2.0 * self.phi * self.we * np.einsum("ij,ij->i", A[i] - A[j], dA[i] - dA[j])
         diff, r = self._pair_geometry(self.c)
         u = diff / r[:, None]
-        f = dw[:, None] * u[self.edge_pair]  # u_ab of the edge's group pair (a = pa < b = pb)
-        np.add.at(out, self.pa[self.edge_pair], f)
-        np.add.at(out, self.pb[self.edge_pair], -f)
+        f = dw[:, None] * u[self.fused.edge_pair]  # u_ab of the edge's group pair (a = pa < b = pb)
+        np.add.at(out, self.pa[self.fused.edge_pair], f)
+        np.add.at(out, self.pb[self.fused.edge_pair], -f)
         return out
 
     def forward(self, dA):
@@ -303,7 +226,7 @@ class _Reduced:
         if self.phi is not None and self.pa.size:
             diff, r = self._pair_geometry(self.c)
             u = diff / r[:, None]
-            p = self.edge_pair
+            p = self.fused.edge_pair
             coef = -self.gamma * np.einsum("ij,ij->i", lam[self.pa[p]] - lam[self.pb[p]], u[p])
             # dw_e = -2 phi w_e <a_i - a_j, da_i - da_j>
             g = (coef * (-2.0 * self.phi * self.we))[:, None] * (self.A[self.ei] - self.A[self.ej])

@@ -52,7 +52,7 @@ def run(
     balance_every=50,
     check_every=10,
     max_cg=0,
-    cg_tol=1e-10,
+    cg_tol=None,
 ):
     """Solve convex clustering by the alternating direction method of multipliers.
 
@@ -108,8 +108,9 @@ def run(
         last ``X`` and factorises only if they do not reach ``cg_tol``
         (:class:`~advcluster.solvers.linear.ShiftedLaplacian`): faster on
         kNN graphs of high-dimensional data, whose factor fills in.
-    cg_tol : float
-        Relative residual of those CG solves.
+    cg_tol : float, optional
+        Relative residual of those CG solves; default ``min(1e-10, tol / 100)``: the errors of
+        inexact ``X``-updates accumulate in the multiplier, so looser solves stall above ``tol``.
 
     Returns
     -------
@@ -121,7 +122,7 @@ def run(
     check_every = check_int(check_every, "check_every")
     balance_every = check_int(balance_every, "balance_every")
     max_cg = check_int(max_cg, "max_cg", low=0)
-    cg_tol = check_positive(cg_tol, "cg_tol")
+    cg_tol = min(1e-10, 1e-2 * tol) if cg_tol is None else check_positive(cg_tol, "cg_tol")
     max_iter = DEFAULT_MAX_ITER if max_iter is None else max_iter
     n, d = A.shape
     m = graph.n_edges

@@ -8,6 +8,7 @@ call, and judges every method by the same evidence (:func:`problem.evidence`).
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from .._validation import check_data, check_gamma, check_int, check_positive
-from . import problem
+from . import certificate, problem
+from ..graph import _first_appearance
 from .labels import LABEL_RULES, labels_from_centers
 from .result import ClusteringResult
 
@@ -33,6 +35,7 @@ class Iterate:
     n_inner: int = 0
     exact: bool = False
     history: list = field(default_factory=list)
+    labels: np.ndarray | None = None  # set by methods that know the exact partition
 
 
 @dataclass(frozen=True)
@@ -41,29 +44,38 @@ class Method:
     run: Callable
     norms: tuple
     summary: str
+    exact: bool = False  # exact methods see the data as given; iterative ones, centred and scaled
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name, norms, summary):
+def register(name, norms, summary, exact=False):
     """Decorator adding a method to :data:`METHODS`."""
 
     def deco(run):
-        METHODS[name] = Method(name, run, tuple(norms), summary)
+        METHODS[name] = Method(name, run, tuple(norms), summary, exact)
         return run
 
     return deco
 
 
 def meets_tol(ev, tol):
-    """The stopping rule shared by every method: KKT residual and relative duality gap both <= tol.
+    """The methods' stopping rule: KKT residual and relative duality gap both <= tol, the gap
+    up to the rounding error of evaluating it (below that no iterate can show more).
 
     The KKT residual alone (relative to ``1 + ||A|| + ||U||``) can leave the
-    objective off by a few times tol; the gap certifies the objective as well,
-    up to the rounding error of evaluating it.
+    objective off by a few times tol; the gap certifies the objective as well.  The front
+    door then judges the answer strictly (:func:`solve`).
     """
     return ev["kkt_residual"] <= tol and ev["duality_gap"] <= tol + ev["gap_roundoff"]
+
+
+# Undecided partitions are re-solved from where the solve ended, this many times at most,
+# each time at a tolerance this much tighter (never below REFINE_FLOOR).
+REFINE_ROUNDS = 2
+REFINE_FACTOR = 1e-2
+REFINE_FLOOR = 1e-12
 
 
 def _check_graph(graph, n):
@@ -104,6 +116,7 @@ def solve(
     z0=None,
     label_tol=1e-5,
     label_rule="components",
+    certify=True,
     verbose=False,
     **options,
 ) -> ClusteringResult:
@@ -124,22 +137,34 @@ def solve(
     p : {1, 2}
         Norm on the differences.
     tol : float
-        Stop when the relative KKT residual is at most ``tol``.
+        Stop when the relative KKT residual and the relative duality gap are at most
+        ``tol``; both are measured on the data centred and scaled to unit spread, so
+        translating or rescaling the data changes neither (docs/partitions.md, section 5).
     max_iter : int, optional
         Outer iteration limit (method-specific default).
     x0, z0 : arrays, optional
         Warm start: primal centres (n, d) and dual variable (m, d).
     label_tol, label_rule
-        How labels are read off the centres (:mod:`advcluster.solvers.labels`).
+        How labels are read off the centres when the partition cannot be proven
+        (:mod:`advcluster.solvers.labels`; ``label_tol`` is relative to the data's spread).
+    certify : bool, default True
+        Prove the partition (:mod:`advcluster.solvers.certificate`): where a proof is found,
+        the labels are the exact partition and the centres the exact fused solution; where
+        none is, the solve continues at a tighter tolerance up to :data:`REFINE_ROUNDS` times,
+        and what stays undecided is reported (``labels_certified``, ``n_undecided``).
+        False reads labels off the centres with ``label_tol`` (faster; nothing proven).
     **options
         Passed to the method (see its docstring).
 
     Returns
     -------
     ClusteringResult
-        Centres, labels and the optimality evidence. ``success`` is False, with a
-        message, when the method stopped before meeting ``tol``.
+        Centres, labels and the optimality evidence.  ``success`` is True exactly when the
+        returned point's KKT residual and duality gap are both at most ``tol``; the message
+        says how the solve ended and, otherwise, why not.
 
+    Iterative methods solve the centred data scaled to unit RMS spread (and ``gamma``
+    scaled alike: ``X*(s A, s gamma) = s X*(A, gamma)``), and the answer is mapped back.
     Sparse graphs of at least :data:`LOCAL_MIN_NODES` nodes are solved with their nodes
     renumbered (:attr:`Graph.local`, reverse Cuthill-McKee, for memory locality); the
     centres, dual and splitting come back in the caller's order.
@@ -161,6 +186,8 @@ def solve(
     label_tol = check_positive(label_tol, "label_tol")
     if label_rule not in LABEL_RULES:
         raise ValueError(f"unknown label_rule {label_rule!r}; choose one of {LABEL_RULES}.")
+    if not isinstance(certify, (bool, np.bool_)):
+        raise ValueError(f"certify must be True or False, got {certify!r}.")
     accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
     accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose")]
     unknown = sorted(set(options) - set(accepted))
@@ -172,39 +199,152 @@ def solve(
     start = time.perf_counter()
     local = _renumbering(graph)
     if local is None:
-        it = spec.run(A, graph, gamma, p=p, tol=tol, max_iter=max_iter, x0=x0, z0=z0, verbose=verbose, **options)
+        res = _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rule, certify, verbose,
+                     options)
     else:
-        it = spec.run(local.nodes_in(A), local.graph, gamma, p=p, tol=tol, max_iter=max_iter, x0=local.nodes_in(x0),
-                      z0=local.edges_in(z0), verbose=verbose, **options)
-        it.X, it.U, it.Z = local.nodes_out(it.X), local.edges_out(it.U), local.edges_out(it.Z)
-    elapsed = time.perf_counter() - start
-    ev = problem.evidence(A, graph, gamma, it.X, it.U, it.Z, p)
-    success = bool(it.converged and (it.exact or meets_tol(ev, tol)))
-    message = it.message
-    if it.converged and not success:
-        message += (
-            f"; but the recomputed KKT residual {ev['kkt_residual']:.2e} or duality gap "
-            f"{ev['duality_gap']:.2e} exceeds tol {tol:.0e}"
-        )
-    labels = labels_from_centers(it.X, graph, label_tol, label_rule)
+        res = _solve(local.nodes_in(A), local.graph, gamma, spec, p, tol, max_iter, local.nodes_in(x0),
+                     local.edges_in(z0), label_tol, label_rule, certify, verbose, options)
+        res.centers = local.nodes_out(res.centers)
+        res.labels = _first_appearance(local.nodes_out(res.labels[:, None])[:, 0])
+        res.dual, res.splitting = local.edges_out(res.dual), local.edges_out(res.splitting)
+    res.time = time.perf_counter() - start
+    return res
+
+
+def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rule, certify, verbose, options):
+    """:func:`solve` on checked arguments: the method in the unit-spread frame, the proof, the
+    refinements, the evidence and the message."""
+    frame = _Frame(A, gamma)
+    # Exact methods, and problems with no penalty (X = A), see the data as given.
+    raw = spec.exact or gamma == 0 or not np.any(graph.weights > 0)
+    An, gamma_n = (A, gamma) if raw else (frame.data, frame.gamma)
+
+    def run(tol_run, x0n, z0n):
+        return spec.run(An, graph, gamma_n, p=p, tol=tol_run, max_iter=max_iter, x0=x0n, z0=z0n,
+                        verbose=verbose, **options)
+
+    def judge(it):  # evidence on the scaled problem, whatever the method saw
+        if raw:
+            return problem.evidence(frame.data, graph, frame.gamma, frame.points_in(it.X), frame.duals_in(it.U),
+                                    frame.duals_in(it.Z), p)
+        return problem.evidence(An, graph, gamma_n, it.X, it.U, it.Z, p)
+
+    it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
+    ev = judge(it)
+    n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
+    proof, refined, tol_run = None, 0, tol
+    if it.labels is not None:
+        labels, certified, n_undecided, bound = it.labels, True, 0, 0.0
+    elif certify:
+        while True:
+            proof = _prove(An, graph, gamma_n, p, it, ev, label_tol, frame.scale if raw else 1.0,
+                           0.0 if raw else frame.data_error)
+            if proof.certified or not it.converged or refined == REFINE_ROUNDS or tol_run <= REFINE_FLOOR:
+                break
+            refined += 1
+            tol_run = max(tol_run * REFINE_FACTOR, REFINE_FLOOR)
+            it = run(tol_run, it.X, it.Z)
+            ev = judge(it)
+            n_iter, n_inner, history = n_iter + it.n_iter, n_inner + it.n_inner, history + list(it.history)
+        labels, certified, n_undecided, bound = proof.labels, proof.certified, proof.n_undecided, proof.bound
+        if certified:
+            it.X, it.Z = proof.centers, proof.dual
+            it.U = problem.edge_diff(graph, it.X)
+            it.U[labels[graph.edges[:, 0]] == labels[graph.edges[:, 1]]] = 0.0
+            ev = judge(it)
+    else:
+        labels = labels_from_centers(it.X, graph, label_tol, label_rule, scale=frame.scale if raw else 1.0)
+        certified, n_undecided, bound = False, -1, math.nan
+
+    success = bool(it.exact or ((it.converged or certified) and ev["kkt_residual"] <= tol
+                                and ev["duality_gap"] <= tol))
+    message = _message(it, ev, tol, success, proof, refined, tol_run)
+    out = (lambda V: V) if raw else frame.duals_out
     return ClusteringResult(
-        centers=it.X,
+        centers=it.X if raw else frame.points_out(it.X),
         labels=labels,
         n_clusters=int(labels.max()) + 1,
         gamma=gamma,
-        method=method,
+        method=spec.name,
         p=p,
         tol=tol,
-        n_iter=it.n_iter,
-        n_inner=it.n_inner,
-        time=elapsed,
+        n_iter=n_iter,
+        n_inner=n_inner,
+        time=0.0,
         success=success,
         message=message,
-        dual=it.Z,
-        splitting=it.U,
-        history=it.history,
-        **ev,
+        labels_certified=bool(certified),
+        n_undecided=int(n_undecided),
+        backward_error=bound if raw else frame.length_out(bound),
+        dual=out(it.Z),
+        splitting=out(it.U),
+        history=history,
+        **frame.evidence_out(ev),
     )
+
+
+def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error):
+    """:func:`certificate.prove` at an iterate; ``ev`` is on the unit-spread scale, ``An`` on ``scale``."""
+    gap = (ev["primal_objective"] - ev["dual_objective"]) * scale**2
+    return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error)
+
+
+def _message(it, ev, tol, success, proof, refined, tol_run):
+    """How the solve ended, in words that match ``success``."""
+    parts = [it.message]
+    if refined:
+        parts.append(f"re-solved {refined} time(s) to tol {tol_run:.0e} to settle the partition")
+    if proof is not None:
+        if proof.certified:
+            parts.append(f"partition proven; centres polished to the exact fused solution "
+                         f"(KKT residual {ev['kkt_residual']:.1e}, duality gap {ev['duality_gap']:.1e})")
+        else:
+            parts.append(f"partition not proven: {proof.n_undecided} pair(s) of neighbours undecided")
+    if not success and (it.converged or (proof is not None and proof.certified)):
+        worst = max(ev["kkt_residual"], ev["duality_gap"])
+        reason = (f"the KKT residual {ev['kkt_residual']:.2e} or duality gap {ev['duality_gap']:.2e} "
+                  f"exceeds tol {tol:.0e}")
+        if ev["gap_roundoff"] >= tol or worst < 1e3 * np.finfo(float).eps:
+            reason += (f"; tol {tol:.0e} is below what double precision can certify for this problem "
+                       f"(rounding of the gap up to {ev['gap_roundoff']:.1e})")
+        parts.append(reason)
+    return "; ".join(parts)
+
+
+class _Frame:
+    """The centred data scaled to unit RMS spread, and the maps of points, duals, lengths and
+    evidence between it and the caller's units (docs/partitions.md, section 5).
+
+    ``X*(A) = s X*((A - mean) / s; gamma / s) + mean``: ``Z`` and ``U`` scale by ``s``,
+    objectives by ``s^2``; relative measures are those of the scaled problem.
+    """
+
+    def __init__(self, A, gamma):
+        self.mean, self.scale = A.mean(axis=0), problem.spread(A)
+        self.data = (A - self.mean) / self.scale
+        self.gamma = gamma / self.scale
+        # The scaled data are exact for some translation and the scale s, up to two roundings
+        # of each entry (a subtraction and a division): a bound on that data perturbation.
+        self.data_error = 1.01 * np.finfo(float).eps * problem.fro(self.data)
+
+    def points_in(self, X):
+        return None if X is None else (X - self.mean) / self.scale
+
+    def points_out(self, X):
+        return X * self.scale + self.mean
+
+    def duals_in(self, Z):
+        return None if Z is None else Z / self.scale
+
+    def duals_out(self, Z):
+        return Z * self.scale
+
+    def length_out(self, v):
+        return v * self.scale
+
+    def evidence_out(self, ev):
+        s2 = self.scale**2
+        return dict(ev, primal_objective=ev["primal_objective"] * s2, dual_objective=ev["dual_objective"] * s2)
 
 
 # Large sparse graphs are solved renumbered (Graph.local): once the arrays outgrow the

@@ -90,9 +90,8 @@ class _LDL:
     def __init__(self):
         self.keep = self.solver = None
 
-    def factorise(self, system):
-        """Factorise ``system``'s ``P`` (a :class:`ShiftedLaplacian`)."""
-        P = system.matrix
+    def factorise(self, P):
+        """Factorise ``P``, a CSR matrix on the graph's Laplacian pattern (:meth:`Graph.laplacian`)."""
         n = P.shape[0]
         if self.keep is None:
             rows = np.repeat(np.arange(n), np.diff(P.indptr))
@@ -120,9 +119,8 @@ class _LU:
     def __init__(self, graph):
         self.graph, self.lu, self.order = graph, None, None
 
-    def factorise(self, system):
-        """Factorise ``system``'s ``P`` (a :class:`ShiftedLaplacian`)."""
-        matrix = system.matrix
+    def factorise(self, matrix):
+        """Factorise ``matrix``, a CSR matrix on the graph's Laplacian pattern."""
         self.order = _ORDERINGS.get(self.graph)
         if self.order is None:
             self.lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
@@ -185,7 +183,7 @@ class ShiftedLaplacian:
         if not self.factored:
             if self.factor is None:
                 self.factor = _LDL() if R.shape[1] <= LDL_MAX_COLUMNS else _LU(self.graph)
-            self.factor.factorise(self)
+            self.factor.factorise(self.matrix)
             self.factored = True
             self.n_factor += 1
         return self.factor.solve(R)

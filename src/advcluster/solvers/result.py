@@ -67,6 +67,9 @@ class ClusteringResult:
     time: float
     success: bool
     message: str
+    labels_certified: bool
+    n_undecided: int
+    backward_error: float
     dual: np.ndarray = field(repr=False)
     splitting: np.ndarray = field(repr=False)
     history: list = field(default_factory=list, repr=False)

@@ -1,0 +1,386 @@
+"""Proving the partition a solve found (docs/partitions.md).
+
+A solver returns centres ``X`` within some distance of the exact solution ``X*``; its labels
+are only as good as that distance.  Here a candidate partition is turned into a proof:
+
+1. *The fused solution*: the exact minimiser over centres constant on the candidate's groups
+   (:class:`~advcluster.solvers.fused.FusedProblem`, Newton to rounding error).
+2. *A dual certificate*: ``Z_e = r_e u_e`` on the edges between groups (``u_e`` the unit
+   difference of their centres) and, inside each group, flows ``z_e`` with ``||z_e|| <= r_e``
+   whose divergence balances every point: ``X - A + J Z = 0``.  They are found from the
+   solver's own dual by alternating projections between the balls and the affine set (a
+   weighted graph-Laplacian solve per round).  With both, the KKT conditions hold.
+3. *Rounding, accounted for*: the computed ``(X, Z)`` is exact for data ``A''`` with
+   ``||A - A''||_F <= beta`` (the residual plus a bound on its rounding).  The partition is
+   proven for ``A`` itself when every pair of joined groups is more than ``2 beta`` apart and
+   every in-group flow keeps a margin ``r_e - ||z_e||`` above the change of flow that a data
+   change of ``beta`` can require (bounded through the groups' algebraic connectivity,
+   ``lambda_2 >= 4 / (n_g diam_g)``, Mohar 1991).
+
+What no candidate settles is counted, never hidden: an edge whose end points are closer than
+the duality gap's radius ``sqrt(2 (P(X) - D(Z)))`` allows (the primal is 1-strongly convex),
+with no proof of either fusion or separation, is *undecided*.
+
+For ``p = 1`` the problem separates by feature: each column is proven on its own (a 1-D
+problem, ``|z_e| <= r_e``), and a pair is fused when it is fused in every column.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import shortest_path
+
+from . import problem
+from .fused import FusedProblem, group_means
+from .labels import components
+from .linear import LDL_MAX_COLUMNS, _LDL, _LU, cg
+
+EPS = np.finfo(float).eps
+_GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
+MAX_ROUNDS = 8  # rounds of alternating projections per margin
+MAX_REWEIGHTS = 16  # rounds of reweighted electrical flows
+FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
+MAX_CANDIDATES = 3  # candidate partitions tried per proof
+MIN_GAP = 10.0  # a candidate cuts the edge lengths where consecutive ones differ by this factor
+
+
+@dataclass(frozen=True, eq=False)
+class Proof:
+    """What :func:`prove` established.
+
+    Attributes
+    ----------
+    certified : bool
+        The partition is proven exact (up to ``bound``, which is accounted for).
+    labels : ndarray (n,)
+        The proven partition, or the candidate the best effort ended with.
+    n_undecided : int
+        Edges of positive weight whose fusion is not proven (0 when certified).
+    centers, dual : ndarray or None
+        The polished exact solution and its dual certificate, when certified.
+    bound : float
+        ``beta``: the computed solution is exact for data within ``beta`` (Frobenius) of
+        ``A`` (nan when not certified).
+    """
+
+    certified: bool
+    labels: np.ndarray
+    n_undecided: int
+    centers: np.ndarray | None = None
+    dual: np.ndarray | None = None
+    bound: float = float("nan")
+
+
+def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
+    """Prove the partition of the solution near ``(X, Z)``, or count what stays undecided.
+
+    Parameters
+    ----------
+    A : ndarray (n, d)
+        The data (centred and scaled by the caller).
+    graph, gamma, p
+        The problem.
+    X, Z : ndarray
+        A solver's centres and dual.
+    gap : float
+        ``P(X) - D(Z)`` (absolute), for the radius of the ball holding ``X*``.
+    label_tol : float
+        The best-effort threshold (relative to the data's unit spread) when nothing is proven.
+    data_error : float
+        A bound on how far ``A`` is from the exact data it represents (the rounding of centring
+        and scaling), added to the proof's ``beta``.
+    """
+    n, d = A.shape
+    positive = graph.weights > 0
+    ball = np.sqrt(2.0 * max(gap, 0.0))
+    blocks = [slice(None)] if p == 2 and d > 1 else [slice(c, c + 1) for c in range(d)]
+    fused = np.ones(graph.n_edges, dtype=bool)
+    undecided = np.zeros(graph.n_edges, dtype=bool)
+    Xp, Zp, beta, certified = np.empty_like(X), np.empty_like(Z), 0.0, True
+    for cols in blocks:
+        dist = problem.norms(problem.edge_diff(graph, X[:, cols]), 2)
+        result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball, data_error)
+        if result is None:
+            certified = False
+            undecided |= positive & (dist <= np.sqrt(2.0) * ball)
+            fused &= dist <= label_tol
+        else:
+            fused &= result[0]
+            Xp[:, cols], Zp[:, cols] = result[1], result[2]
+            beta = max(beta, result[3])
+    labels = components(graph, fused & positive)
+    if certified:
+        return Proof(True, labels, 0, Xp, Zp, beta)
+    return Proof(False, labels, int(np.count_nonzero(undecided & ~_settled(graph, labels, X, ball))))
+
+
+def _settled(graph, labels, X, ball):
+    """Edges separated for sure by the gap's ball (farther apart than ``sqrt(2) * ball``)."""
+    dist = problem.norms(problem.edge_diff(graph, X), 2)
+    return dist > np.sqrt(2.0) * ball
+
+
+def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error):
+    """``(fused edges, centres, dual, beta)`` for one block of columns, or None."""
+    tried = []
+    for tau in _ladder(dist[positive], np.sqrt(2.0) * ball)[:MAX_CANDIDATES]:
+        labels = components(graph, positive & (dist <= tau))
+        if any(np.array_equal(labels, t) for t in tried):
+            continue
+        tried.append(labels)
+        found = _certify(A, graph, gamma, labels, X, Z, data_error)
+        if found is not None:
+            return found
+    return None
+
+
+def _ladder(dist, cap):
+    """Fusion thresholds to try, most plausible first: the widest gaps (by ratio, at least
+    :data:`MIN_GAP`) in the sorted positive edge lengths, each no larger than ``cap``.
+
+    A solver at tolerance ``tol`` leaves fused pairs at small distances and separated ones far
+    apart (10-D blobs at tol 1e-6: fused edges below 1e-7, separated ones above 1e-2); edges
+    longer than ``cap`` (the duality gap's radius) are separated for sure and never fused.
+    The last threshold, 0, fuses exactly coinciding centres only.
+    """
+    d = np.unique(dist[dist > 0])
+    below, above = d[d <= cap], d[d > cap]
+    if below.size == 0:
+        return [0.0]
+    cuts = np.r_[below, above[0] if above.size else np.inf]
+    ratio = cuts[1:] / cuts[:-1]
+    best = [k for k in np.argsort(-ratio, kind="stable")[:MAX_CANDIDATES] if ratio[k] >= MIN_GAP]
+    return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
+
+
+def _certify(A, graph, gamma, labels, X, Z, data_error):
+    """The fused solution of ``labels`` and its verified certificate, or None."""
+    n, d = A.shape
+    radius = gamma * graph.weights
+    fp = FusedProblem(A, graph, gamma, labels)
+    c, ok = fp.minimise(group_means(X, labels, fp.K))
+    if not ok:
+        return None
+    Xp = c[labels]
+    i, j = graph.edges.T
+    Zp = np.zeros((graph.n_edges, d))
+    diff = Xp[i[fp.cross]] - Xp[j[fp.cross]]
+    length = problem.norms(diff, 2)
+    if not np.all(length > 0):
+        return None
+    Zp[fp.cross] = (radius[fp.cross] / length)[:, None] * diff
+    inner = np.flatnonzero((labels[i] == labels[j]) & (radius > 0))
+    T = A - Xp - problem.edge_adjoint(graph, Zp)  # what the in-group flows must carry
+    if inner.size:
+        Zp[inner] = problem.project_dual(Z[inner], radius[inner], 2)
+    # The room each group's flows need: the bound below with the rounding part of beta alone
+    # (the solver's dual still has its residual, which the flows remove), doubled.
+    rounding = _rounding(A, graph, Xp, Zp, fp.cross) + data_error
+    groups = _Groups(graph, labels, inner) if inner.size else None
+    if groups is not None:
+        target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d))
+        flows = _Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
+        candidates = flows.candidates(np.minimum(target / radius[inner], 0.5))
+    else:
+        candidates = iter([None])
+    for z in candidates:
+        if z is not None:
+            Zp[inner] = z
+        beta = problem.fro(A - Xp - problem.edge_adjoint(graph, Zp)) + rounding
+        if not length.min(initial=np.inf) > 2 * beta:
+            return None
+        if z is None or groups.margins_suffice(radius[inner], z, _flow_change(graph, fp, length, radius, beta, d)):
+            return labels[i] == labels[j], Xp, Zp, beta
+    return None
+
+
+def _flow_change(graph, fp, length, radius, beta, d):
+    """How much the in-group divergence can change when the data move by ``beta``.
+
+    The fused centres move by ``||dc_a|| <= beta / sqrt(n_a)`` (the partition-constrained
+    solution map is nonexpansive), the data by ``beta``, and in ``d > 1`` the cross duals
+    ``r_e u_e`` by ``q_e = 2 r_e (||dc_a|| + ||dc_b||) / length_e``; their divergence by at most
+    ``sqrt(2 max cross degree) ||q||``.  In one dimension the signs stay, so the cross duals do not.
+    """
+    change = 2 * beta
+    if d > 1 and fp.cross.size:
+        labels = fp.labels
+        a, b = labels[graph.edges[fp.cross, 0]], labels[graph.edges[fp.cross, 1]]
+        q = 2 * radius[fp.cross] * (1 / np.sqrt(fp.sizes[a]) + 1 / np.sqrt(fp.sizes[b])) * beta / length
+        deg = np.bincount(graph.edges[fp.cross].ravel(), minlength=graph.n).max()
+        change += np.sqrt(2.0 * deg) * float(np.sqrt(np.dot(q, q)))
+    return change
+
+
+def _rounding(A, graph, X, Z, cross):
+    """A bound on the rounding in ``beta``: of computing the residual ``A - X - J Z`` (Higham's
+    bound for sums: node ``i`` sums ``deg_i + 2`` terms), of the cross duals ``r_e u_e`` and of
+    ``r_e = gamma w_e`` (a few ulps of ``r_e`` each)."""
+    n, d = A.shape
+    deg = np.bincount(graph.edges.ravel(), minlength=n).astype(float)
+    size = np.abs(A) + np.abs(X) + abs(graph.incidence) @ np.abs(Z)
+    bound = 0.51 * EPS * problem.fro((deg + 3)[:, None] * size)
+    cross_r = np.bincount(graph.edges[cross].ravel(), np.repeat(problem.norms(Z[cross], 2), 2), minlength=n)
+    return bound + (d + 10) * EPS * np.sqrt(d) * float(np.sqrt(np.dot(cross_r, cross_r)))
+
+
+class _Groups:
+    """The candidate's groups, for the margin their flows need: ``beta_t / sqrt(lambda_2)`` per
+    group, with ``lambda_2 >= 4 / (n_g diam_g)`` (Mohar 1991).  The diameter over the in-group
+    edges is at most ``n_g - 1``, and, where that is not enough, twice the depth of a
+    breadth-first search from one of its points."""
+
+    def __init__(self, graph, labels, inner):
+        self.graph, self.labels, self.inner = graph, labels, inner
+        self.group = labels[graph.edges[inner, 0]]
+        self.K = int(labels.max()) + 1
+        self.size = np.bincount(labels, minlength=self.K).astype(float)
+        self.diameter = np.maximum(self.size - 1, 1)
+        self.searched = False
+
+    def need(self, beta_t):
+        """The room each in-group edge needs, given the divergence change ``beta_t``."""
+        return (beta_t * np.sqrt(self.size * self.diameter) / 2)[self.group]
+
+    def margins_suffice(self, r, z, beta_t):
+        """Every in-group edge keeps the room its group needs (norms and ``r`` rounded)."""
+        margin = r - problem.norms(z, 2) - (z.shape[1] + 8) * EPS * r
+        if np.all(margin > self.need(beta_t)):
+            return True
+        if not self.searched:
+            self._search()
+            return bool(np.all(margin > self.need(beta_t)))
+        return False
+
+    def _search(self):
+        n, K = self.graph.n, self.K
+        root = np.full(K, n)
+        np.minimum.at(root, self.labels, np.arange(n))
+        i, j = self.graph.edges[self.inner].T
+        rows, cols = np.r_[i, np.full(K, n)], np.r_[j, root]
+        adj = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
+        depth = shortest_path(adj, directed=False, unweighted=True, indices=n)[:n] - 1
+        ecc = np.zeros(K)
+        np.maximum.at(ecc, self.labels, depth)
+        self.diameter = np.minimum(self.diameter, np.maximum(2 * ecc, 1))
+        self.searched = True
+
+
+class _Flows:
+    """Flows ``z`` on the in-group edges with ``J_in z = T`` and ``||z_e|| <= r_e``, with room.
+
+    :meth:`candidates` yields feasible flows, each with more room than the last:
+
+    1. alternating projections from the solver's dual ``z0``: onto the balls shrunk to
+       ``(1 - margin_e) r_e``, then onto ``{J_in z = T}`` in the norm weighted by ``1 / s``,
+       ``s_e`` the room ``z0`` leaves on edge ``e`` (floored at ``1e-9 r_e``), so corrections go
+       where there is room;
+    2. electrical flows ``z_e = c_e (y_i - y_j)``, ``J_in diag(c) J_in^T y = T``, with the
+       conductances ``c`` divided by each edge's load ``||z_e|| / r_e`` after every round, which
+       drives the largest load down (:data:`MAX_REWEIGHTS` rounds): for when the solver's dual
+       saturates edges that a flow need not saturate.
+
+    Each projection onto the affine set is a Laplacian solve with one point of each group
+    grounded (:func:`_grounded_solver`), to a residual of ``atol``.
+    """
+
+    def __init__(self, graph, labels, inner, r, T, z0, atol):
+        n, d = T.shape
+        root = np.full(int(labels.max()) + 1, n)
+        np.minimum.at(root, labels, np.arange(n))
+        self.ground = np.zeros(n)
+        self.ground[root] = 1.0
+        self.graph, self.inner, self.atol = graph, inner, atol
+        self.i, self.j = graph.edges[inner].T
+        self.J = graph.incidence[:, inner]
+        self.r, self.T, self.z0 = r, T, z0
+
+    def _solver(self, conductance):
+        """The grounded Laplacian's solve with these conductances (a RuntimeError when it fails)."""
+        c = np.zeros(self.graph.n_edges)
+        c[self.inner] = conductance
+        return _grounded_solver(self.graph, self.graph.laplacian(c, shift=self.ground), self.T.shape[1], self.atol)
+
+    def candidates(self, margin):
+        """Feasible flows, the first kept ``margin`` (relative, per edge) where it could.
+
+        Conductances are kept within 12 orders of magnitude of the largest, so that the
+        factor stays usable; a stage whose system cannot be factorised yields nothing.
+        """
+        r = self.r
+        best = 0.0  # the largest relative room yielded so far
+        for z in self._projections(margin):
+            best = 1 - float(np.max(problem.norms(z, 2) / r))
+            yield z
+        for z in self._reweighted():
+            load = float(np.max(problem.norms(z, 2) / r))
+            if 1 - load > best:
+                best = 1 - load
+                yield z
+
+    def _projections(self, margin):
+        r = self.r
+        room = np.maximum(r - problem.norms(self.z0, 2), 1e-9 * r)
+        room = np.maximum(room, 1e-12 * room.max())
+        try:
+            solve = self._solver(room)
+        except RuntimeError:
+            return
+        z = self.z0
+        for _ in range(MAX_ROUNDS):
+            z = problem.project_dual(z, (1 - margin) * r, 2)
+            z = z + room[:, None] * _edge_diff(solve(self.T - self.J @ z), self.i, self.j)
+            if np.all(problem.norms(z, 2) <= r):
+                yield z
+                return
+
+    def _reweighted(self):
+        c = np.maximum(self.r, 1e-12 * self.r.max())
+        for _ in range(MAX_REWEIGHTS):
+            try:
+                solve = self._solver(c)
+            except RuntimeError:
+                return
+            z = c[:, None] * _edge_diff(solve(self.T), self.i, self.j)
+            z += c[:, None] * _edge_diff(solve(self.T - self.J @ z), self.i, self.j)  # refinement
+            load = problem.norms(z, 2) / self.r
+            if load.max() <= 1:
+                yield z
+            c = np.clip(c / np.maximum(load, 1e-3), 1e-6 * self.r, 1e6 * self.r)
+            c = np.maximum(c, 1e-12 * c.max())
+
+
+def _edge_diff(y, i, j):
+    return y[i] - y[j]
+
+
+def _grounded_solver(graph, M, d, atol):
+    """``M^{-1}`` for the grounded Laplacian: its LDL^T factor (up to three columns, or up to
+    :data:`FACTOR_MAX_NODES` nodes), else Jacobi-CG to a residual of ``atol``, with SuperLU's LU
+    when CG does not converge (kNN graphs of high-dimensional data fill their factors in)."""
+    if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
+        factor = _GROUNDED_LDL.get(graph)
+        if factor is None:
+            factor = _GROUNDED_LDL[graph] = _LDL()
+        factor.factorise(M)  # on the graph's Laplacian pattern: after the first, numeric only
+        return factor.solve
+    diag = M.diagonal()[:, None]
+    lu = []
+
+    def solve(R):
+        scale = problem.fro(R)
+        if scale == 0:
+            return np.zeros_like(R)
+        if not lu:
+            x, _, ok = cg(M.__matmul__, lambda V: V / diag, R, R / diag, max(1e-13, atol / scale), 500)
+            if ok:
+                return x
+            lu.append(_LU(graph))
+            lu[0].factorise(M)
+        return lu[0].solve(R)
+
+    return solve
