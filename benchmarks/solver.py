@@ -7,6 +7,7 @@ markdown table per part, with the machine and versions, and the speed ratios
 
     python benchmarks/solver.py                 # the full run recorded in BENCHMARKS.md
     python benchmarks/solver.py --quick         # n = 1000 only, a short path
+    python benchmarks/solver.py --certify-only  # what proving the partition adds (certify=True/False)
 """
 
 from __future__ import annotations
@@ -71,6 +72,59 @@ def per_gamma(names, sizes, admm_max, cvxpy_max, repeat):
             print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
 
 
+class _ProofClock:
+    """Seconds spent proving partitions (``solvers.core._prove``), summed over a solve."""
+
+    def __init__(self):
+        from advcluster.solvers import core
+
+        self.core, self.inner, self.seconds = core, core._prove, 0.0
+        core._prove = self
+
+    def __call__(self, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return self.inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+def certification(names, sizes, factors, repeat):
+    """What proving the partition costs: solve with and without it, interleaved, in the same run."""
+    clock = _ProofClock()
+    print("\n## Proving the partition: ssnal with certify=True against certify=False (best of %d, "
+          "interleaved; n > 10000 once)\n" % repeat)
+    print("| data | n | gamma | clusters | certified | re-solves | undecided | plain s | certified s "
+          "| overhead | proof s | proof share |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    proven = total = 0
+    for name in names:
+        make, base = DATA[name]
+        for n in sizes:
+            A = make(n)
+            graph = knn_graph(A, k=10, phi=0.5)
+            for gamma in base * np.asarray(factors):
+                plain, cert, proof = [], [], []
+                for _ in range(repeat if n <= 10000 else 1):
+                    t = time.perf_counter()
+                    solve(A, graph, gamma, "ssnal", certify=False)
+                    plain.append(time.perf_counter() - t)
+                    clock.seconds = 0.0
+                    t = time.perf_counter()
+                    res = solve(A, graph, gamma, "ssnal")
+                    cert.append(time.perf_counter() - t)
+                    proof.append(clock.seconds)
+                k = int(np.argmin(cert))
+                resolves = res.message.count("re-solved") and res.message.split("re-solved ")[1].split(" ")[0]
+                proven += res.labels_certified
+                total += 1
+                row = [name, n, f"{gamma:g}", res.n_clusters, res.labels_certified, resolves or 0, res.n_undecided,
+                       f"{min(plain):.3f}", f"{cert[k]:.3f}", f"{cert[k] / min(plain) - 1:+.1%}",
+                       f"{proof[k]:.3f}", f"{proof[k] / cert[k]:.1%}"]
+                print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
+    print(f"\ncertified: {proven} of {total} solves")
+
+
 def path(n, n_gammas, cold_every):
     make, gamma = DATA["moons-2d"]
     A = make(n)
@@ -101,10 +155,17 @@ def main():
     ap.add_argument("--path-n", type=int, default=5000)
     ap.add_argument("--path-gammas", type=int, default=50)
     ap.add_argument("--quick", action="store_true", help="n = 1000 only and a 10-gamma path at n = 1000")
+    ap.add_argument("--certify-only", action="store_true",
+                    help="only the cost of proving the partition (certify=True against False)")
+    ap.add_argument("--factors", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0],
+                    help="gammas of the certification part, as multiples of each data set's gamma")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.path_n, args.path_gammas, args.repeat = [1000], 1000, 10, 1
     header()
+    if args.certify_only:
+        certification(args.data, args.sizes, args.factors, args.repeat)
+        return
     per_gamma(args.data, args.sizes, args.admm_max, args.cvxpy_max, args.repeat)
     if not args.no_path:
         path(args.path_n, args.path_gammas, cold_every=10 if args.path_gammas >= 20 else 2)

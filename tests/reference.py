@@ -238,3 +238,114 @@ def single_threaded_blas():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def reference_partition(A, graph, gamma, p=2, margin=1e-6):
+    """The partition of the exact solution, decided independently of advcluster, or None.
+
+    cvxpy + Clarabel solve the problem on the data centred and rescaled by a power of two (an
+    exact change of units, so Clarabel's absolute tolerances mean the same on every instance).
+    Each candidate grouping (components of the edges shorter than a cut placed in one of the
+    widest gaps of Clarabel's edge lengths) is then checked as a dual certificate would be:
+    the group means of Clarabel's centres, the cross-edge duals ``r_e u_e``, and, by a second
+    conic program, in-group flows ``J_in z = t`` (``t`` with its group sums removed) maximising
+    the smallest relative room ``1 - ||z_e|| / r_e``.  The candidate is accepted when that room
+    and every cross distance exceed ``margin``: far above Clarabel's error (about 1e-9 here), so
+    the grouping is the exact partition.  None when no candidate is that clear (an instance at
+    a fusion threshold).  ``p = 1`` separates by column: each column is decided on its own and
+    points share a cluster when they share a group in every column.
+
+    Returns ``(labels, X_ref)``: labels by first appearance (or None), and Clarabel's centres in
+    the caller's units (None when Clarabel fails, as it does on a few badly scaled problems).
+    """
+    import cvxpy as cp
+
+    A = np.asarray(A, dtype=float)
+    n, d = A.shape
+    mean = A.mean(axis=0)
+    rms = float(np.sqrt(np.mean(np.sum((A - mean) ** 2, axis=1)))) or 1.0
+    k = 2.0 ** np.round(np.log2(rms))
+    As, gs = (A - mean) / k, gamma / k
+    try:
+        Xs, _ = cvxpy_solve(As, graph, gs, p)
+    except (cp.error.SolverError, RuntimeError):
+        return None, None
+    columns = [slice(None)] if p == 2 else [slice(c, c + 1) for c in range(d)]
+    fused = np.ones(graph.n_edges, dtype=bool)
+    for cols in columns:
+        decided = _decide(As[:, cols], graph, gs, Xs[:, cols], margin)
+        if decided is None:
+            return None, Xs * k + mean
+        fused &= decided
+    return _components_first_appearance(graph, fused & (np.asarray(graph.weights) > 0)), Xs * k + mean
+
+
+def _components_first_appearance(graph, mask):
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    edges = np.asarray(graph.edges).reshape(-1, 2)
+    i, j = edges[mask].T
+    adj = sp.coo_array((np.ones(i.size), (i, j)), shape=(graph.n, graph.n))
+    comp = connected_components(adj, directed=False)[1]
+    order, seen = {}, []
+    for c in comp:
+        if c not in order:
+            order[c] = len(order)
+        seen.append(order[c])
+    return np.array(seen)
+
+
+def _decide(A, graph, gamma, X, margin):
+    """Fused edges of one block of columns (see :func:`reference_partition`), or None."""
+    import cvxpy as cp
+
+    edges = np.asarray(graph.edges).reshape(-1, 2)
+    w = np.asarray(graph.weights, dtype=float)
+    r = gamma * w
+    positive = w > 0
+    i, j = edges.T
+    dist = np.sqrt(((X[i] - X[j]) ** 2).sum(axis=1))
+    lengths = np.unique(dist[positive])
+    lengths = lengths[lengths > 0]
+    cuts = [0.0]
+    if lengths.size > 1:
+        ratio = lengths[1:] / lengths[:-1]
+        cuts = [float(np.sqrt(lengths[q] * lengths[q + 1])) for q in np.argsort(-ratio)[:3]] + [0.0]
+    if lengths.size:
+        cuts.insert(0, 2.0 * lengths[-1])  # everything fused
+    J = dense_incidence(graph)
+    for cut in cuts:
+        fused = positive & (dist <= cut)
+        labels = _components_first_appearance(graph, fused)
+        K = labels.max() + 1
+        Y = np.array([X[labels == a].mean(axis=0) for a in range(K)])
+        Xg = Y[labels]
+        cross = positive & (labels[i] != labels[j])
+        inner = positive & (labels[i] == labels[j])
+        gap = np.sqrt(((Xg[i[cross]] - Xg[j[cross]]) ** 2).sum(axis=1))
+        if gap.size and gap.min() <= margin:
+            continue
+        Z = np.zeros((graph.n_edges, A.shape[1]))
+        Z[cross] = (r[cross] / gap)[:, None] * (Xg[i[cross]] - Xg[j[cross]])
+        t = A - Xg - J @ Z
+        for a in range(K):  # remove each group's sum (Clarabel's error; exactly zero at X*)
+            t[labels == a] -= t[labels == a].mean(axis=0)
+        if not inner.any():
+            if np.abs(t).max() <= 1e-7:
+                return fused
+            continue
+        z = cp.Variable((int(inner.sum()), A.shape[1]))
+        room = cp.Variable()
+        rin = r[inner]
+        constraints = [J[:, inner] @ z == t, cp.norm(z, 2, axis=1) <= cp.multiply(1 - room, rin), room <= 1]
+        problem = cp.Problem(cp.Maximize(room), constraints)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                problem.solve(solver=cp.CLARABEL)
+            except cp.error.SolverError:
+                continue
+        if problem.status in ("optimal", "optimal_inaccurate") and room.value is not None and room.value > margin:
+            return fused
+    return None

@@ -61,6 +61,7 @@ def _write_files(d: Path):
     np.save(d / "data.npy", X_CSV)
     np.save(d / "noise.npy", np.random.default_rng(0).normal(size=(80, 2)))
     (d / "small.csv").write_text("x,y\n0,0\n1,1\n5,5\n6,6\n")
+    (d / "tie.csv").write_text("x\n0\n1\n5\n6\n")  # uniform weights, gamma 0.5: exact fusion thresholds
     (d / "semicolon.csv").write_text("x;y\n0;0\n1;1\n5;5\n6;6\n")
     (d / "nan.csv").write_text("x,y\n0,0\n1,nan\n5,5\n")
     (d / "missing.csv").write_text("x,y\n0,0\n1,\n5,5\n")
@@ -377,7 +378,26 @@ def test_non_convergence_is_a_warning_not_an_error(processes):
     res = _json(proc)
     assert res["success"] is False and "max_iter" in res["message"]
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("advcluster: warning: the solver did not converge")
+    assert lines[0].startswith("advcluster: warning: the solver did not converge")
+    # One more line when the partition of the unconverged answer is not proven either.
+    assert res["labels_certified"] is (len(lines) == 1)
+    assert all(line.startswith("advcluster: warning: ") for line in lines) and len(lines) <= 2
+
+
+@pytest.mark.parametrize("json_out", [True, False])
+def test_unproven_partition_is_one_warning_line(cli, json_out):
+    """At an exact fusion threshold no proof exists: the run succeeds, says so in one line."""
+    proc = cli(["solve", "tie.csv", "--weights", "uniform", "--gamma", "0.5", *(["--json"] if json_out else [])])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines == [line for line in lines if line.startswith("advcluster: warning: the partition is not proven")]
+    assert len(lines) == 1 and "undecided" in lines[0]
+    if json_out:
+        res = json.loads(proc.stdout)
+        assert res["labels_certified"] is False and res["n_undecided"] > 0
+    proven = cli(["solve", "tie.csv", "--weights", "uniform", "--gamma", "0.5", "--method", "exact1d", "--json"])
+    assert proven.returncode == 0 and proven.stderr == ""
+    assert json.loads(proven.stdout)["labels_certified"] is True
 
 
 @pytest.mark.skipif(SCRIPT is None, reason="the advcluster console script is not installed")

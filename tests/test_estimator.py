@@ -20,7 +20,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 
 import advcluster.estimator
-from advcluster import ClusteringResult, ConvexClustering, Graph, complete_graph, knn_graph, solve, uniform_graph
+from advcluster import (ClusteringResult, ConvexClustering, Graph, UnprovenLabelsWarning, complete_graph, knn_graph,
+                        solve, uniform_graph)
 
 # ----------------------------------------------------------------------------- scikit-learn API
 
@@ -195,7 +196,25 @@ def test_no_warning_when_converged(blobs):
     X, _ = blobs
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        ConvexClustering().fit(X)
+        warnings.simplefilter("error", UnprovenLabelsWarning)
+        est = ConvexClustering().fit(X)
+    assert est.labels_certified_ is True
+
+
+@pytest.mark.parametrize("method", ["ssnal", "admm"])
+def test_unproven_partition_warns(method):
+    """Uniform weights on 0, 1, 5, 6 at gamma 0.5: both pairs sit exactly at their fusion
+    threshold (the flows that fuse them are saturated), so no proof exists."""
+    X = np.array([[0.0], [1.0], [5.0], [6.0]])
+    est = ConvexClustering(gamma=0.5, weights="uniform", method=method)
+    with pytest.warns(UnprovenLabelsWarning, match="not proven exact: 2 pair"):
+        est.fit(X)
+    assert est.labels_certified_ is False and est.result_.n_undecided == 2
+    assert est.labels_.tolist() == [0, 0, 1, 1]  # the exact partition, read off the centres
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnprovenLabelsWarning)
+        exact = ConvexClustering(gamma=0.5, weights="uniform", method="exact1d").fit(X)
+    assert exact.labels_certified_ is True and exact.labels_.tolist() == [0, 0, 1, 1]
 
 
 # ----------------------------------------------------------------------------- bad parameters

@@ -23,7 +23,7 @@ from .deviation import (
 )
 from .attacks import BL1, BL2, OPTIMIZERS, AttackResult, attack
 from .datasets import list_datasets, load_dataset
-from .estimator import ConvexClustering
+from .estimator import ConvexClustering, UnprovenLabelsWarning
 from .models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
 from .perturbation import Additive, FeatureShift, Multiplicative, Pointwise
 from .graph import Graph, complete_graph, knn_graph, uniform_graph
@@ -45,6 +45,7 @@ __all__ = [
     "ClusteringResult",
     "METHODS",
     "ConvexClustering",
+    "UnprovenLabelsWarning",
     "delta",
     "biggio_distance",
     "rand_deviation",

@@ -427,6 +427,8 @@ def _run_solve(args):
             "dual_objective": res.dual_objective,
             "kkt_residual": res.kkt_residual,
             "success": bool(res.success),
+            "labels_certified": bool(res.labels_certified),
+            "n_undecided": int(res.n_undecided),
             "message": res.message,
             "n_iter": int(res.n_iter),
             "time": res.time,
@@ -440,9 +442,17 @@ def _run_solve(args):
             print(f"agreement with {data.truth_name}: ARI = {ari(data.truth, res.labels):.3f}")
         if args.out:
             print(f"labels and centres written to {args.out}")
+    _warn_result(res)
+    return 0
+
+
+def _warn_result(res):
+    """Warning lines for a solve that did not converge or whose partition is not proven."""
     if not res.success:
         _warn(f"the solver did not converge: {res.message}")
-    return 0
+    if not res.labels_certified:
+        _warn(f"the partition is not proven: {res.n_undecided} pair(s) of neighbouring samples undecided; "
+              "a smaller --tol or a gamma further from a fusion threshold usually settles it")
 
 
 def _json_head(data, X, args):
@@ -530,6 +540,7 @@ def _run_certify(args):
             "sizes": np.bincount(res.labels).tolist(),
             "labels": res.labels,
             "solver_success": bool(res.success),
+            "labels_certified": bool(res.labels_certified),
             "solver_message": res.message,
             "kkt_residual": res.kkt_residual,
             "recovers": recovers,
@@ -568,13 +579,13 @@ def _run_certify(args):
         sizes = ", ".join(map(str, np.bincount(res.labels)[:20])) + (", ..." if res.n_clusters > 20 else "")
         print(f"clusters: {res.n_clusters} (sizes {sizes}); solver {res.method}, "
               f"{'converged' if res.success else 'NOT CONVERGED'}, KKT residual {res.kkt_residual:.2e}")
+        print(res.partition_line())
         print(bounds)
         print(verdict)
         if radius is not None:
             print(radius)
             print(f"meaning: {_radius_meaning(radius, args.gamma)} (weights {mode}).")
-    if not res.success:
-        _warn(f"the solver did not converge: {res.message}")
+    _warn_result(res)
     return 0
 
 
@@ -744,7 +755,8 @@ def _run_attack(args):
             theta=result.theta, norm=result.norm, deviation=result.deviation, n_changed=result.n_changed,
             n_clusters=result.n_clusters, clean_n_clusters=int(len(np.unique(problem.reference.labels))),
             feasible=result.feasible, success=result.success, message=result.message, n_evals=result.n_evals,
-            n_solves=result.n_solves, n_failed_solves=result.n_failed_solves, time=result.time,
+            n_solves=result.n_solves, n_failed_solves=result.n_failed_solves,
+            n_uncertified=result.n_uncertified, time=result.time,
             labels=result.labels, clean_labels=problem.reference.labels,
         )
         if plateaus is not None:

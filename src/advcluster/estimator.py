@@ -16,7 +16,12 @@ from .solvers.problem import NORMS
 
 from sklearn.utils.validation import validate_data as _validate_data
 
-__all__ = ["ConvexClustering"]
+__all__ = ["ConvexClustering", "UnprovenLabelsWarning"]
+
+
+class UnprovenLabelsWarning(UserWarning):
+    """The partition a fit reports is not proven exact: some pairs of neighbouring samples may
+    be fused or separated wrongly (``result_.n_undecided`` of them are undecided)."""
 
 
 
@@ -30,10 +35,11 @@ class ConvexClustering(ClusterMixin, BaseEstimator):
         \min_{X}\; \frac12 \sum_{i=1}^{n} \|x_i - a_i\|_2^2
         \;+\; \gamma \sum_{(i,j) \in E,\, i<j} w_{ij}\, \|x_i - x_j\|_p ,
 
-    a strongly convex problem with a unique solution. Samples whose centres coincide (up to
-    ``label_tol``) form a cluster; larger ``gamma`` fuses more. The problem is solved by
-    :func:`advcluster.solve`, and the full result, with its optimality evidence (objective,
-    dual objective, KKT residual), is kept in ``result_``. Clustering is transductive: there
+    a strongly convex problem with a unique solution. Samples whose centres coincide form a
+    cluster; larger ``gamma`` fuses more. The problem is solved by :func:`advcluster.solve`,
+    which proves the partition it reports where it can (``labels_certified_``), and the full
+    result, with its optimality evidence (objective, dual objective, KKT residual), is kept in
+    ``result_``. Clustering is transductive: there
     is ``fit_predict`` but no ``predict``.
 
     Parameters
@@ -64,15 +70,18 @@ default="knn"
         The solver (:data:`advcluster.METHODS`). ``"exact1d"`` needs ``weights="uniform"``
         and one feature (or ``p=1``).
     tol : float, default=1e-6
-        Stop when the relative KKT residual is at most ``tol``.
+        Stop when the relative KKT residual and duality gap are at most ``tol`` (measured on
+        the data centred and scaled to unit spread).
     p : {1, 2}, default=2
         Norm on the centre differences.
     max_iter : int, default=None
         Outer iteration limit of the solver (``None``: the method's default).
     label_tol : float, default=1e-5
-        Relative tolerance under which two centres count as equal.
+        Where the partition cannot be proven: the tolerance, relative to the data's spread,
+        under which two centres count as equal.
     label_rule : {"components", "greedy"}, default="components"
-        How clusters are read off the centres (:mod:`advcluster.solvers.labels`).
+        How clusters are read off the centres where the partition cannot be proven
+        (:mod:`advcluster.solvers.labels`).
 
     Attributes
     ----------
@@ -82,6 +91,8 @@ default="knn"
         The solution :math:`X^*`: row ``i`` is the centre of sample ``i``.
     n_clusters_ : int
         Number of clusters found.
+    labels_certified_ : bool
+        The partition is proven exact (``result_.labels_certified``).
     n_iter_ : int
         Outer iterations the solver ran (``result_.n_iter``).
     result_ : ClusteringResult
@@ -99,6 +110,8 @@ default="knn"
     sklearn.exceptions.ConvergenceWarning
         When the solver stops before meeting ``tol`` (``result_.success`` is False); the
         warning carries the solver's message.
+    UnprovenLabelsWarning
+        When the partition could not be proven (``labels_certified_`` is False).
 
     See Also
     --------
@@ -187,8 +200,18 @@ default="knn"
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        if not result.labels_certified:
+            warnings.warn(
+                f"the partition is not proven exact: {result.n_undecided} pair(s) of neighbouring samples "
+                f"undecided at tol {result.tol:.0e} (gamma {result.gamma:g} may sit at a fusion threshold); "
+                "labels_ reads the centres with label_tol. A smaller tol or a gamma further from the "
+                "threshold usually settles it.",
+                UnprovenLabelsWarning,
+                stacklevel=2,
+            )
         self.graph_ = graph
         self.result_ = result
+        self.labels_certified_ = bool(result.labels_certified)
         self.centers_ = result.centers
         self.labels_ = result.labels
         self.n_clusters_ = int(result.n_clusters)

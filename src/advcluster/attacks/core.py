@@ -176,10 +176,13 @@ class AttackResult:
         Lower-level solves (cache hits are not solves).
     n_failed_solves : int
         Evaluations whose lower-level solve did not meet its accuracy test.
+    n_uncertified : int
+        Evaluations whose labels are not proven to be the lower level's exact partition
+        (:attr:`advcluster.ClusteringResult.labels_certified`).
     time : float
         Wall-clock seconds.
     success : bool
-        The optimizer ended normally with a feasible answer.
+        The optimizer ended normally with a feasible answer whose labels are proven.
     message : str
     history : list of Evaluation
         Every evaluation, in order.
@@ -201,6 +204,7 @@ class AttackResult:
     n_evals: int
     n_solves: int
     n_failed_solves: int
+    n_uncertified: int
     time: float
     success: bool
     message: str
@@ -221,6 +225,7 @@ class AttackResult:
             f"  {self.measure} = {self.deviation:g}, N_c = {self.n_changed}, clusters = {self.n_clusters}",
             f"  {self.n_evals} evaluations, {self.n_solves} lower-level solves"
             + (f" ({self.n_failed_solves} not converged)" if self.n_failed_solves else "")
+            + (f", {self.n_uncertified} with unproven labels" if self.n_uncertified else "")
             + f", {self.time:.3g} s",
         ])
 
@@ -289,19 +294,23 @@ def attack(problem, optimizer="grid", *, random_state=None, callback=None, max_e
     best = search.best
     if best is None:
         raise ValueError(f"optimizer {optimizer!r} stopped before evaluating any point ({outcome.message}).")
-    success = bool(outcome.complete and best.feasible)
+    success = bool(outcome.complete and best.feasible and best.certified)
     message = outcome.message
     if not best.feasible:
         message += "; " + _infeasible_note(problem, search)
     failed = sum(not e.solver_ok for e in search.history)
     if failed:
         message += f"; {failed} lower-level solve(s) did not converge"
+    uncertified = sum(not e.certified for e in search.history)
+    if uncertified:
+        message += (f"; {uncertified} evaluation(s) with unproven labels"
+                    + ("" if best.certified else ", the answer's among them"))
     return AttackResult(
         problem=problem.kind, optimizer=optimizer, theta=best.theta,
         E=problem.perturbation.matrix(best.theta), norm=best.norm, deviation=best.value,
         measure=problem.measure, n_changed=best.n_changed, n_clusters=best.n_clusters, labels=best.labels,
         feasible=best.feasible, n_evals=search.n_evals, n_solves=problem.model.n_solves - solves0,
-        n_failed_solves=failed, time=elapsed, success=success, message=message,
+        n_failed_solves=failed, n_uncertified=uncertified, time=elapsed, success=success, message=message,
         history=search.history, extra=outcome.extra,
     )
 

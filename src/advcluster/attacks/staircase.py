@@ -6,16 +6,23 @@ recursively on each side whose partition differs from the midpoint's, until each
 is bracketed within ``xtol = rtol * (hi - lo)``. Midpoints of all open brackets are evaluated
 together, level by level (in parallel with ``n_jobs``).
 
-What is exact: every breakpoint between grid points whose partitions differ is located to
-``xtol``. A partition that changes and changes back between two neighbouring grid points
-with equal partitions is not seen in general: refine the grid (``num``) to rule that out.
-For convex clustering of one feature, an interval is also bisected when the order of the
-cluster centres differs at its ends: centres move continuously in ``eps``, so two clusters
-can only swap places by fusing, and that excursion is found.
+What is exact (docs/partitions.md, section 6): the lower level's labels are proven (every
+evaluation says whether, :attr:`Evaluation.certified`), so each bracket's ends have different
+exact partitions and a breakpoint lies between them, within ``xtol``; each plateau's value is
+the exact deviation of its partition.  Every breakpoint between grid points whose partitions
+differ is located.  For convex clustering of one feature with fixed weights (uniform weights,
+or ``reweight=False``), and for ``p = 1``, no change can hide between two grid points: an
+interval is also bisected when the order of the cluster centres differs at its ends, and
+where partition and order agree at both ends they hold throughout (the data for which a
+partition with a given order of centres is optimal form a convex polyhedron, and the data move
+along a line).  Otherwise (p = 2 in several features, weights rebuilt from the data, black
+boxes) a partition that changes and changes back between two neighbouring grid points is not
+seen in general: refine the grid (``num``).
 
 BL1: the best evaluated point within the budget, ties to the smallest ``|eps|``, so the
 answer is the inner end of the best plateau (to ``xtol``). BL2: the smallest ``|eps|`` on
-either side whose deviation reaches the target: the reaching side of a bracket.
+either side whose deviation reaches the target: the reaching side of a bracket, within ``xtol``
+of the least perturbation that reaches it.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class Plateau:
 
     ``lower`` / ``upper`` are the outermost evaluated points of the plateau; the
     breakpoints lie within ``xtol`` outside them (or the plateau meets the range's end).
+    ``certified``: the labels of every evaluation in it are proven.
     """
 
     lower: float
@@ -42,6 +50,7 @@ class Plateau:
     n_changed: int
     n_clusters: int
     n_points: int
+    certified: bool = True
 
 
 def _same(a, b):
@@ -63,7 +72,8 @@ def plateaus(evaluations) -> list[Plateau]:
         if k == len(evs) or not _same(evs[k], evs[start]):
             first, last = evs[start], evs[k - 1]
             out.append(Plateau(float(first.theta[0]), float(last.theta[0]), first.value,
-                               first.n_changed, first.n_clusters, k - start))
+                               first.n_changed, first.n_clusters, k - start,
+                               all(e.certified for e in evs[start:k])))
             start = k
     return out
 
@@ -107,8 +117,10 @@ def run(search, *, num=None, points=None, rtol=1e-8):
                 open_.append((m, b))
     brackets = sorted((ab for ab in brackets if not _same(*ab)), key=lambda ab: ab[0].theta[0])
     table = plateaus(search.history)
+    unproven = sum(not (a.certified and b.certified) for a, b in brackets)
     return Outcome(
-        f"{len(table)} plateaus, {len(brackets)} breakpoints located to {xtol:.2g}",
+        f"{len(table)} plateaus, {len(brackets)} breakpoints located to {xtol:.2g}"
+        + (f" ({unproven} between labels not proven)" if unproven else ""),
         extra=dict(plateaus=table, breakpoints=np.array([[a.theta[0], b.theta[0]] for a, b in brackets]).reshape(-1, 2),
                    xtol=xtol),
     )

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._validation import check_int, check_positive
 from . import problem
-from .core import Iterate, meets_tol, register
+from .core import Iterate, converged_message, meets_tol, register
 from .linear import ShiftedLaplacian
 
 DEFAULT_MAX_ITER = 20000
@@ -200,10 +200,7 @@ def run(
                     Z=sigma * Y,
                     n_iter=k,
                     converged=True,
-                    message=(
-                        f"converged: KKT residual {ev['kkt_residual']:.2e} and duality gap "
-                        f"{ev['duality_gap']:.2e} <= tol {tol:.0e} after {k} iterations"
-                    ),
+                    message=f"{converged_message(ev, tol)} after {k} iterations",
                     history=history,
                 )
         if adapt_sigma and k % (max(balance_every, FACTOR_BALANCE_EVERY) if system.direct else balance_every) == 0:

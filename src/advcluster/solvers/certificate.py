@@ -27,7 +27,6 @@ problem, ``|z_e| <= r_e``), and a pair is fused when it is fused in every column
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,13 +36,9 @@ from scipy.sparse.csgraph import shortest_path
 from . import problem
 from .fused import FusedProblem, group_means
 from .labels import components
-from .linear import LDL_MAX_COLUMNS, _LDL, _LU, cg
+from .flows import Flows
 
 EPS = np.finfo(float).eps
-_GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
-MAX_ROUNDS = 8  # rounds of alternating projections per margin
-MAX_REWEIGHTS = 16  # rounds of reweighted electrical flows
-FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 MAX_CANDIDATES = 3  # candidate partitions tried per proof
 MIN_GAP = 10.0  # a candidate cuts the edge lengths where consecutive ones differ by this factor
 
@@ -183,7 +178,7 @@ def _certify(A, graph, gamma, labels, X, Z, data_error):
     groups = _Groups(graph, labels, inner) if inner.size else None
     if groups is not None:
         target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d))
-        flows = _Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
+        flows = Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
         candidates = flows.candidates(np.minimum(target / radius[inner], 0.5))
     else:
         candidates = iter([None])
@@ -229,158 +224,62 @@ def _rounding(A, graph, X, Z, cross):
 
 
 class _Groups:
-    """The candidate's groups, for the margin their flows need: ``beta_t / sqrt(lambda_2)`` per
-    group, with ``lambda_2 >= 4 / (n_g diam_g)`` (Mohar 1991).  The diameter over the in-group
-    edges is at most ``n_g - 1``, and, where that is not enough, twice the depth of a
-    breadth-first search from one of its points."""
+    """The candidate's groups, for the room their flows need (docs/partitions.md, section 3).
+
+    A change ``beta_t`` of the divergence is carried inside group ``g`` by a flow of norm at
+    most ``beta_t / sqrt(lambda_2)`` on any connected subgraph ``H`` of the group's edges, with
+    ``lambda_2 >= 4 / (n_g diam_H)`` (Mohar 1991); edges outside ``H`` keep their flow.  So the
+    proof needs a spanning ``H`` whose every edge has room ``beta_t sqrt(n_g diam_H) / 2``.
+    ``H`` is the edges with that room for a diameter bound ``D``: first ``D = n_g - 1`` (true of
+    any connected subgraph), then, where that ``H`` does not connect the group, twice the depth
+    of a breadth-first search, repeated while it grows (edges of tiny weight have no room to
+    spare and are left out)."""
+
+    MAX_ROUNDS = 6
 
     def __init__(self, graph, labels, inner):
         self.graph, self.labels, self.inner = graph, labels, inner
         self.group = labels[graph.edges[inner, 0]]
         self.K = int(labels.max()) + 1
         self.size = np.bincount(labels, minlength=self.K).astype(float)
-        self.diameter = np.maximum(self.size - 1, 1)
-        self.searched = False
+        self.root = np.full(self.K, graph.n)
+        np.minimum.at(self.root, labels, np.arange(graph.n))
 
-    def need(self, beta_t):
+    def need(self, beta_t, diameter=None):
         """The room each in-group edge needs, given the divergence change ``beta_t``."""
-        return (beta_t * np.sqrt(self.size * self.diameter) / 2)[self.group]
+        diameter = np.maximum(self.size - 1, 1) if diameter is None else diameter
+        return (beta_t * np.sqrt(self.size * diameter) / 2)[self.group]
 
     def margins_suffice(self, r, z, beta_t):
-        """Every in-group edge keeps the room its group needs (norms and ``r`` rounded)."""
+        """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""
         margin = r - problem.norms(z, 2) - (z.shape[1] + 8) * EPS * r
-        if np.all(margin > self.need(beta_t)):
-            return True
-        if not self.searched:
-            self._search()
-            return bool(np.all(margin > self.need(beta_t)))
+        full = np.maximum(self.size - 1, 1)
+        diameter = full
+        for _ in range(self.MAX_ROUNDS):
+            keep = margin > self.need(beta_t, diameter)
+            spans, bound = self._diameter_bound(keep)
+            valid = spans & ((diameter == full) | (bound <= diameter))
+            if np.all(valid):
+                return True
+            if diameter is full:  # the smallest diameter there can be: every edge with room
+                spans, bound = self._diameter_bound(margin > 0)
+            if not np.all(spans | valid):
+                return False
+            grown = np.where(valid, diameter, np.minimum(bound, full))
+            if np.array_equal(grown, diameter) and diameter is not full:
+                return False
+            diameter = grown
         return False
 
-    def _search(self):
+    def _diameter_bound(self, keep):
+        """Per group: whether the kept edges connect it, and twice the depth of a breadth-first
+        search over them from its first point (a bound on their diameter)."""
         n, K = self.graph.n, self.K
-        root = np.full(K, n)
-        np.minimum.at(root, self.labels, np.arange(n))
-        i, j = self.graph.edges[self.inner].T
-        rows, cols = np.r_[i, np.full(K, n)], np.r_[j, root]
+        i, j = self.graph.edges[self.inner[keep]].T
+        rows, cols = np.r_[i, np.full(K, n)], np.r_[j, self.root]
         adj = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
         depth = shortest_path(adj, directed=False, unweighted=True, indices=n)[:n] - 1
         ecc = np.zeros(K)
         np.maximum.at(ecc, self.labels, depth)
-        self.diameter = np.minimum(self.diameter, np.maximum(2 * ecc, 1))
-        self.searched = True
-
-
-class _Flows:
-    """Flows ``z`` on the in-group edges with ``J_in z = T`` and ``||z_e|| <= r_e``, with room.
-
-    :meth:`candidates` yields feasible flows, each with more room than the last:
-
-    1. alternating projections from the solver's dual ``z0``: onto the balls shrunk to
-       ``(1 - margin_e) r_e``, then onto ``{J_in z = T}`` in the norm weighted by ``1 / s``,
-       ``s_e`` the room ``z0`` leaves on edge ``e`` (floored at ``1e-9 r_e``), so corrections go
-       where there is room;
-    2. electrical flows ``z_e = c_e (y_i - y_j)``, ``J_in diag(c) J_in^T y = T``, with the
-       conductances ``c`` divided by each edge's load ``||z_e|| / r_e`` after every round, which
-       drives the largest load down (:data:`MAX_REWEIGHTS` rounds): for when the solver's dual
-       saturates edges that a flow need not saturate.
-
-    Each projection onto the affine set is a Laplacian solve with one point of each group
-    grounded (:func:`_grounded_solver`), to a residual of ``atol``.
-    """
-
-    def __init__(self, graph, labels, inner, r, T, z0, atol):
-        n, d = T.shape
-        root = np.full(int(labels.max()) + 1, n)
-        np.minimum.at(root, labels, np.arange(n))
-        self.ground = np.zeros(n)
-        self.ground[root] = 1.0
-        self.graph, self.inner, self.atol = graph, inner, atol
-        self.i, self.j = graph.edges[inner].T
-        self.J = graph.incidence[:, inner]
-        self.r, self.T, self.z0 = r, T, z0
-
-    def _solver(self, conductance):
-        """The grounded Laplacian's solve with these conductances (a RuntimeError when it fails)."""
-        c = np.zeros(self.graph.n_edges)
-        c[self.inner] = conductance
-        return _grounded_solver(self.graph, self.graph.laplacian(c, shift=self.ground), self.T.shape[1], self.atol)
-
-    def candidates(self, margin):
-        """Feasible flows, the first kept ``margin`` (relative, per edge) where it could.
-
-        Conductances are kept within 12 orders of magnitude of the largest, so that the
-        factor stays usable; a stage whose system cannot be factorised yields nothing.
-        """
-        r = self.r
-        best = 0.0  # the largest relative room yielded so far
-        for z in self._projections(margin):
-            best = 1 - float(np.max(problem.norms(z, 2) / r))
-            yield z
-        for z in self._reweighted():
-            load = float(np.max(problem.norms(z, 2) / r))
-            if 1 - load > best:
-                best = 1 - load
-                yield z
-
-    def _projections(self, margin):
-        r = self.r
-        room = np.maximum(r - problem.norms(self.z0, 2), 1e-9 * r)
-        room = np.maximum(room, 1e-12 * room.max())
-        try:
-            solve = self._solver(room)
-        except RuntimeError:
-            return
-        z = self.z0
-        for _ in range(MAX_ROUNDS):
-            z = problem.project_dual(z, (1 - margin) * r, 2)
-            z = z + room[:, None] * _edge_diff(solve(self.T - self.J @ z), self.i, self.j)
-            if np.all(problem.norms(z, 2) <= r):
-                yield z
-                return
-
-    def _reweighted(self):
-        c = np.maximum(self.r, 1e-12 * self.r.max())
-        for _ in range(MAX_REWEIGHTS):
-            try:
-                solve = self._solver(c)
-            except RuntimeError:
-                return
-            z = c[:, None] * _edge_diff(solve(self.T), self.i, self.j)
-            z += c[:, None] * _edge_diff(solve(self.T - self.J @ z), self.i, self.j)  # refinement
-            load = problem.norms(z, 2) / self.r
-            if load.max() <= 1:
-                yield z
-            c = np.clip(c / np.maximum(load, 1e-3), 1e-6 * self.r, 1e6 * self.r)
-            c = np.maximum(c, 1e-12 * c.max())
-
-
-def _edge_diff(y, i, j):
-    return y[i] - y[j]
-
-
-def _grounded_solver(graph, M, d, atol):
-    """``M^{-1}`` for the grounded Laplacian: its LDL^T factor (up to three columns, or up to
-    :data:`FACTOR_MAX_NODES` nodes), else Jacobi-CG to a residual of ``atol``, with SuperLU's LU
-    when CG does not converge (kNN graphs of high-dimensional data fill their factors in)."""
-    if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
-        factor = _GROUNDED_LDL.get(graph)
-        if factor is None:
-            factor = _GROUNDED_LDL[graph] = _LDL()
-        factor.factorise(M)  # on the graph's Laplacian pattern: after the first, numeric only
-        return factor.solve
-    diag = M.diagonal()[:, None]
-    lu = []
-
-    def solve(R):
-        scale = problem.fro(R)
-        if scale == 0:
-            return np.zeros_like(R)
-        if not lu:
-            x, _, ok = cg(M.__matmul__, lambda V: V / diag, R, R / diag, max(1e-13, atol / scale), 500)
-            if ok:
-                return x
-            lu.append(_LU(graph))
-            lu[0].factorise(M)
-        return lu[0].solve(R)
-
-    return solve
+        spans = np.isfinite(ecc)
+        return spans, np.where(spans, np.maximum(2 * ecc, 1), np.inf)

@@ -71,6 +71,16 @@ def meets_tol(ev, tol):
     return ev["kkt_residual"] <= tol and ev["duality_gap"] <= tol + ev["gap_roundoff"]
 
 
+def converged_message(ev, tol):
+    """What :func:`meets_tol` established, in words that are true: a gap above ``tol`` but within
+    its rounding error is said to be so."""
+    kkt, gap = ev["kkt_residual"], ev["duality_gap"]
+    if gap <= tol:
+        return f"converged: KKT residual {kkt:.2e} and duality gap {gap:.2e} <= tol {tol:.0e}"
+    return (f"stopped: KKT residual {kkt:.2e} <= tol {tol:.0e}; duality gap {gap:.2e} above tol but within "
+            f"its rounding error {ev['gap_roundoff']:.1e}")
+
+
 # Undecided partitions are re-solved from where the solve ended, this many times at most,
 # each time at a tolerance this much tighter (never below REFINE_FLOOR).
 REFINE_ROUNDS = 2
@@ -285,7 +295,10 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
 
 def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error):
     """:func:`certificate.prove` at an iterate; ``ev`` is on the unit-spread scale, ``An`` on ``scale``."""
-    gap = (ev["primal_objective"] - ev["dual_objective"]) * scale**2
+    # The computed gap, plus its rounding: what bounds P(X) - P(X*) in exact arithmetic.
+    size = 1 + abs(ev["primal_objective"]) + abs(ev["dual_objective"])
+    gap = (ev["primal_objective"] - ev["dual_objective"] + size * (ev["gap_roundoff"] + 8 * np.finfo(float).eps))
+    gap *= scale**2
     return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error)
 
 

@@ -31,6 +31,21 @@ from . import problem
 DENSE_MAX = 600  # Hessians of at most this order are solved dense
 
 
+def block_laplacian(K, d, pa, pb, blocks, diagonal):
+    """``diag(diagonal) + sum_e (e_a - e_b)(e_a - e_b)^T (x) blocks[e]``, sparse (K d, K d), for
+    pairs ``(pa[e], pb[e])`` and symmetric ``d x d`` blocks: a Laplacian with matrix weights."""
+    shape = (len(pa), d, d)
+    kk = np.arange(d)
+    rows_a = np.broadcast_to((pa * d)[:, None, None] + kk[None, :, None], shape)
+    cols_a = np.broadcast_to((pa * d)[:, None, None] + kk[None, None, :], shape)
+    rows_b = np.broadcast_to((pb * d)[:, None, None] + kk[None, :, None], shape)
+    cols_b = np.broadcast_to((pb * d)[:, None, None] + kk[None, None, :], shape)
+    rows = np.concatenate([rows_a, rows_b, rows_a, rows_b, np.arange(K * d)[:, None, None]], axis=None)
+    cols = np.concatenate([cols_a, cols_b, cols_b, cols_a, np.arange(K * d)[:, None, None]], axis=None)
+    vals = np.concatenate([blocks, blocks, -blocks, -blocks, np.asarray(diagonal, dtype=float)[:, None, None]], axis=None)
+    return sp.coo_array((vals, (rows, cols)), shape=(K * d, K * d))
+
+
 def group_means(X, labels, K):
     """Mean of the rows of ``X`` in each group (K, d)."""
     sums = np.zeros((K, X.shape[1]))
@@ -107,17 +122,7 @@ class FusedProblem:
             H = H.reshape(K * d, K * d)
             H[np.diag_indices(K * d)] += np.repeat(self.sizes, d)
             return H
-        shape = (self.pa.size, d, d)
-        kk = np.arange(d)
-        rows_a = np.broadcast_to((self.pa * d)[:, None, None] + kk[None, :, None], shape)
-        cols_a = np.broadcast_to((self.pa * d)[:, None, None] + kk[None, None, :], shape)
-        rows_b = np.broadcast_to((self.pb * d)[:, None, None] + kk[None, :, None], shape)
-        cols_b = np.broadcast_to((self.pb * d)[:, None, None] + kk[None, None, :], shape)
-        rows = np.concatenate([rows_a, rows_b, rows_a, rows_b]).ravel()
-        cols = np.concatenate([cols_a, cols_b, cols_b, cols_a]).ravel()
-        vals = np.concatenate([B, B, -B, -B]).ravel()
-        diag = sp.diags_array(np.repeat(self.sizes, d))
-        return (diag + sp.coo_array((vals, (rows, cols)), shape=(K * d, K * d))).tocsc()
+        return block_laplacian(K, d, self.pa, self.pb, B, np.repeat(self.sizes, d)).tocsc()
 
     def solve_hessian(self, H, rhs):
         """``H^{-1} rhs`` for ``rhs`` of shape (K, d); ``LinAlgError`` when ``H`` is numerically singular."""
@@ -137,21 +142,21 @@ class FusedProblem:
     def minimise(self, c, max_steps=30):
         """Newton's method from ``c`` while the joined centres stay apart: ``(c, ok)``.
 
-        Runs until the gradient is at rounding level (``16 eps`` relative: two or three steps
-        from a solver's centres) or stops decreasing; steps are damped so that no joined pair
-        more than halves its distance at once.  ``ok`` is False when a pair collapses (the
-        groups should be one) or the gradient stops above ``1e3 eps``.
+        Runs until the gradient is at rounding level (``16 eps`` relative) or stops decreasing
+        (two or three steps from a solver's centres; near a fusion threshold the gradient's own
+        rounding, amplified by ``R_ab / ||c_a - c_b||``, sets the floor).  Steps are damped so
+        that no joined pair more than halves its distance at once.  ``ok`` is False when a pair
+        collapses: the groups should be one.
         """
         c = np.array(c, dtype=float)
         if not self.pa.size:
             return self.abar.copy(), True
         scale = np.sqrt(np.sum(self.sizes[:, None] * self.abar**2)) + self.gamma * float(np.sum(self.W)) + 1.0
-        enough = 1e3 * np.finfo(float).eps * scale
         g = self.gradient(c)
         gnorm = problem.fro(g)
         for _ in range(max_steps):
             if gnorm <= 16 * np.finfo(float).eps * scale:
-                return c, True
+                break
             _, r = self.pair_geometry(c)
             if not np.all(r > 0):
                 return c, False
@@ -161,19 +166,16 @@ class FusedProblem:
                 return c, False
             if not np.all(np.isfinite(step)):
                 return c, False
-            t = 1.0
             for _ls in range(40):
-                trial = c - t * step
-                _, rt = self.pair_geometry(trial)
+                _, rt = self.pair_geometry(c - step)
                 if np.all(rt >= 0.5 * r):
-                    gt = self.gradient(trial)
-                    gtn = problem.fro(gt)
-                    if gtn < gnorm or t < 1e-3:
-                        break
-                t *= 0.5
+                    break
+                step = 0.5 * step
             else:
                 return c, False
+            gt = self.gradient(c - step)
+            gtn = problem.fro(gt)
             if not gtn < gnorm:
-                return c, gnorm <= enough
-            c, g, gnorm = trial, gt, gtn
-        return c, gnorm <= enough
+                break
+            c, g, gnorm = c - step, gt, gtn
+        return c, bool(np.all(self.pair_geometry(c)[1] > 0))

@@ -23,13 +23,14 @@ class ClusteringResult:
     splitting : ndarray (m, d)
         The splitting variable ``U ~ B(X)`` with exact zeros on fused edges.
     primal_objective, dual_objective, duality_gap : float
-        Objectives of (P) and (D) and the relative gap ``|P - D| / (1 + |P| + |D|)``.
+        Objectives of (P) and (D) in the data's units, and the relative gap
+        ``|P - D| / (1 + |P| + |D|)`` of the problem centred and scaled to unit spread.
     gap_roundoff : float
         Rounding error of the computed gap (relative); it matters only for huge gamma.
     kkt_residual : float
-        ``max(eta_P, eta_D, eta)``, the SSNAL paper's relative KKT residual;
-        the three parts are ``primal_infeasibility``, ``dual_infeasibility``,
-        ``stationarity``.
+        ``max(eta_P, eta_D, eta)``, the SSNAL paper's relative KKT residual of the problem
+        centred and scaled to unit spread (docs/partitions.md, section 5); the three parts are
+        ``primal_infeasibility``, ``dual_infeasibility``, ``stationarity``.
     n_iter : int
         Outer iterations (augmented Lagrangian steps for ssnal, iterations for admm).
     n_inner : int
@@ -37,10 +38,19 @@ class ClusteringResult:
     time : float
         Wall-clock seconds spent in the solver.
     success : bool
-        True when the solver met its stopping rule: ``kkt_residual <= tol`` and
-        ``duality_gap <= tol + gap_roundoff`` (exact1d without certificate: exact by construction).
+        True exactly when the returned point's ``kkt_residual`` and ``duality_gap`` are both at
+        most ``tol`` (exact1d: exact by construction); the message says why not otherwise.
     message : str
         How the solve ended, in words.
+    labels_certified : bool
+        The labels are the exact partition, proven (:mod:`advcluster.solvers.certificate`);
+        the centres are then the exact fused solution, up to ``backward_error``.
+    n_undecided : int
+        Pairs of neighbours (edges of positive weight) whose fusion is not proven: 0 when
+        certified, -1 when no proof was attempted (``certify=False``).
+    backward_error : float
+        When certified: the centres and dual satisfy the optimality conditions exactly for
+        data within this distance (Frobenius) of ``A``; nan otherwise.
     history : list of dict
         One entry per evaluation of the KKT residual (admm) or per outer iteration (ssnal:
         also ``sigma``, the ``admm`` iterations of its first phase, and the ``newton`` and
@@ -82,6 +92,15 @@ class ClusteringResult:
             f"n_inner={self.n_inner}, time={self.time:.3g}s, message={self.message!r})"
         )
 
+    def partition_line(self) -> str:
+        """One line on what is proven about the labels."""
+        if self.labels_certified:
+            return f"partition: proven exact (backward error {self.backward_error:.1e})"
+        if self.n_undecided < 0:
+            return "partition: not proven (certify=False); labels read off the centres"
+        return (f"partition: NOT proven, {self.n_undecided} pair(s) of neighbours undecided; "
+                "labels read off the centres")
+
     def summary(self) -> str:
         """A few lines for people: clusters found and how accurate the solve was."""
         sizes = np.bincount(self.labels)
@@ -95,6 +114,7 @@ class ClusteringResult:
                 f"KKT residual {self.kkt_residual:.2e} (tol {self.tol:.0e}): primal {self.primal_infeasibility:.1e}, "
                 f"dual {self.dual_infeasibility:.1e}, stationarity {self.stationarity:.1e}",
                 f"iterations {self.n_iter} outer, {self.n_inner} inner; {self.time:.3f} s",
+                self.partition_line(),
                 self.message if self.success else f"NOT CONVERGED: {self.message}",
             ]
         )

@@ -47,7 +47,7 @@ from scipy.sparse.linalg import splu
 
 from .._validation import check_int, check_positive
 from . import admm, problem
-from .core import Iterate, meets_tol, register
+from .core import Iterate, converged_message, meets_tol, register
 from .linear import SUPERLU_OPTIONS, ShiftedLaplacian
 
 
@@ -416,10 +416,7 @@ def run(
             )
         if meets_tol(ev, tol):
             converged = True
-            message = (
-                f"converged: KKT residual {ev['kkt_residual']:.2e} and duality gap "
-                f"{ev['duality_gap']:.2e} <= tol {tol:.0e}"
-            )
+            message = converged_message(ev, tol)
             break
         if ev["primal_infeasibility"] > ev["stationarity"]:
             sigma = min(sigma * sigma_factor, 1e10)

@@ -1,0 +1,259 @@
+"""In-group dual flows with room: the part of a partition's certificate that a solver leaves open
+(docs/partitions.md, section 3).
+
+Given the divergence ``T`` (n, d) that the edges inside the groups must carry, find ``z`` on
+those edges with ``J_in z = T`` and ``||z_e|| <= r_e``, with as much room ``r_e - ||z_e||`` as the
+proof needs.  Two ways, cheap first (:meth:`Flows.candidates`):
+
+1. *From the solver's dual* ``z0``: alternating projections onto the balls shrunk by the room
+   wanted and onto ``{J_in z = T}`` in the norm weighted by ``1 / s``, ``s_e`` the room ``z0``
+   leaves (floored), so corrections go where there is room: one factorised Laplacian.
+2. *The most room there is*: ``max 1 - t`` subject to ``J_in z = T`` and
+   ``||z_e|| <= t r_e``, by a barrier method (Boyd & Vandenberghe 2004, section 11.3) on the
+   loads ``v_e = z_e / r_e``: minimise ``tau t - sum_e log(t^2 - ||v_e||^2)`` on the affine set
+   for growing ``tau``, from an electrical flow with ``t`` above its largest load, so no phase I
+   is needed.  Each Newton step eliminates ``v`` and solves with the vector Laplacian
+   ``sum_e r_e^2 (e_i - e_j)(e_i - e_j)^T (x) H_e^{-1}`` (``H_e`` the barrier's Hessian block).
+   The solver's dual can saturate edges that a flow need not saturate; this finds one that does
+   not whenever one exists.
+
+Each group's Laplacian is singular (constants): one point of each group is grounded.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from . import problem
+from .fused import block_laplacian
+from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, _LDL, _LU, cg
+
+MAX_ROUNDS = 8  # rounds of alternating projections
+FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
+BARRIER_MAX_UNKNOWNS = 200_000  # the barrier method's vector Laplacian (nodes x d) at most this large
+_GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
+
+
+class Flows:
+    """The in-group flow problem of one candidate partition.
+
+    Parameters
+    ----------
+    graph : Graph
+    labels : ndarray (n,)
+        The candidate's groups.
+    inner : ndarray of int
+        The edges inside groups (positive weight).
+    r : ndarray
+        Their radii ``gamma w_e``.
+    T : ndarray (n, d)
+        The divergence the flows must carry.
+    z0 : ndarray
+        The solver's dual on those edges (inside the balls).
+    atol : float
+        Residual to which the iterative Laplacian solves run (the proof's rounding scale).
+    """
+
+    def __init__(self, graph, labels, inner, r, T, z0, atol):
+        n, d = T.shape
+        self.root = np.full(int(labels.max()) + 1, n)
+        np.minimum.at(self.root, labels, np.arange(n))
+        self.ground = np.zeros(n)
+        self.ground[self.root] = 1.0
+        self.graph, self.labels, self.inner, self.atol = graph, labels, inner, atol
+        self.i, self.j = graph.edges[inner].T
+        self.J = graph.incidence[:, inner]
+        self.r, self.T, self.z0 = r, T, z0
+
+    def candidates(self, margin):
+        """Feasible flows: from the solver's dual with ``margin`` (relative room per edge) where
+        alternating projections reach it, then the flow with the most room."""
+        best = -np.inf
+        for z in (self._projected(margin), self._most_room(margin)):
+            if z is None:
+                continue
+            z = self._refined(z)
+            room = 1 - float(np.max(problem.norms(z, 2) / self.r))
+            if room > best and room >= 0:
+                best = room
+                yield z
+
+    def _solver(self, conductance):
+        """The grounded Laplacian's solve with these conductances (None when it cannot be factorised)."""
+        # Normalised to a largest conductance of 1, so the grounding (1 at one point per group)
+        # is on the Laplacian's scale; the potentials are scaled back.
+        top = float(conductance.max())
+        c = np.zeros(self.graph.n_edges)
+        c[self.inner] = conductance / top
+        try:
+            solve = grounded_solver(self.graph, self.graph.laplacian(c, shift=self.ground), self.T.shape[1],
+                                    self.atol)
+        except RuntimeError:  # not quasi-definite in floating point: conductances too far apart
+            return None
+        return lambda R: solve(R) / top
+
+    def _refined(self, z, rounds=3):
+        """Iterative refinement of ``J_in z = T``: corrections weighted by each edge's room, kept
+        while they stay in the balls and shrink the residual (the barrier method's last Newton
+        steps solve ill-conditioned systems when the radii span many orders of magnitude)."""
+        T = self.T - _group_means(self.T, self.labels)[self.labels]
+        residual = T - self.J @ z
+        size = problem.fro(residual)
+        if size <= self.atol:
+            return z
+        room = self.r - problem.norms(z, 2)
+        if not np.all(room > 0):
+            return z
+        solve = self._solver(np.maximum(room, 1e-12 * room.max()))
+        if solve is None:
+            return z
+        for _ in range(rounds):
+            step = z + room[:, None] * self._edge_diff(solve(residual))
+            after = T - self.J @ step
+            if not (np.all(problem.norms(step, 2) < self.r) and problem.fro(after) < size):
+                break
+            z, residual, size = step, after, problem.fro(after)
+            if size <= self.atol:
+                break
+        return z
+
+    def _edge_diff(self, y):
+        return y[self.i] - y[self.j]
+
+    def _projected(self, margin):
+        r = self.r
+        room = np.maximum(r - problem.norms(self.z0, 2), 1e-9 * r)
+        room = np.maximum(room, 1e-12 * room.max())
+        solve = self._solver(room)
+        if solve is None:
+            return None
+        z = self.z0
+        for _ in range(MAX_ROUNDS):
+            z = problem.project_dual(z, (1 - margin) * r, 2)
+            z = z + room[:, None] * self._edge_diff(solve(self.T - self.J @ z))
+            if np.all(problem.norms(z, 2) <= r):
+                return z
+        return None
+
+    def _most_room(self, margin, max_outer=12, max_newton=40):
+        """The barrier method; stops once the room exceeds the largest ``margin`` wanted."""
+        n, d = self.T.shape
+        r, m = self.r, self.r.size
+        if n * d > BARRIER_MAX_UNKNOWNS:
+            return None
+        T = self.T - _group_means(self.T, self.labels)[self.labels]  # consistent: zero group sums
+        c = np.maximum(r, 1e-12 * r.max())
+        solve = self._solver(c)
+        if solve is None:
+            return None
+        z = c[:, None] * self._edge_diff(solve(T))
+        z += c[:, None] * self._edge_diff(solve(T - self.J @ z))
+        v = z / r[:, None]
+        t = 1.05 * float(np.max(problem.norms(v, 2))) + 1e-12
+        tau = float(np.sum(2 * t / (t * t - problem.row_dots(v, v))))  # t stationary at the start
+        want = 1 - float(np.max(margin))
+        for _ in range(max_outer):
+            for _ in range(max_newton):
+                step = self._newton(v, t, tau, T)
+                if step is None:
+                    return None
+                dv, dt, decrement = step
+                if decrement <= 1e-10:
+                    break
+                v, t = self._line_search(v, t, dv, dt, tau)
+            if t <= want:
+                break
+            if m / tau < 1e-13:
+                break
+            tau *= 8
+        return r[:, None] * v
+
+    def _barrier(self, v, t, tau):
+        q = t * t - problem.row_dots(v, v)
+        return np.inf if t <= 0 or np.any(q <= 0) else tau * t - float(np.sum(np.log(q)))
+
+    def _line_search(self, v, t, dv, dt, tau):
+        phi0 = self._barrier(v, t, tau)
+        step = 1.0
+        for _ in range(60):
+            if self._barrier(v + step * dv, t + step * dt, tau) <= phi0:
+                return v + step * dv, t + step * dt
+            step *= 0.5
+        return v, t
+
+    def _newton(self, v, t, tau, T):
+        """The Newton step of the barrier problem on ``{J_in diag(r) v = T}``:
+        ``(dv, dt, decrement)``, or None when the vector Laplacian cannot be factorised."""
+        n, d = T.shape
+        r = self.r
+        vv = problem.row_dots(v, v)
+        q = t * t - vv
+        g_v = 2 * v / q[:, None]
+        g_t = tau - float(np.sum(2 * t / q))
+        h = -4 * t * v / (q * q)[:, None]  # d^2 / dv dt
+        h_tt = float(np.sum(-2 / q + 4 * t * t / (q * q)))
+        cv = 2 / (q + 2 * vv)
+
+        def hinv(x):  # H_e^{-1} x = (q/2) (x - c <v, x> v) per edge
+            return 0.5 * q[:, None] * (x - (cv * problem.row_dots(v, x))[:, None] * v)
+
+        def scatter(x):  # J_in diag(r) x
+            return self.J @ (r[:, None] * x)
+
+        blocks = (0.5 * q * r * r)[:, None, None] * (np.eye(d)[None] - (cv[:, None, None] * v[:, :, None] * v[:, None, :]))
+        ground = np.repeat(self.ground, d) * float(np.max(0.5 * q * r * r))  # on the blocks' scale
+        S = block_laplacian(n, d, self.i, self.j, blocks, ground).tocsc()
+        try:
+            lu = splu(S, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
+        except RuntimeError:
+            return None
+        residual = T - scatter(v)
+        nu1 = lu.solve(np.ravel(scatter(hinv(-g_v)) - residual)).reshape(n, d)
+        nu2 = lu.solve(np.ravel(-scatter(hinv(h)))).reshape(n, d)
+        w1 = hinv(-g_v - r[:, None] * self._edge_diff(nu1))
+        w2 = hinv(-h - r[:, None] * self._edge_diff(nu2))
+        denominator = h_tt + float(np.sum(h * w2))
+        if not denominator > 0:
+            return None
+        dt = (-g_t - float(np.sum(h * w1))) / denominator
+        dv = w1 + dt * w2
+        return dv, dt, -(float(np.sum(g_v * dv)) + g_t * dt)
+
+
+def _group_means(X, labels):
+    sums = np.zeros((int(labels.max()) + 1, X.shape[1]))
+    np.add.at(sums, labels, X)
+    return sums / np.bincount(labels)[:, None]
+
+
+def grounded_solver(graph, M, d, atol):
+    """``M^{-1}`` for a grounded Laplacian on the graph's pattern: its LDL^T factor (up to three
+    columns, or up to :data:`FACTOR_MAX_NODES` nodes), else Jacobi-CG to a residual of ``atol``,
+    with SuperLU's LU when CG does not converge (kNN graphs of high-dimensional data fill their
+    factors in).  A RuntimeError when the factorisation fails."""
+    if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
+        factor = _GROUNDED_LDL.get(graph)
+        if factor is None:
+            factor = _GROUNDED_LDL[graph] = _LDL()
+        factor.factorise(M)  # on the graph's Laplacian pattern: after the first, numeric only
+        return factor.solve
+    diag = M.diagonal()[:, None]
+    lu = []
+
+    def solve(R):
+        scale = problem.fro(R)
+        if scale == 0:
+            return np.zeros_like(R)
+        if not lu:
+            x, _, ok = cg(M.__matmul__, lambda V: V / diag, R, R / diag, max(1e-13, atol / scale), 500)
+            if ok:
+                return x
+            lu.append(_LU(graph))
+            lu[0].factorise(M)
+        return lu[0].solve(R)
+
+    return solve
