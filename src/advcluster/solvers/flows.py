@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from . import problem
+from ..graph import Graph
 from .fused import block_laplacian
 from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, _LDL, _LU, cg
 
@@ -67,13 +68,18 @@ class Flows:
         self.graph, self.labels, self.inner, self.atol = graph, labels, inner, atol
         self.i, self.j = graph.edges[inner].T
         self.J = graph.incidence[:, inner]
-        self.r, self.T, self.z0 = r, T, z0
+        self.r, self.z0 = r, z0
+        # What a flow can carry: T less its group means (which are the fused solution's
+        # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
+        self.T = T - _group_means(T, labels)[labels]
 
     def candidates(self, margin):
-        """Feasible flows: from the solver's dual with ``margin`` (relative room per edge) where
-        alternating projections reach it, then the flow with the most room."""
+        """Flows in the balls, cheapest first: projections from the solver's dual, aiming for
+        ``margin`` (relative room per edge); then the flow with the most room, first on the
+        groups the projections left short of room only (groups are independent problems), then
+        on all."""
         best = -np.inf
-        for z in (self._projected(margin), self._most_room(margin)):
+        for z in self._proposals(margin):
             if z is None:
                 continue
             z = self._refined(z)
@@ -81,6 +87,36 @@ class Flows:
             if room > best and room >= 0:
                 best = room
                 yield z
+
+    def _proposals(self, margin):
+        z, inside = self._projected(margin)
+        if z is None:
+            yield self._most_room(margin)
+            return
+        short = np.zeros(int(self.labels.max()) + 1, dtype=bool)
+        short[self.labels[self.i[problem.norms(z, 2) > (1 - margin / 2) * self.r]]] = True
+        if np.all(inside):
+            yield z
+        if np.any(short) and not np.all(short):
+            sub, edges = self._restricted(short)
+            part = sub._most_room(margin[edges], start=z[edges])
+            if part is not None:
+                z = z.copy()
+                z[edges] = part
+                yield z
+        yield self._most_room(margin, start=z if np.all(inside) else None)
+
+    def _restricted(self, groups):
+        """The flow problem of the chosen groups alone, and the indices of their edges here."""
+        edges = np.flatnonzero(groups[self.labels[self.i]])
+        nodes = np.flatnonzero(groups[self.labels])
+        local = np.full(self.graph.n, -1)
+        local[nodes] = np.arange(nodes.size)
+        pairs = np.column_stack([local[self.i[edges]], local[self.j[edges]]])
+        graph = Graph(int(nodes.size), pairs, np.ones(edges.size))
+        labels = np.unique(self.labels[nodes], return_inverse=True)[1].ravel()
+        sub = Flows(graph, labels, np.arange(edges.size), self.r[edges], self.T[nodes], self.z0[edges], self.atol)
+        return sub, edges
 
     def _solver(self, conductance):
         """The grounded Laplacian's solve with these conductances (None when it cannot be factorised)."""
@@ -100,10 +136,10 @@ class Flows:
         """Iterative refinement of ``J_in z = T``: corrections weighted by each edge's room, kept
         while they stay in the balls and shrink the residual (the barrier method's last Newton
         steps solve ill-conditioned systems when the radii span many orders of magnitude)."""
-        T = self.T - _group_means(self.T, self.labels)[self.labels]
+        T = self.T
         residual = T - self.J @ z
         size = problem.fro(residual)
-        if size <= self.atol:
+        if size <= 10 * self.atol:  # at the proof's rounding level already
             return z
         room = self.r - problem.norms(z, 2)
         if not np.all(room > 0):
@@ -125,51 +161,62 @@ class Flows:
         return y[self.i] - y[self.j]
 
     def _projected(self, margin):
+        """``(z, inside)``: the flow after the last round, and whether it is in the balls."""
         r = self.r
         room = np.maximum(r - problem.norms(self.z0, 2), 1e-9 * r)
         room = np.maximum(room, 1e-12 * room.max())
         solve = self._solver(room)
         if solve is None:
-            return None
+            return None, None
         z = self.z0
         for _ in range(MAX_ROUNDS):
             z = problem.project_dual(z, (1 - margin) * r, 2)
             z = z + room[:, None] * self._edge_diff(solve(self.T - self.J @ z))
-            if np.all(problem.norms(z, 2) <= r):
-                return z
-        return None
+            inside = problem.norms(z, 2) <= r
+            if np.all(inside):
+                break
+        return z, inside
 
-    def _most_room(self, margin, max_outer=12, max_newton=40):
-        """The barrier method; stops once the room exceeds the largest ``margin`` wanted."""
+    def _most_room(self, margin, start=None, max_outer=12, max_newton=40):
+        """The barrier method; stops once the room exceeds the largest ``margin`` wanted.
+
+        ``start``: a flow carrying ``T`` (the projections' last one, nearly in the balls), else
+        the electrical flow."""
         n, d = self.T.shape
         r, m = self.r, self.r.size
         if n * d > BARRIER_MAX_UNKNOWNS:
             return None
-        T = self.T - _group_means(self.T, self.labels)[self.labels]  # consistent: zero group sums
-        c = np.maximum(r, 1e-12 * r.max())
-        solve = self._solver(c)
-        if solve is None:
-            return None
-        z = c[:, None] * self._edge_diff(solve(T))
-        z += c[:, None] * self._edge_diff(solve(T - self.J @ z))
+        T = self.T
+        if start is None:
+            c = np.maximum(r, 1e-12 * r.max())
+            solve = self._solver(c)
+            if solve is None:
+                return None
+            z = c[:, None] * self._edge_diff(solve(T))
+            z += c[:, None] * self._edge_diff(solve(T - self.J @ z))
+        else:
+            z = start
         v = z / r[:, None]
         t = 1.05 * float(np.max(problem.norms(v, 2))) + 1e-12
         tau = float(np.sum(2 * t / (t * t - problem.row_dots(v, v))))  # t stationary at the start
         want = 1 - float(np.max(margin))
+        scale = problem.fro(T) + 1e-300
         for _ in range(max_outer):
             for _ in range(max_newton):
                 step = self._newton(v, t, tau, T)
                 if step is None:
                     return None
                 dv, dt, decrement = step
-                if decrement <= 1e-10:
+                if decrement <= 1e-3:
                     break
                 v, t = self._line_search(v, t, dv, dt, tau)
+                if t <= want and problem.fro(T - self.J @ (r[:, None] * v)) <= 1e-6 * scale:
+                    return r[:, None] * v  # room enough; refinement removes the residual
             if t <= want:
                 break
             if m / tau < 1e-13:
                 break
-            tau *= 8
+            tau *= 30
         return r[:, None] * v
 
     def _barrier(self, v, t, tau):

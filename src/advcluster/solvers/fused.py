@@ -29,6 +29,17 @@ import scipy.sparse.linalg as spla
 from . import problem
 
 DENSE_MAX = 600  # Hessians of at most this order are solved dense
+_BLAS = []  # a threadpoolctl controller, made on first use
+
+
+def _one_thread():
+    """A context with single-threaded BLAS: a few hundred unknowns solve faster on one thread
+    than by waking a thread pool (which can cost 50-150 ms after the sparse solver's work)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def block_laplacian(K, d, pa, pb, blocks, diagonal):
@@ -134,7 +145,8 @@ class FusedProblem:
             warnings.simplefilter("error", spla.MatrixRankWarning)
             try:
                 if not sp.issparse(H):
-                    return sla.solve(H, rhs.ravel(), assume_a="pos").reshape(K, d)
+                    with _one_thread():
+                        return sla.solve(H, rhs.ravel(), assume_a="pos").reshape(K, d)
                 return spla.spsolve(H, rhs.ravel()).reshape(K, d)
             except (sla.LinAlgWarning, spla.MatrixRankWarning) as exc:
                 raise np.linalg.LinAlgError(str(exc)) from None
