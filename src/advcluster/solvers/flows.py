@@ -26,6 +26,7 @@ import weakref
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import shortest_path
 from scipy.sparse.linalg import splu
 
 from . import problem
@@ -35,7 +36,8 @@ from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, _LDL, _LU, cg
 
 MAX_ROUNDS = 8  # rounds of alternating projections
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
-BARRIER_MAX_UNKNOWNS = 200_000  # the barrier method's vector Laplacian (nodes x d) at most this large
+BARRIER_MAX_UNKNOWNS = 20_000  # the barrier method on every group: at most this many unknowns (nodes x d)
+REGION_MAX_UNKNOWNS = 4_000  # the barrier method around the edges short of room: at most this many
 _GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
 
@@ -93,30 +95,52 @@ class Flows:
         if z is None:
             yield self._most_room(margin)
             return
-        short = np.zeros(int(self.labels.max()) + 1, dtype=bool)
-        short[self.labels[self.i[problem.norms(z, 2) > (1 - margin / 2) * self.r]]] = True
         if np.all(inside):
             yield z
-        if np.any(short) and not np.all(short):
-            sub, edges = self._restricted(short)
-            part = sub._most_room(margin[edges], start=z[edges])
-            if part is not None:
-                z = z.copy()
-                z[edges] = part
-                yield z
+        short = problem.norms(z, 2) > (1 - margin / 2) * self.r
+        if np.any(short):
+            edges = self._region(short)
+            if 0 < edges.size < self.r.size:
+                sub = self._restricted(edges, z)
+                part = sub._most_room(margin[edges], start=z[edges])
+                if part is not None:
+                    z = z.copy()
+                    z[edges] = part
+                    yield z
         yield self._most_room(margin, start=z if np.all(inside) else None)
 
-    def _restricted(self, groups):
-        """The flow problem of the chosen groups alone, and the indices of their edges here."""
-        edges = np.flatnonzero(groups[self.labels[self.i]])
-        nodes = np.flatnonzero(groups[self.labels])
+    def _region(self, short):
+        """Edges whose flow the barrier method re-routes: those of the groups holding an edge
+        short of room, or, when that is more than :data:`REGION_MAX_UNKNOWNS` allows, those
+        within as many steps of the short edges as fit."""
+        d = self.T.shape[1]
+        groups = np.zeros(int(self.labels.max()) + 1, dtype=bool)
+        groups[self.labels[self.i[short]]] = True
+        if np.count_nonzero(groups[self.labels]) * d <= REGION_MAX_UNKNOWNS:
+            return np.flatnonzero(groups[self.labels[self.i]])
+        n = self.graph.n
+        seeds = np.unique(np.r_[self.i[short], self.j[short]])
+        rows, cols = np.r_[self.i, np.full(seeds.size, n)], np.r_[self.j, seeds]
+        adj = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
+        depth = shortest_path(adj, directed=False, unweighted=True, indices=n)[:n]
+        reach = np.sort(depth[np.isfinite(depth)])
+        limit = reach[max(REGION_MAX_UNKNOWNS // d, 1) - 1] if reach.size * d > REGION_MAX_UNKNOWNS else np.inf
+        near = depth < limit  # whole layers of the search only
+        return np.flatnonzero(near[self.i] & near[self.j])
+
+    def _restricted(self, edges, z):
+        """The flow problem on some of the edges: they must carry what ``z`` on the other edges
+        leaves of ``T`` at their end points."""
+        nodes = np.unique(np.r_[self.i[edges], self.j[edges]])
         local = np.full(self.graph.n, -1)
         local[nodes] = np.arange(nodes.size)
         pairs = np.column_stack([local[self.i[edges]], local[self.j[edges]]])
         graph = Graph(int(nodes.size), pairs, np.ones(edges.size))
-        labels = np.unique(self.labels[nodes], return_inverse=True)[1].ravel()
-        sub = Flows(graph, labels, np.arange(edges.size), self.r[edges], self.T[nodes], self.z0[edges], self.atol)
-        return sub, edges
+        labels = graph.components_of(np.ones(edges.size, dtype=bool))[1]
+        others = z.copy()
+        others[edges] = 0.0
+        T = (self.T - self.J @ others)[nodes]
+        return Flows(graph, labels, np.arange(edges.size), self.r[edges], T, self.z0[edges], self.atol)
 
     def _solver(self, conductance):
         """The grounded Laplacian's solve with these conductances (None when it cannot be factorised)."""
@@ -178,7 +202,8 @@ class Flows:
         return z, inside
 
     def _most_room(self, margin, start=None, max_outer=12, max_newton=40):
-        """The barrier method; stops once the room exceeds the largest ``margin`` wanted.
+        """The barrier method; stops once every edge has three quarters of the room ``margin``
+        wants for it (the proof needs half), or the most room there is.
 
         ``start``: a flow carrying ``T`` (the projections' last one, nearly in the balls), else
         the electrical flow."""
@@ -199,9 +224,10 @@ class Flows:
         v = z / r[:, None]
         t = 1.05 * float(np.max(problem.norms(v, 2))) + 1e-12
         tau = float(np.sum(2 * t / (t * t - problem.row_dots(v, v))))  # t stationary at the start
-        want = 1 - float(np.max(margin))
+        want = 1 - 0.75 * margin
         scale = problem.fro(T) + 1e-300
         for _ in range(max_outer):
+            before = t
             for _ in range(max_newton):
                 step = self._newton(v, t, tau, T)
                 if step is None:
@@ -210,11 +236,11 @@ class Flows:
                 if decrement <= 1e-3:
                     break
                 v, t = self._line_search(v, t, dv, dt, tau)
-                if t <= want and problem.fro(T - self.J @ (r[:, None] * v)) <= 1e-6 * scale:
+                if np.all(problem.norms(v, 2) <= want) and problem.fro(T - self.J @ (r[:, None] * v)) <= 1e-6 * scale:
                     return r[:, None] * v  # room enough; refinement removes the residual
-            if t <= want:
+            if np.all(problem.norms(v, 2) <= want):
                 break
-            if m / tau < 1e-13:
+            if m / tau < 1e-13 or before - t < 1e-2 * abs(1 - t):  # converged, or no longer gaining room
                 break
             tau *= 30
         return r[:, None] * v
