@@ -35,6 +35,7 @@ from .fused import block_laplacian
 from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, _LDL, _LU, cg
 
 MAX_ROUNDS = 8  # rounds of alternating projections
+REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 BARRIER_MAX_UNKNOWNS = 20_000  # the barrier method on every group: at most this many unknowns (nodes x d)
 REGION_MAX_UNKNOWNS = 4_000  # the barrier method around the edges short of room: at most this many
@@ -187,13 +188,14 @@ class Flows:
     def _projected(self, margin):
         """``(z, inside)``: the flow after the last round, and whether it is in the balls."""
         r = self.r
-        room = np.maximum(r - problem.norms(self.z0, 2), 1e-9 * r)
-        room = np.maximum(room, 1e-12 * room.max())
-        solve = self._solver(room)
-        if solve is None:
-            return None, None
         z = self.z0
-        for _ in range(MAX_ROUNDS):
+        for k in range(MAX_ROUNDS + REWEIGHTED_ROUNDS):
+            if k == 0 or k >= MAX_ROUNDS:  # conductances: the room the flow leaves, refreshed late
+                room = np.maximum(r - problem.norms(z, 2), 1e-9 * r)
+                room = np.maximum(room, 1e-12 * room.max())
+                solve = self._solver(room)
+                if solve is None:
+                    return (None, None) if k == 0 else (z, inside)
             z = problem.project_dual(z, (1 - margin) * r, 2)
             z = z + room[:, None] * self._edge_diff(solve(self.T - self.J @ z))
             inside = problem.norms(z, 2) <= r
@@ -260,7 +262,8 @@ class Flows:
 
     def _newton(self, v, t, tau, T):
         """The Newton step of the barrier problem on ``{J_in diag(r) v = T}``:
-        ``(dv, dt, decrement)``, or None when the vector Laplacian cannot be factorised."""
+        ``(dv, dt, decrement)``, or None when the vector Laplacian cannot be factorised.  Where
+        ``t`` is within rounding of a load, the step keeps ``t`` and re-centres ``v``."""
         n, d = T.shape
         r = self.r
         vv = problem.row_dots(v, v)
@@ -290,10 +293,11 @@ class Flows:
         w1 = hinv(-g_v - r[:, None] * self._edge_diff(nu1))
         w2 = hinv(-h - r[:, None] * self._edge_diff(nu2))
         denominator = h_tt + float(np.sum(h * w2))
-        if not denominator > 0:
-            return None
-        dt = (-g_t - float(np.sum(h * w1))) / denominator
-        dv = w1 + dt * w2
+        if denominator > 1e-9 * h_tt:
+            dt = (-g_t - float(np.sum(h * w1))) / denominator
+            dv = w1 + dt * w2
+        else:  # the Schur complement of t lost to cancellation (t next to a load): step in v alone
+            dt, dv = 0.0, w1
         return dv, dt, -(float(np.sum(g_v * dv)) + g_t * dt)
 
 
