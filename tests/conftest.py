@@ -1,9 +1,9 @@
-"""Test-wide setup: the UCI Seeds file is read from ../shared/data through ADVCLUSTER_DATA."""
+"""Test-wide setup: the UCI Seeds file (tests/data, CC BY 4.0) is read through ADVCLUSTER_DATA."""
 
 import os
 from pathlib import Path
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
-if "ADVCLUSTER_DATA" not in os.environ and (SHARED_DATA / "seeds_dataset.txt").is_file():
-    os.environ["ADVCLUSTER_DATA"] = str(SHARED_DATA)
+if "ADVCLUSTER_DATA" not in os.environ:
+    os.environ["ADVCLUSTER_DATA"] = str(TEST_DATA)

@@ -2,7 +2,7 @@
 
 Nothing here solves with :mod:`advcluster.solvers` or reuses its operators: the
 primal is solved by cvxpy + Clarabel, exact 1-D solutions are certified by a
-closed form plus a dual flow, and the optimality measures of MATH.md section 2
+closed form plus a dual flow, and the optimality measures of docs/model.md, section 2
 are written out again with a dense incidence matrix built from the edge list, so
 a mistake in ``problem.evidence`` or ``graph.incidence`` cannot hide itself.
 (:func:`method_applies` only reads the registry, to know each method's scope.)
@@ -122,7 +122,7 @@ def _project_dual(Z, radius, p):
 
 
 def kkt(A, graph, gamma, X, U, Z, p):
-    """MATH.md section 2 optimality measures, recomputed with a dense incidence matrix.
+    """docs/model.md, section 2 optimality measures, recomputed with a dense incidence matrix.
 
     Returns ``(kkt_residual, relative_duality_gap)`` where::
 
@@ -150,7 +150,7 @@ def kkt(A, graph, gamma, X, U, Z, p):
 
 
 def two_point(a1, a2, gamma, w):
-    """Closed form for two points and one edge, p = 2 (MATH.md section 1)."""
+    """Closed form for two points and one edge, p = 2 (docs/model.md, section 1)."""
     a1, a2 = np.asarray(a1, float), np.asarray(a2, float)
     diff = a1 - a2
     nrm = np.linalg.norm(diff)

@@ -1,8 +1,8 @@
 """Certificates (advcluster.certify): brute force, closed forms, soundness against the solvers.
 
 * ``recovery_bounds`` against an O(n^2) implementation of Theorem 5 written here from
-  MATH.md section 3, on many random instances and weight kinds;
-* the uniform-weight closed forms and the Iris example of MATH.md;
+  docs/model.md, section 3, on many random instances and weight kinds;
+* the uniform-weight closed forms and the Iris example of docs/model.md;
 * soundness: perturbations inside the certified radius, solved by the engine, never
   change the labels, and wherever ``certify`` holds the labels are unchanged;
 * tightness: for fixed weights the radius is exactly where Theorem 2 stops certifying
@@ -47,7 +47,7 @@ def same_partition(a, b):
 
 
 # --------------------------------------------------------------------------
-# brute force Theorem 5 (MATH.md section 3), all pairs, dense W
+# brute force Theorem 5 (docs/model.md, section 3), all pairs, dense W
 # --------------------------------------------------------------------------
 
 

@@ -45,7 +45,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 SCRIPT = shutil.which("advcluster", path=str(Path(sys.executable).parent)) or shutil.which("advcluster")
 
 # The UCI Seeds file, where this checkout has the shared data folder.
-SEEDS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+SEEDS_DIR = Path(__file__).resolve().parent / "data"
 HAVE_SEEDS = (SEEDS_DIR / "seeds_dataset.txt").is_file()
 
 # ----------------------------------------------------------------------------- data files
@@ -594,13 +594,13 @@ def test_missing_seeds_is_one_error_line(processes, cli, workdir, monkeypatch):
         _one_error_line(cli([*verb, "--dataset", "seeds", "--no-download"]), "seeds_dataset.txt not found")
 
 
-@pytest.mark.skipif(not HAVE_SEEDS, reason="no shared Seeds data file")
+@pytest.mark.skipif(not HAVE_SEEDS, reason="no Seeds data file in tests/data")
 def test_seeds_by_name_in_a_process(processes):
     res = _json(processes["seeds"])
     assert res["n_samples"] == 210 and res["n_features"] == 7 and res["data"].startswith("data set seeds")
 
 
-@pytest.mark.skipif(not HAVE_SEEDS, reason="no shared Seeds data file")
+@pytest.mark.skipif(not HAVE_SEEDS, reason="no Seeds data file in tests/data")
 def test_seeds_by_name_equals_the_seeds_file(cli):
     # The file has irregular runs of tabs; read as a FILE it gives the same matrix (column 7 is the class).
     by_name = _json(cli(["solve", "--dataset", "seeds", "--data-dir", str(SEEDS_DIR), "--columns", "area,perimeter",

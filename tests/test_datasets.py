@@ -2,8 +2,8 @@
 
 No test touches the network: ``urllib.request.urlopen`` raises in every test unless a test
 replaces it with a fake that serves the local Seeds file. The real file is read from
-``../shared/data`` (relative to the repository) through ``$ADVCLUSTER_DATA``; it is never
-copied into the repository, only into ``tmp_path``.
+``tests/data`` through ``$ADVCLUSTER_DATA`` (set in ``conftest.py``), and copied into
+``tmp_path`` where a test needs it elsewhere.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from advcluster.datasets import (
     load_dataset,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SEEDS_PATH = SHARED_DATA / SEEDS_FILE
+TEST_DATA = Path(__file__).resolve().parent / "data"
+SEEDS_PATH = TEST_DATA / SEEDS_FILE
 FIRST_ROW = [15.26, 14.84, 0.871, 5.763, 3.312, 2.221, 5.22]
 
 
@@ -57,9 +57,9 @@ def seeds_bytes():
 
 @pytest.fixture
 def seeds_env(monkeypatch, seeds_bytes):
-    """$ADVCLUSTER_DATA pointing at the shared folder holding the real file."""
-    monkeypatch.setenv("ADVCLUSTER_DATA", str(SHARED_DATA))
-    return SHARED_DATA
+    """$ADVCLUSTER_DATA pointing at tests/data, which holds the real file."""
+    monkeypatch.setenv("ADVCLUSTER_DATA", str(TEST_DATA))
+    return TEST_DATA
 
 
 def _lines(seeds_bytes):
@@ -171,7 +171,7 @@ def test_registry_and_listing(monkeypatch, seeds_env):
     assert all(row.available for row in rows.values())
     monkeypatch.delenv("ADVCLUSTER_DATA")
     assert not {row.name: row for row in list_datasets()}["seeds"].available
-    assert {row.name: row for row in list_datasets(data_dir=SHARED_DATA)}["seeds"].available
+    assert {row.name: row for row in list_datasets(data_dir=TEST_DATA)}["seeds"].available
 
 
 # --------------------------------------------------------------------- where Seeds comes from

@@ -149,9 +149,9 @@ def test_settings_can_be_overridden_and_bad_ones_are_named():
         run_experiment("fig9")
 
 
-def test_seeds_is_read_from_the_shared_data():
+def test_seeds_is_read_from_the_test_data():
     if not os.environ.get("ADVCLUSTER_DATA"):
-        pytest.skip("the Seeds file (../shared/data/seeds_dataset.txt) is not beside this checkout")
+        pytest.skip("ADVCLUSTER_DATA is not set (tests/conftest.py points it at tests/data)")
     ds = load_dataset("seeds", download=False)
     assert ds.data.shape == (210, 7)
 

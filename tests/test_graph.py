@@ -1,4 +1,4 @@
-"""Tests for advcluster.graph: weight graphs (MATH.md section 1).
+"""Tests for advcluster.graph: weight graphs (docs/model.md, section 1).
 
 The kNN graph is checked against a brute-force reference written here (full
 distance matrix, k nearest *other* points by (distance, index), union); the
@@ -138,7 +138,7 @@ def test_knn_iris_petal_width_ties(k):
 
 
 def test_knn_iris_k10_splits_the_two_species():
-    # MATH.md section 1: the ties make the kNN graph disconnected along the species.
+    # docs/model.md, section 1: the ties make the kNN graph disconnected along the species.
     g = knn_graph(iris_petal_width(), k=10)
     assert g.n_components == 2
     np.testing.assert_array_equal(g.component_labels, np.repeat([0, 1], 50))

@@ -11,7 +11,7 @@ from numpy.testing import assert_array_equal
 
 from advcluster.io import load_matrix, load_table
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "seeds_dataset.txt"
+SEEDS = Path(__file__).resolve().parent / "data" / "seeds_dataset.txt"
 
 
 @pytest.mark.skipif(not SEEDS.is_file(), reason="no shared Seeds data file")

@@ -1,4 +1,4 @@
-"""MATH.md section 1: invariances and closed forms, for every method that applies.
+"""docs/model.md, section 1: invariances and closed forms, for every method that applies.
 
 Each property is checked on many random instances drawn by hypothesis (a seed
 and a few sizes; the data come from numpy), for every registered method whose

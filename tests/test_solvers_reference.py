@@ -9,7 +9,7 @@ The references do not use :mod:`advcluster.solvers`:
   instances its centres are off by up to ~5e-8, so its answer only supplies the
   fusion pattern, from which the exact group values follow in closed form and a
   dual certificate bounds the remaining error (asserted <= 1e-11);
-* whenever a method reports success, the relative KKT residual of MATH.md
+* whenever a method reports success, the relative KKT residual of docs/model.md
   section 2 is recomputed here with a dense incidence matrix
   (``reference.kkt``) and must be <= tol, with a small duality gap.
 

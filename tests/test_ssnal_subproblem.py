@@ -1,6 +1,6 @@
 """SSNAL's inner problem (solvers/ssnal.py): phi's changes along a line and its gradient.
 
-The reference is phi written out from its definition (MATH.md section 2)::
+The reference is phi written out from its definition (docs/model.md, section 2)::
 
     phi(X) = 1/2 ||X - A||^2 + sigma sum_e env_e(B(X)_e + Z_e / sigma) - ||Z||^2 / (2 sigma)
 

@@ -1,6 +1,6 @@
 r"""Certificates for convex clustering: when is a clustering guaranteed not to change?
 
-Four tools, all about the convex clustering model of MATH.md section 1
+Four tools, all about the convex clustering model of docs/model.md, section 1
 (``min_X 1/2 ||X - A||_F^2 + gamma sum_{i<j} w_ij ||x_i - x_j||_p``):
 
 * :func:`recovery_bounds`: the recovery conditions of Sun, Toh & Yuan (2021,
@@ -13,7 +13,7 @@ Four tools, all about the convex clustering model of MATH.md section 1
   weights recomputed from the perturbed data (a monotone bound, bisection).
 * :func:`calmness`: the empirical modulus ``||X*(A+E) - X*(A)||_F / ||E||_F``.
 
-Notation (MATH.md section 3).  ``I_a`` are the index sets, ``n_a`` their sizes,
+Notation (docs/model.md, section 3).  ``I_a`` are the index sets, ``n_a`` their sizes,
 ``abar^(a)`` the centroids, ``q`` the conjugate exponent of ``p`` (``p = 2 -> q = 2``,
 ``p = 1 -> q = inf``, ``p = inf -> q = 1``), and
 

@@ -2,7 +2,7 @@
 
 A :class:`Graph` holds ``n`` nodes and ``m`` undirected edges ``(i, j)`` with
 ``i < j``, sorted lexicographically, each with a weight ``w_ij >= 0``.  The
-builders follow MATH.md section 1:
+builders follow docs/model.md, section 1:
 
 * :func:`knn_graph`: union k-nearest-neighbour graph with Gaussian weights
   ``w_ij = exp(-phi ||a_i - a_j||^2)`` (the SSNAL default, k = 10, phi = 0.5);

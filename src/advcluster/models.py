@@ -1,4 +1,4 @@
-"""Lower-level models: what the attacker's perturbed data is fed to (MATH.md §5).
+"""Lower-level models: what the attacker's perturbed data is fed to (docs/model.md, section 5).
 
 A model answers one question, :meth:`LowerLevel.respond`: given (perturbed) data, which labels
 (and centres, where they exist)? The bilevel problems call :meth:`LowerLevel.reference` once

@@ -1,4 +1,4 @@
-"""How a parameter vector ``theta`` becomes a perturbation ``E`` of the data (MATH.md §5).
+"""How a parameter vector ``theta`` becomes a perturbation ``E`` of the data (docs/model.md, section 5).
 
 Every perturbation here is linear in ``theta``: ``E(theta) = sum_j theta_j C_j`` with fixed
 matrices ``C_j`` of the data's shape on disjoint sets of entries (one ``C`` for

@@ -1,4 +1,4 @@
-"""The bilevel attack problems BL1 and BL2 (Zheng & Li 2025; MATH.md §5).
+"""The bilevel attack problems BL1 and BL2 (Zheng & Li 2025; docs/model.md, section 5).
 
 With perturbed data ``A + E(theta)``, lower-level labels ``y(theta)`` and the deviation
 ``f(theta) = D(y(theta), y(0))``::

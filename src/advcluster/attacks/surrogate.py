@@ -1,7 +1,7 @@
 """Gradient attacks through a smooth surrogate of the deviation (BL1, convex clustering, p = 2).
 
 The deviation ``f(theta)`` (``delta``, ``N_c``, ...) is piecewise constant in ``theta``, so its
-gradient is zero almost everywhere (MATH.md §5). This module replaces it by a smooth function
+gradient is zero almost everywhere (docs/model.md, section 5). This module replaces it by a smooth function
 of the lower-level *centres*, differentiates that through the lower level by implicit
 differentiation, and climbs it by projected gradient ascent, evaluating the true ``f`` at every
 iterate (the search keeps the best true ``f``; the surrogate only steers).

@@ -1,4 +1,4 @@
-"""The paper's Section 6 settings (MATH.md §6), with the lost parameters chosen and documented.
+"""The paper's Section 6 settings (docs/model.md, section 6), with the lost parameters chosen and documented.
 
 What the paper fixes: the data (Iris feature 4 on the first two species, Seeds feature 1 on
 the first two varieties, Wine feature 13 on all rows), an additive perturbation ``eps`` on a

@@ -1,6 +1,6 @@
 """Plain ADMM for convex clustering, p = 1 or 2: the cross-check and the benchmark baseline.
 
-Splitting (MATH.md section 2, with ``r_e = gamma w_e``)::
+Splitting (docs/model.md, section 2, with ``r_e = gamma w_e``)::
 
     min_{X, U}  1/2 ||X - A||^2 + sum_e r_e ||U_e||_p   s.t.  B(X) = U
 

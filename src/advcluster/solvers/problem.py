@@ -1,6 +1,6 @@
 """The convex clustering problem: operators, proximal maps and optimality evidence.
 
-Primal and dual (MATH.md section 2, Sun, Toh & Yuan 2021, with r_e = gamma w_e)::
+Primal and dual (docs/model.md, section 2, Sun, Toh & Yuan 2021, with r_e = gamma w_e)::
 
     (P)  min_X 1/2 ||X - A||^2 + sum_e r_e ||U_e||_p   s.t.  B(X) = U
     (D)  max_Z <A, V> - 1/2 ||V||^2,   V = B*(Z),   ||Z_e||_q <= r_e

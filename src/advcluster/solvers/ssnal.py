@@ -1,7 +1,7 @@
 """SSNAL: semismooth Newton-CG augmented Lagrangian method for convex clustering, p = 2.
 
 Sun, Toh & Yuan, *Convex clustering: model, theoretical guarantee and efficient
-algorithm*, JMLR 22(9), 2021; MATH.md section 2.  With dual ``Z`` and penalty
+algorithm*, JMLR 22(9), 2021; docs/model.md, section 2.  With dual ``Z`` and penalty
 ``sigma``, each outer step minimises over ``X``::
 
     phi(X) = 1/2 ||X - A||^2 + sigma sum_e env_e(B(X)_e + Z_e / sigma) - ||Z||^2 / (2 sigma)
