@@ -448,6 +448,8 @@ def test_new_graph_methods_reject_bad_input():
         g.components_of(np.ones(3, bool))
     with pytest.raises(ValueError, match="shift must be a finite number"):
         g.laplacian(shift=np.nan)
+    with pytest.raises(ValueError, match=r"mask must be a boolean array of shape \(2,\)"):
+        g.hops_from([0], [True, False, True])
     rel = g.relabelled([2, 0, 1])
     with pytest.raises(ValueError, match=r"one row per node \(3\), got shape \(2, 1\)"):
         rel.nodes_in(np.zeros((2, 1)))
@@ -860,3 +862,34 @@ def test_property_knn_tied_integer_data_matches_reference(case, phi):
     Wd = g.to_matrix().toarray()
     np.testing.assert_array_equal(Wd, Wd.T)
     assert ((Wd > 0).sum(axis=1) >= k).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12).flatmap(_pairs_with_flags), st.data())
+def test_hops_from_match_a_plain_breadth_first_search(case, data):
+    """hops_from(sources, mask): steps along the selected edges from the nearest source."""
+    n, triples = case
+    chosen = {}
+    for a, b, keep in triples:
+        if a != b:
+            chosen.setdefault((min(a, b), max(a, b)), keep)
+    g = Graph.from_edges(n, list(chosen) or [])
+    mask = np.array([chosen[tuple(e)] for e in g.edges.tolist()], dtype=bool)
+    sources = sorted(set(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3))))
+    neighbours = {i: set() for i in range(n)}
+    for (a, b), keep in chosen.items():
+        if keep:
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+    expected = np.full(n, np.inf)
+    frontier = list(sources)
+    expected[frontier] = 0
+    while frontier:
+        nxt = []
+        for u in frontier:
+            for v in neighbours[u]:
+                if expected[v] == np.inf:
+                    expected[v] = expected[u] + 1
+                    nxt.append(v)
+        frontier = nxt
+    np.testing.assert_array_equal(g.hops_from(sources, mask), expected)

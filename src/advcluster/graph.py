@@ -18,7 +18,7 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee, shortest_path
 from sklearn.neighbors import BallTree, KDTree
 
 from ._validation import check_data, is_real
@@ -238,6 +238,19 @@ class Graph:
         i, j = self.edges[mask, 0], self.edges[mask, 1]  # sorted by i: the upper triangle's CSR needs no sort
         indptr = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=self.n))])
         return connected_components(sp.csr_array((np.ones(len(i)), j, indptr), shape=(self.n, self.n)), directed=False)
+
+    def hops_from(self, sources, mask):
+        """Each node's number of steps from the nearest of ``sources`` along the edges ``mask``
+        selects (inf where none reaches it): one breadth-first search."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (self.n_edges,):
+            raise ValueError(f"mask must be a boolean array of shape ({self.n_edges},), one per edge, "
+                             f"got dtype {mask.dtype} and shape {mask.shape}.")
+        sources = np.asarray(sources, dtype=np.int64)
+        n = self.n
+        rows, cols = np.r_[self.edges[mask, 0], np.full(sources.size, n)], np.r_[self.edges[mask, 1], sources]
+        adj = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
+        return shortest_path(adj, directed=False, unweighted=True, indices=n)[:n] - 1
 
     @cached_property
     def _components(self):

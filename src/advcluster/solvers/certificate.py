@@ -30,8 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import shortest_path
 
 from . import problem
 from .fused import FusedProblem, group_means
@@ -242,31 +240,28 @@ class _Groups:
         self.group = labels[graph.edges[inner, 0]]
         self.K = int(labels.max()) + 1
         self.size = np.bincount(labels, minlength=self.K).astype(float)
+        self.full = np.maximum(self.size - 1, 1)  # the diameter of any connected subgraph is at most this
         self.root = np.full(self.K, graph.n)
         np.minimum.at(self.root, labels, np.arange(graph.n))
 
     def need(self, beta_t, diameter=None):
         """The room each in-group edge needs, given the divergence change ``beta_t``."""
-        diameter = np.maximum(self.size - 1, 1) if diameter is None else diameter
+        diameter = self.full if diameter is None else diameter
         return (beta_t * np.sqrt(self.size * diameter) / 2)[self.group]
 
     def margins_suffice(self, r, z, beta_t):
         """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""
         margin = r - problem.norms(z, 2) - (z.shape[1] + 8) * EPS * r
-        full = np.maximum(self.size - 1, 1)
-        diameter = full
-        for _ in range(self.MAX_ROUNDS):
-            keep = margin > self.need(beta_t, diameter)
-            spans, bound = self._diameter_bound(keep)
-            valid = spans & ((diameter == full) | (bound <= diameter))
+        diameter = self.full
+        for k in range(self.MAX_ROUNDS):
+            spans, bound = self._diameter_bound(margin > self.need(beta_t, diameter))
+            valid = spans & (bound <= diameter)
             if np.all(valid):
                 return True
-            if diameter is full:  # the smallest diameter there can be: every edge with room
+            if k == 0:  # the smallest diameter there can be: every edge with room
                 spans, bound = self._diameter_bound(margin > 0)
-            if not np.all(spans | valid):
-                return False
-            grown = np.where(valid, diameter, np.minimum(bound, full))
-            if np.array_equal(grown, diameter) and diameter is not full:
+            grown = np.where(valid, diameter, bound)
+            if not np.all(spans | valid) or (k > 0 and np.array_equal(grown, diameter)):
                 return False
             diameter = grown
         return False
@@ -274,12 +269,10 @@ class _Groups:
     def _diameter_bound(self, keep):
         """Per group: whether the kept edges connect it, and twice the depth of a breadth-first
         search over them from its first point (a bound on their diameter)."""
-        n, K = self.graph.n, self.K
-        i, j = self.graph.edges[self.inner[keep]].T
-        rows, cols = np.r_[i, np.full(K, n)], np.r_[j, self.root]
-        adj = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
-        depth = shortest_path(adj, directed=False, unweighted=True, indices=n)[:n] - 1
-        ecc = np.zeros(K)
+        mask = np.zeros(self.graph.n_edges, dtype=bool)
+        mask[self.inner[keep]] = True
+        depth = self.graph.hops_from(self.root, mask)
+        ecc = np.zeros(self.K)
         np.maximum.at(ecc, self.labels, depth)
         spans = np.isfinite(ecc)
-        return spans, np.where(spans, np.maximum(2 * ecc, 1), np.inf)
+        return spans, np.where(spans, np.clip(2 * ecc, 1, self.full), np.inf)  # diam <= n_g - 1

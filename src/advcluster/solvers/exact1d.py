@@ -28,6 +28,7 @@ greedily (checked; a bounded least-squares flow is the fallback).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from scipy.optimize import isotonic_regression, lsq_linear
@@ -182,8 +183,6 @@ def _rational_pav(a_sorted, gamma, w, k):
 
 def _ratio_to_float(num, den, exponent):
     """``num / den * 2**exponent`` correctly rounded (normal range)."""
-    from fractions import Fraction
-
     return float(Fraction(num, den) * (Fraction(2) ** exponent))
 
 

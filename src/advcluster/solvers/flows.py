@@ -25,13 +25,11 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import shortest_path
 from scipy.sparse.linalg import splu
 
 from . import problem
 from ..graph import Graph
-from .fused import block_laplacian
+from .fused import block_laplacian, group_means
 from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, _LDL, _LU, cg
 
 MAX_ROUNDS = 8  # rounds of alternating projections
@@ -74,7 +72,7 @@ class Flows:
         self.r, self.z0 = r, z0
         # What a flow can carry: T less its group means (which are the fused solution's
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
-        self.T = T - _group_means(T, labels)[labels]
+        self.T = T - group_means(T, labels, int(labels.max()) + 1)[labels]
 
     def candidates(self, margin):
         """Flows in the balls, cheapest first: projections from the solver's dual, aiming for
@@ -119,11 +117,9 @@ class Flows:
         groups[self.labels[self.i[short]]] = True
         if np.count_nonzero(groups[self.labels]) * d <= REGION_MAX_UNKNOWNS:
             return np.flatnonzero(groups[self.labels[self.i]])
-        n = self.graph.n
-        seeds = np.unique(np.r_[self.i[short], self.j[short]])
-        rows, cols = np.r_[self.i, np.full(seeds.size, n)], np.r_[self.j, seeds]
-        adj = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
-        depth = shortest_path(adj, directed=False, unweighted=True, indices=n)[:n]
+        mask = np.zeros(self.graph.n_edges, dtype=bool)
+        mask[self.inner] = True
+        depth = self.graph.hops_from(np.unique(np.r_[self.i[short], self.j[short]]), mask)
         reach = np.sort(depth[np.isfinite(depth)])
         limit = reach[max(REGION_MAX_UNKNOWNS // d, 1) - 1] if reach.size * d > REGION_MAX_UNKNOWNS else np.inf
         near = depth < limit  # whole layers of the search only
@@ -169,7 +165,7 @@ class Flows:
         room = self.r - problem.norms(z, 2)
         if not np.all(room > 0):
             return z
-        solve = self._solver(np.maximum(room, 1e-12 * room.max()))
+        solve = self._solver(_floored(room))
         if solve is None:
             return z
         for _ in range(rounds):
@@ -191,8 +187,7 @@ class Flows:
         z = self.z0
         for k in range(MAX_ROUNDS + REWEIGHTED_ROUNDS):
             if k == 0 or k >= MAX_ROUNDS:  # conductances: the room the flow leaves, refreshed late
-                room = np.maximum(r - problem.norms(z, 2), 1e-9 * r)
-                room = np.maximum(room, 1e-12 * room.max())
+                room = _floored(np.maximum(r - problem.norms(z, 2), 1e-9 * r))
                 solve = self._solver(room)
                 if solve is None:
                     return (None, None) if k == 0 else (z, inside)
@@ -215,7 +210,7 @@ class Flows:
             return None
         T = self.T
         if start is None:
-            c = np.maximum(r, 1e-12 * r.max())
+            c = _floored(r)
             solve = self._solver(c)
             if solve is None:
                 return None
@@ -301,10 +296,9 @@ class Flows:
         return dv, dt, -(float(np.sum(g_v * dv)) + g_t * dt)
 
 
-def _group_means(X, labels):
-    sums = np.zeros((int(labels.max()) + 1, X.shape[1]))
-    np.add.at(sums, labels, X)
-    return sums / np.bincount(labels)[:, None]
+def _floored(conductance):
+    """Conductances at least 1e-12 of the largest, so the grounded Laplacian stays definite."""
+    return np.maximum(conductance, 1e-12 * conductance.max())
 
 
 def grounded_solver(graph, M, d, atol):
