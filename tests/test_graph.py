@@ -656,17 +656,22 @@ def _pairs_with_flags(n):
     return st.tuples(st.just(n), st.lists(pair, max_size=20))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 12).flatmap(_pairs_with_flags))
-def test_components_of_masked_edges_match_union_find(case):
-    """components_of(mask) joins the nodes by the selected edges only."""
+def _masked_graph(case):
+    """``(n, graph, mask, chosen)`` from drawn ``(a, b, keep)`` triples: each pair once, kept or not."""
     n, triples = case
     chosen = {}
     for a, b, keep in triples:
         if a != b:
             chosen.setdefault((min(a, b), max(a, b)), keep)
     g = Graph.from_edges(n, list(chosen) or [])
-    mask = np.array([chosen[tuple(e)] for e in g.edges.tolist()], dtype=bool)
+    return n, g, np.array([chosen[tuple(e)] for e in g.edges.tolist()], dtype=bool), chosen
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12).flatmap(_pairs_with_flags))
+def test_components_of_masked_edges_match_union_find(case):
+    """components_of(mask) joins the nodes by the selected edges only."""
+    n, g, mask, chosen = _masked_graph(case)
     parent = list(range(n))
 
     def find(x):
@@ -868,13 +873,7 @@ def test_property_knn_tied_integer_data_matches_reference(case, phi):
 @given(st.integers(1, 12).flatmap(_pairs_with_flags), st.data())
 def test_hops_from_match_a_plain_breadth_first_search(case, data):
     """hops_from(sources, mask): steps along the selected edges from the nearest source."""
-    n, triples = case
-    chosen = {}
-    for a, b, keep in triples:
-        if a != b:
-            chosen.setdefault((min(a, b), max(a, b)), keep)
-    g = Graph.from_edges(n, list(chosen) or [])
-    mask = np.array([chosen[tuple(e)] for e in g.edges.tolist()], dtype=bool)
+    n, g, mask, chosen = _masked_graph(case)
     sources = sorted(set(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3))))
     neighbours = {i: set() for i in range(n)}
     for (a, b), keep in chosen.items():
