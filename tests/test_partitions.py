@@ -131,3 +131,22 @@ def test_instances_cover_the_brief():
     assert kinds == set(KINDS) and dims == set(DIMS) and max(dims) == 50
     assert {case(s)[4] for s in range(N_INSTANCES)} == {1, 2}
     assert N_INSTANCES >= 200
+
+
+@pytest.mark.parametrize("d, axis, shift", [(2, 0, 0.0), (2, 1, 3.0), (3, 2, -7.5), (5, 3, 1e3), (5, 0, 0.25)])
+def test_exact_fusion_threshold_is_reported_without_futile_resolves(d, axis, shift):
+    """Points 0, 1, 5, 6 on one axis of R^d (uniform weights) fuse in pairs at exactly
+    gamma = 1/2, where the fusing flows are saturated: the certificate holds in floating point
+    but has no room for its rounding.  The answer says so and is not re-solved (a tighter tol
+    cannot change it); a relative 2^-30 either side, the partition is proven."""
+    A = np.full((4, d), shift)
+    A[:, axis] += [0.0, 1.0, 5.0, 6.0]
+    G = uniform_graph(4)
+    res = solve(A, G, 0.5)
+    assert not res.labels_certified and res.n_undecided > 0
+    assert "close to a fusion threshold" in res.message and "re-solved" not in res.message, res.message
+    assert res.n_iter == solve(A, G, 0.5, certify=False).n_iter
+    assert res.labels.tolist() == [0, 0, 1, 1]
+    above, below = solve(A, G, 0.5 * (1 + 2**-30)), solve(A, G, 0.5 * (1 - 2**-30))
+    assert above.labels_certified and above.labels.tolist() == [0, 0, 1, 1]
+    assert below.labels_certified and below.n_clusters == 4

@@ -58,6 +58,10 @@ class Proof:
     bound : float
         ``beta``: the computed solution is exact for data within ``beta`` (Frobenius) of
         ``A`` (nan when not certified).
+    near_threshold : bool
+        Not certified, but a candidate's certificate holds in floating point with too little
+        room for its rounding: the problem sits within rounding error of a fusion threshold,
+        and a tighter solve cannot settle it.
     """
 
     certified: bool
@@ -66,6 +70,7 @@ class Proof:
     centers: np.ndarray | None = None
     dual: np.ndarray | None = None
     bound: float = float("nan")
+    near_threshold: bool = False
 
 
 def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
@@ -93,14 +98,17 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
     blocks = [slice(None)] if p == 2 and d > 1 else [slice(c, c + 1) for c in range(d)]
     fused = np.ones(graph.n_edges, dtype=bool)
     undecided = np.zeros(graph.n_edges, dtype=bool)
-    Xp, Zp, beta, certified = np.empty_like(X), np.empty_like(Z), 0.0, True
+    Xp, Zp, beta, certified, near = np.empty_like(X), np.empty_like(Z), 0.0, True, False
     for cols in blocks:
         dist = problem.norms(problem.edge_diff(graph, X[:, cols]), 2)
         result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball, data_error)
-        if result is None:
+        if result is None or isinstance(result, Near):
             certified = False
             undecided |= positive & (dist <= np.sqrt(2.0) * ball)
-            fused &= dist <= label_tol
+            if isinstance(result, Near):  # the best effort: the candidate that nearly holds
+                near, fused = True, fused & result.fused
+            else:
+                fused &= dist <= label_tol
         else:
             fused &= result[0]
             Xp[:, cols], Zp[:, cols] = result[1], result[2]
@@ -108,7 +116,8 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
     labels = components(graph, fused & positive)
     if certified:
         return Proof(True, labels, 0, Xp, Zp, beta)
-    return Proof(False, labels, int(np.count_nonzero(undecided & ~_settled(graph, labels, X, ball))))
+    n_undecided = int(np.count_nonzero(undecided & ~_settled(graph, labels, X, ball)))
+    return Proof(False, labels, n_undecided, near_threshold=near)
 
 
 def _settled(graph, labels, X, ball):
@@ -118,7 +127,11 @@ def _settled(graph, labels, X, ball):
 
 
 def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error):
-    """``(fused edges, centres, dual, beta)`` for one block of columns, or None."""
+    """``(fused edges, centres, dual, beta)`` for one block of columns, a :class:`Near`, or None.
+
+    A candidate whose certificate holds but for the rounding margins ends the search: it is
+    the solver's partition to within rounding, and the other candidates (finer or coarser
+    cuts of the same lengths) would fail on the same pairs."""
     tried = []
     for tau in _ladder(dist[positive], np.sqrt(2.0) * ball)[:MAX_CANDIDATES]:
         labels = components(graph, positive & (dist <= tau))
@@ -129,6 +142,13 @@ def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error):
         if found is not None:
             return found
     return None
+
+
+@dataclass(frozen=True, eq=False)
+class Near:
+    """A candidate (its fused edges) whose certificate holds but for the room its rounding needs."""
+
+    fused: np.ndarray
 
 
 def _ladder(dist, cap):
@@ -151,7 +171,9 @@ def _ladder(dist, cap):
 
 
 def _certify(A, graph, gamma, labels, X, Z, data_error):
-    """The fused solution of ``labels`` and its verified certificate, or None."""
+    """The fused solution of ``labels`` and its verified certificate; a :class:`Near` when a
+    certificate holds in floating point (flows in the balls, groups apart) but without the
+    room its rounding needs; None otherwise."""
     n, d = A.shape
     radius = gamma * graph.weights
     fp = FusedProblem(A, graph, gamma, labels)
@@ -175,11 +197,12 @@ def _certify(A, graph, gamma, labels, X, Z, data_error):
     rounding = _rounding(A, graph, Xp, Zp, fp.cross) + data_error
     groups = _Groups(graph, labels, inner) if inner.size else None
     if groups is not None:
-        target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d))
+        target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d), groups.shortest())
         flows = Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
         candidates = flows.candidates(np.minimum(target / radius[inner], 0.5))
     else:
         candidates = iter([None])
+    near = None
     for z in candidates:
         if z is not None:
             Zp[inner] = z
@@ -188,7 +211,8 @@ def _certify(A, graph, gamma, labels, X, Z, data_error):
             return None
         if z is None or groups.margins_suffice(radius[inner], z, _flow_change(graph, fp, length, radius, beta, d)):
             return labels[i] == labels[j], Xp, Zp, beta
-    return None
+        near = Near(labels[i] == labels[j])
+    return near
 
 
 def _flow_change(graph, fp, length, radius, beta, d):
@@ -248,6 +272,11 @@ class _Groups:
         """The room each in-group edge needs, given the divergence change ``beta_t``."""
         diameter = self.full if diameter is None else diameter
         return (beta_t * np.sqrt(self.size * diameter) / 2)[self.group]
+
+    def shortest(self):
+        """Per group, the diameter bound with all its edges kept: the smallest bound
+        :meth:`margins_suffice` can reach, so the least room a proof can ask for."""
+        return self._diameter_bound(np.ones(self.inner.size, dtype=bool))[1]
 
     def margins_suffice(self, r, z, beta_t):
         """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""

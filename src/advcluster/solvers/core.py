@@ -82,7 +82,8 @@ def converged_message(ev, tol):
 
 
 # Undecided partitions are re-solved from where the solve ended, this many times at most,
-# each time at a tolerance this much tighter (never below REFINE_FLOOR).
+# each time at a tolerance this much tighter (never below REFINE_FLOOR); not when the proof
+# failed on rounding room alone (Proof.near_threshold), which a tighter solve does not change.
 REFINE_ROUNDS = 2
 REFINE_FACTOR = 1e-2
 REFINE_FLOOR = 1e-12
@@ -249,7 +250,8 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         while True:
             proof = _prove(An, graph, gamma_n, p, it, ev, label_tol, frame.scale if raw else 1.0,
                            0.0 if raw else frame.data_error)
-            if proof.certified or not it.converged or refined == REFINE_ROUNDS or tol_run <= REFINE_FLOOR:
+            if (proof.certified or proof.near_threshold or not it.converged or refined == REFINE_ROUNDS
+                    or tol_run <= REFINE_FLOOR):
                 break
             refined += 1
             tol_run = max(tol_run * REFINE_FACTOR, REFINE_FLOOR)
@@ -313,6 +315,10 @@ def _message(it, ev, tol, success, proof, refined, tol_run):
                          f"(KKT residual {ev['kkt_residual']:.1e}, duality gap {ev['duality_gap']:.1e})")
         else:
             parts.append(f"partition not proven: {proof.n_undecided} pair(s) of neighbours undecided")
+            if proof.near_threshold:
+                parts.append("its certificate holds in floating point, with less room than its rounding "
+                             "error needs (the problem is close to a fusion threshold): a tighter solve "
+                             "cannot settle it")
     if not success and (it.converged or (proof is not None and proof.certified)):
         worst = max(ev["kkt_residual"], ev["duality_gap"])
         reason = (f"the KKT residual {ev['kkt_residual']:.2e} or duality gap {ev['duality_gap']:.2e} "
