@@ -618,10 +618,10 @@ def test_components_first_appearance_and_zero_weights():
 
 def test_first_appearance_renumbering():
     # scipy already numbers components this way in practice; the helper guarantees it.
-    from advcluster.graph import _first_appearance
+    from advcluster.graph import first_appearance
 
-    np.testing.assert_array_equal(_first_appearance(np.array([2, 2, 0, 1, 0, 5])), [0, 0, 1, 2, 1, 3])
-    np.testing.assert_array_equal(_first_appearance(np.array([], dtype=int)), [])
+    np.testing.assert_array_equal(first_appearance(np.array([2, 2, 0, 1, 0, 5])), [0, 0, 1, 2, 1, 3])
+    np.testing.assert_array_equal(first_appearance(np.array([], dtype=int)), [])
 
 
 def test_components_of_edgeless_graph_are_singletons():

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from advcluster.graph import Graph, knn_graph
-from advcluster.solvers.linear import LDL_MAX_COLUMNS, ShiftedLaplacian, _LDL, _LU, cg
+from advcluster.solvers.linear import LDL_MAX_COLUMNS, ShiftedLaplacian, LDL, LU, cg
 
 
 def dense_shifted_laplacian(n, edges, c, sigma):
@@ -73,7 +73,7 @@ def test_later_factorisations_reuse_the_analysis(seed):
     ldl = R.shape[1] <= LDL_MAX_COLUMNS
     first = ShiftedLaplacian(graph, 0).update(sigma, c)
     first.factor_solve(R)
-    assert isinstance(first.factor, _LDL if ldl else _LU)
+    assert isinstance(first.factor, LDL if ldl else LU)
     if not ldl:
         assert first.factor.order is None  # the first factorisation is SuperLU's own
     solver = first.factor.solver if ldl else None

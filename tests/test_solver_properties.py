@@ -381,7 +381,7 @@ def test_sorted_runs_equal_components_on_complete_1d_graphs(n):
     """The 1-D fast path of the "components" rule equals connected components of near-equal centres."""
     from scipy.sparse.csgraph import connected_components
 
-    from advcluster.graph import _first_appearance
+    from advcluster.graph import first_appearance
     from advcluster.solvers.labels import labels_from_centers
     from advcluster.solvers.problem import spread
 
@@ -393,7 +393,7 @@ def test_sorted_runs_equal_components_on_complete_1d_graphs(n):
         X += rng.normal(size=X.shape) * 1e-7 * rng.integers(0, 2)
         close = np.abs(X[i, 0] - X[j, 0]) <= 1e-5 * spread(X)
         adj = sp.coo_array((np.ones(close.sum()), (i[close], j[close])), shape=(n, n))
-        expected = _first_appearance(connected_components(adj, directed=False)[1])
+        expected = first_appearance(connected_components(adj, directed=False)[1])
         np.testing.assert_array_equal(labels_from_centers(X, g), expected)
 
 

@@ -29,11 +29,16 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def check_nonnegative(value, name: str) -> float:
+    """Return ``value`` as a float >= 0, or raise ``ValueError``."""
+    if not is_real(value) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return float(value)
+
+
 def check_gamma(gamma) -> float:
     """Return ``gamma`` as a float >= 0, or raise ``ValueError``."""
-    if not is_real(gamma) or not np.isfinite(gamma) or gamma < 0:
-        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}.")
-    return float(gamma)
+    return check_nonnegative(gamma, "gamma")
 
 
 def check_positive(value, name: str) -> float:

@@ -36,6 +36,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from .graph import first_appearance
+
 __all__ = [
     "MEASURES",
     "Measure",
@@ -127,15 +129,6 @@ def _codes(labels, name: str) -> tuple[np.ndarray, int]:
     except TypeError as exc:
         raise ValueError(f"{name} must contain hashable labels: {exc}") from None
     return codes, len(table)
-
-
-def _first_appearance(codes: np.ndarray, k: int) -> np.ndarray:
-    """Renumber codes ``0, 1, 2, ...`` in order of first appearance."""
-    first = np.full(k, codes.size, dtype=np.intp)
-    np.minimum.at(first, codes, np.arange(codes.size, dtype=np.intp))
-    rank = np.empty(k, dtype=np.intp)
-    rank[np.argsort(first, kind="stable")] = np.arange(k, dtype=np.intp)
-    return rank[codes]
 
 
 def _pair(ref, new) -> tuple[np.ndarray, int, np.ndarray, int]:
@@ -447,7 +440,7 @@ def changed_labels(ref, new, match: bool = False) -> int:
     """
     ca, ka, cb, kb = _pair(ref, new)
     if not match:
-        return int(np.count_nonzero(_first_appearance(ca, ka) != _first_appearance(cb, kb)))
+        return int(np.count_nonzero(first_appearance(ca, ka) != first_appearance(cb, kb)))
     rows, cols, counts = _contingency(ca, ka, cb, kb)
     return ca.size - _max_matched(rows, cols, counts, ka, kb)
 
@@ -521,14 +514,14 @@ class Reference:
 
     def __init__(self, ref):
         self.codes, self.k = _codes(ref, "ref")
-        self.first = _first_appearance(self.codes, self.k)
+        self.first = first_appearance(self.codes, self.k)
         self.labels = ref
 
     def compare(self, new, measure="delta", **options):
         cb, kb = _codes(new, "new")
         if cb.size != self.codes.size:
             raise ValueError(f"new has {cb.size} labels but the reference has {self.codes.size}.")
-        n_changed = int(np.count_nonzero(self.first != _first_appearance(cb, kb)))
+        n_changed = int(np.count_nonzero(self.first != first_appearance(cb, kb)))
         if measure == "delta" and not options:
             value = _delta_codes(self.codes, self.k, cb, kb)
         else:

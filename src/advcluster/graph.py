@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee, shortest_path
 from sklearn.neighbors import BallTree, KDTree
 
-from ._validation import check_data, is_real
+from ._validation import check_data, check_nonnegative, is_real
 
 __all__ = ["Graph", "Relabelling", "WEIGHT_SCHEMES", "build_graph", "knn_graph", "complete_graph", "uniform_graph"]
 
@@ -256,7 +256,7 @@ class Graph:
     def _components(self):
         # Only edges with positive weight connect: a zero weight couples nothing.
         k, lab = self.components_of(self.weights > 0)
-        return k, _first_appearance(lab)
+        return k, first_appearance(lab)
 
     @property
     def n_components(self) -> int:
@@ -348,12 +348,20 @@ def _rows(X, count, kind):
     return X
 
 
-def _first_appearance(labels: np.ndarray) -> np.ndarray:
-    """Renumber labels 0, 1, 2, ... in order of first appearance."""
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[inverse.ravel()]
+def first_appearance(labels, k=None) -> np.ndarray:
+    """Renumber labels ``0, 1, 2, ...`` in order of first appearance.
+
+    ``k``: the labels are already codes in ``0..k-1``, which skips a sort (O(n))."""
+    labels = np.asarray(labels)
+    if k is None:
+        _, labels = np.unique(labels, return_inverse=True)
+        labels = labels.ravel()
+        k = int(labels.max()) + 1 if labels.size else 0
+    first = np.full(k, labels.size, dtype=np.intp)
+    np.minimum.at(first, labels, np.arange(labels.size, dtype=np.intp))
+    rank = np.empty(k, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(k)
+    return rank[labels]
 
 
 def _check_weights(w):
@@ -363,24 +371,6 @@ def _check_weights(w):
     if w.size and w.min() < 0:
         bad = int(np.argmin(w))
         raise ValueError(f"weights must be >= 0; edge {bad} has weight {w[bad]!r}.")
-
-
-def _check_nonneg(value, name):
-    """``value`` as a float, or ``ValueError`` unless it is a finite real number >= 0."""
-    msg = f"{name} must be a finite number >= 0, got {value!r}."
-    if isinstance(value, (bool, str, bytes)) or not np.isscalar(value):
-        raise ValueError(msg)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(msg) from None
-    if not np.isfinite(v) or v < 0:
-        raise ValueError(msg)
-    return v
-
-
-def _check_phi(phi):
-    return _check_nonneg(phi, "phi")
 
 
 def _gaussian(A, edges, phi):
@@ -413,7 +403,7 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
     """
     A = check_data(A)
     n = A.shape[0]
-    phi = _check_phi(phi)
+    phi = check_nonnegative(phi, "phi")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if k >= n:
@@ -514,7 +504,7 @@ def complete_graph(A, phi: float = 0.5) -> Graph:
     ``O(n^2)`` edges: meant for small data (the paper's experiments).
     """
     A = check_data(A)
-    phi = _check_phi(phi)
+    phi = check_nonnegative(phi, "phi")
     n = A.shape[0]
     i, j = np.triu_indices(n, k=1)
     edges = np.column_stack([i, j]).astype(np.int64)
@@ -525,7 +515,7 @@ def uniform_graph(n: int, weight: float = 1.0) -> Graph:
     """All pairs with the same weight (the paper's Section 3 examples)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
-    weight = _check_nonneg(weight, "weight")  # checked even when n = 1 (no edges)
+    weight = check_nonnegative(weight, "weight")  # checked even when n = 1 (no edges)
     i, j = np.triu_indices(int(n), k=1)
     return Graph(int(n), np.column_stack([i, j]).astype(np.int64), np.full(len(i), weight))
 

@@ -25,7 +25,7 @@ from sklearn.base import clone
 from ._validation import check_data, check_gamma, check_int, check_positive
 from .graph import WEIGHT_SCHEMES, Graph, build_graph
 from .solvers import METHODS, solve
-from .solvers.exact1d import exact_partition
+from .solvers.exact1d import exact_solution, unsupported
 
 __all__ = ["Response", "LowerLevel", "ConvexClusteringModel", "SklearnClusterer", "SklearnClassifier"]
 
@@ -83,46 +83,74 @@ class LowerLevel:
 
     def respond(self, A) -> Response:
         """The answer on (perturbed) data ``A`` of the clean data's shape."""
-        if self._shape is None:
-            raise ValueError(f"{type(self).__name__}: call reference(A_clean) before respond().")
-        A = np.asarray(A, dtype=float)
-        if A.shape != self._shape:
-            raise ValueError(f"data of shape {A.shape} given, but the model was set up on shape {self._shape}.")
-        key = self.key(A)
+        A = self._checked(A)
+        key = self._key(A)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
         response = self._solve(A)
         self.n_solves += 1
-        self.remember(key, response)
+        self._remember(key, response)
         return response
 
+    def respond_many(self, data, n_jobs=None, block=16) -> list[Response]:
+        """The answers on many data sets; the same serially and in parallel (``n_jobs``, joblib).
+
+        The data are split into blocks of ``block``; each block is answered in order by a copy
+        of the model as it was at the start (its warm starts and cache), so the answers do not
+        depend on ``n_jobs``. The copies' answers, solve counts and warm starts are then taken in.
+        """
+        data = [self._checked(A) for A in data]
+        blocks = [data[i:i + block] for i in range(0, len(data), block)]
+        start = self._copy()
+        if n_jobs is None or n_jobs == 1 or len(blocks) <= 1:
+            answers = [_respond_block(start._copy(), b) for b in blocks]
+        else:
+            from joblib import Parallel, delayed
+
+            answers = Parallel(n_jobs=n_jobs)(delayed(_respond_block)(start, b) for b in blocks)
+        out = []
+        for responses, keys, solves, state in answers:
+            self.n_solves += solves
+            self._absorb(state)
+            for key, response in zip(keys, responses):
+                self._remember(key, response)
+            out.extend(responses)
+        return out
+
+    def _checked(self, A):
+        if self._shape is None:
+            raise ValueError(f"{type(self).__name__}: call reference(A_clean) before respond().")
+        A = np.asarray(A, dtype=float)
+        if A.shape != self._shape:
+            raise ValueError(f"data of shape {A.shape} given, but the model was set up on shape {self._shape}.")
+        return A
+
     @staticmethod
-    def key(A) -> bytes:
+    def _key(A) -> bytes:
         """The cache key of data ``A``: a hash of its exact bytes."""
         return hashlib.blake2b(np.ascontiguousarray(A).view(np.uint8), digest_size=16).digest()
 
-    def remember(self, key, response):
-        """Store an answer under ``key`` (:meth:`key` of its data), e.g. one a parallel worker computed."""
+    def _remember(self, key, response):
         if self.cache_size == 0:
             return
         self._cache[key] = response
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    def snapshot(self) -> "LowerLevel":
+    def _copy(self) -> "LowerLevel":
         """A copy with its own cache (answers are shared; they are immutable)."""
         twin = copy.copy(self)
         twin._cache = OrderedDict(self._cache)
         return twin
 
-    def warm_state(self):
+    def _warm_state(self):
         """What a copy learned that helps later solves (warm starts); None by default."""
         return None
 
-    def absorb(self, state):
-        """Take in a :meth:`warm_state` from a copy."""
+    def _absorb(self, state):
+        """Take in a :meth:`_warm_state` from a copy."""
 
     def _setup(self, A):
         pass
@@ -135,6 +163,13 @@ class LowerLevel:
 
     def __repr__(self):
         return self.describe()
+
+
+def _respond_block(model, data):
+    """``model``'s answers on ``data`` in order, their cache keys, its solve count and warm state."""
+    before = model.n_solves
+    responses = [model.respond(A) for A in data]
+    return responses, [model._key(A) for A in data], model.n_solves - before, model._warm_state()
 
 
 class ConvexClusteringModel(LowerLevel):
@@ -155,8 +190,8 @@ class ConvexClusteringModel(LowerLevel):
         faces). ``False`` keeps the clean data's graph. No effect for uniform weights or a
         given graph.
     method : {"auto", "ssnal", "admm", "exact1d"}, default "auto"
-        ``"auto"``: the exact path for uniform weights with one feature (or ``p = 1``),
-        else ``"ssnal"``. The exact path skips the dual certificate: it is exact by
+        ``"auto"``: ``"exact1d"`` for uniform weights with one feature (or ``p = 1``), else
+        ``"ssnal"``. ``"exact1d"`` here skips the dual certificate: the partition is exact by
         construction.
     tol, label_tol : float
         Solver tolerance, and the relative tolerance that reads labels off the centres where
@@ -188,24 +223,20 @@ class ConvexClusteringModel(LowerLevel):
 
     def _setup(self, A):
         self._graph = build_graph(A, self.weights, self.k, self.phi)
-        d = A.shape[1]
-        exact_ok = self._graph.is_uniform_complete() and (d == 1 or self.p == 1)
-        if self.method == "auto":
-            self._method = "exact" if exact_ok else "ssnal"
-        else:
-            self._method = self.method
+        exact_ok = not unsupported(self._graph, A.shape[1], self.p)
+        self._method = ("exact1d" if exact_ok else "ssnal") if self.method == "auto" else self.method
         self._past, self._new = [], []
 
-    def snapshot(self):
-        twin = super().snapshot()
+    def _copy(self):
+        twin = super()._copy()
         twin._past = list(self._past)
         twin._new = []
         return twin
 
-    def warm_state(self):
+    def _warm_state(self):
         return self._new
 
-    def absorb(self, state):
+    def _absorb(self, state):
         if state and self.history:
             self._past.extend(state)
             del self._past[:-self.history]
@@ -226,14 +257,9 @@ class ConvexClusteringModel(LowerLevel):
 
     def _solve(self, A):
         graph = self.graph_for(A)
-        if self._method == "exact":
-            exact = exact_partition(A, self.gamma, graph.weights[0] if graph.n_edges else 0.0)
-            order = None
-            if A.shape[1] == 1:
-                rank = np.empty(int(exact.labels.max()) + 1, dtype=np.int64)
-                rank[exact.labels] = exact.rank[:, 0]
-                order = np.argsort(rank, kind="stable")
-            return Response(exact.labels, exact.centers, True, "exact partition", True, order)
+        if self._method == "exact1d":  # no dual certificate needed: exact by construction
+            exact = exact_solution(A, self.gamma, graph, self.p)
+            return Response(exact.labels, exact.centers, True, "exact partition", True, exact.order)
         x0 = z0 = None
         if self.warm_start and self._past:
             dist = [np.sum((A - P) ** 2) for P, *_ in self._past]

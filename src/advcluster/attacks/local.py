@@ -434,7 +434,7 @@ class _InnerSearch:
     def _record(self, evs):
         out = []
         for e in evs:
-            e = dataclasses.replace(e, feasible=self.problem._feasible(e.norm, e.value))
+            e = dataclasses.replace(e, feasible=self.problem.is_feasible(e.norm, e.value))
             self.history.append(e)
             if self.problem.better(e, self.best):
                 self.best = e

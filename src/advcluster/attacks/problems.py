@@ -129,31 +129,11 @@ class _Problem:
         return self._evaluation(theta, response)
 
     def evaluate_many(self, thetas, n_jobs=None) -> list[Evaluation]:
-        """Evaluate many points; the same answers serially and in parallel (``n_jobs``, joblib).
-
-        Points are split into blocks of :data:`BLOCK`; each block is solved in order by a copy
-        of the model as it was at the start (its warm starts and cache), so the answers do not
-        depend on ``n_jobs``. New answers are then stored in the model's cache.
-        """
+        """Evaluate many points; the same answers serially and in parallel (``n_jobs``, joblib),
+        by :meth:`LowerLevel.respond_many` in blocks of :data:`BLOCK`."""
         thetas = [self.perturbation.check_theta(t) for t in thetas]
-        blocks = [thetas[i:i + BLOCK] for i in range(0, len(thetas), BLOCK)]
-        start = self.model.snapshot()
-        if n_jobs is None or n_jobs == 1 or len(blocks) == 1:
-            answers = [_solve_block(start.snapshot(), self.A, self.perturbation, b) for b in blocks]
-        else:
-            from joblib import Parallel, delayed
-
-            answers = Parallel(n_jobs=n_jobs)(
-                delayed(_solve_block)(start, self.A, self.perturbation, b) for b in blocks
-            )
-        out = []
-        for block, (responses, keys, solves, state) in zip(blocks, answers):
-            self.model.n_solves += solves
-            self.model.absorb(state)
-            for theta, response, key in zip(block, responses, keys):
-                self.model.remember(key, response)
-                out.append(self._evaluation(theta, response))
-        return out
+        responses = self.model.respond_many([self.A + self.perturbation.matrix(t) for t in thetas], n_jobs, BLOCK)
+        return [self._evaluation(theta, response) for theta, response in zip(thetas, responses)]
 
     def _evaluation(self, theta, response):
         labels = response.labels
@@ -161,7 +141,7 @@ class _Problem:
         value, n_changed, k = self.compare(labels)
         return Evaluation(
             theta=theta, norm=norm, value=value, n_changed=n_changed, n_clusters=k,
-            feasible=self._feasible(norm, value), solver_ok=bool(response.success), labels=labels,
+            feasible=self.is_feasible(norm, value), solver_ok=bool(response.success), labels=labels,
             certified=bool(response.certified),
             order=response.order if response.order is not None else _cluster_order(labels, response.centers),
         )
@@ -222,7 +202,8 @@ class BL1(_Problem):
         self.budget = float(budget)
         super().__init__(model, A, perturbation, deviation)
 
-    def _feasible(self, norm, value):
+    def is_feasible(self, norm, value):
+        """Whether a perturbation of this norm and deviation meets the problem's constraint."""
         return norm <= self.budget * (1 + 1e-12)
 
     def _score(self, e):
@@ -271,7 +252,8 @@ class BL2(_Problem):
                 f"for {n} samples; choose target <= {high:g}."
             )
 
-    def _feasible(self, norm, value):
+    def is_feasible(self, norm, value):
+        """Whether a perturbation of this norm and deviation meets the problem's constraint."""
         return value >= self.target
 
     def _score(self, e):
@@ -285,13 +267,6 @@ class BL2(_Problem):
     def _constraint(self):
         limit = "" if self.max_norm is None else f", searching ||E|| <= {self.max_norm:g}"
         return f"target {self.measure} >= {self.target:g}{limit}"
-
-
-def _solve_block(model, A, perturbation, thetas):
-    before = model.n_solves
-    data = [A + perturbation.matrix(t) for t in thetas]
-    responses = [model.respond(D) for D in data]
-    return responses, [model.key(D) for D in data], model.n_solves - before, model.warm_state()
 
 
 def _cluster_order(labels, centers):

@@ -88,7 +88,7 @@ from .._validation import check_data, check_int, check_positive
 from ..models import ConvexClusteringModel
 from ..perturbation import matrix_norm
 from ..solvers import solve
-from ..solvers.exact1d import exact_partition
+from ..solvers.exact1d import exact_solution, unsupported
 from ..solvers.fused import FusedProblem, group_means
 from ..solvers.problem import spread
 from .core import OPTIMIZERS, Outcome, register
@@ -157,8 +157,8 @@ class _Reduced:
         self.A, self.gamma = A, model.gamma
         graph = model.graph_for(A)
         self.warm = None
-        if graph.is_uniform_complete() and d == 1:
-            exact = exact_partition(A, model.gamma, graph.weights[0] if graph.n_edges else 0.0)
+        if not unsupported(graph, d, p=2):  # the reduced problem below is the p = 2 one
+            exact = exact_solution(A, model.gamma, graph, p=2)
             X, labels, ok, proven = exact.centers, exact.labels, True, True
         else:
             x0 = z0 = None

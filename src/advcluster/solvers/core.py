@@ -17,7 +17,7 @@ import numpy as np
 
 from .._validation import check_data, check_gamma, check_int, check_positive
 from . import certificate, problem
-from ..graph import _first_appearance
+from ..graph import first_appearance
 from .labels import LABEL_RULES, labels_from_centers
 from .result import ClusteringResult
 
@@ -216,7 +216,7 @@ def solve(
         res = _solve(local.nodes_in(A), local.graph, gamma, spec, p, tol, max_iter, local.nodes_in(x0),
                      local.edges_in(z0), label_tol, label_rule, certify, verbose, options)
         res.centers = local.nodes_out(res.centers)
-        res.labels = _first_appearance(local.nodes_out(res.labels[:, None])[:, 0])
+        res.labels = first_appearance(local.nodes_out(res.labels[:, None])[:, 0])
         res.dual, res.splitting = local.edges_out(res.dual), local.edges_out(res.splitting)
     res.time = time.perf_counter() - start
     return res

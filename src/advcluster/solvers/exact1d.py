@@ -33,6 +33,7 @@ from fractions import Fraction
 import numpy as np
 from scipy.optimize import isotonic_regression, lsq_linear
 
+from ..graph import first_appearance
 from . import problem
 from .core import Iterate, register
 
@@ -61,6 +62,36 @@ class ExactPartition:
     rank: np.ndarray
     n_exact: int
 
+    @property
+    def order(self):
+        """For one feature, the clusters (labels) in increasing order of centre; else None."""
+        if self.rank.shape[1] != 1:
+            return None
+        rank = np.empty(int(self.labels.max()) + 1, dtype=np.int64)
+        rank[self.labels] = self.rank[:, 0]
+        return np.argsort(rank, kind="stable")
+
+
+def unsupported(graph, d, p) -> str:
+    """Why ``exact1d`` does not solve this problem ('' when it does): it needs a complete graph
+    of equal weights, and one feature or ``p = 1``."""
+    if not graph.is_uniform_complete():
+        return ("method 'exact1d' needs a complete graph with equal weights (uniform_graph(n)); "
+                "use method='ssnal' or 'admm' for other weights.")
+    if d > 1 and p != 1:
+        return (f"method 'exact1d' solves one feature (or p=1 coordinate by coordinate); A has {d} features "
+                "with p=2: use method='ssnal', or p=1.")
+    return ""
+
+
+def exact_solution(A, gamma, graph, p) -> "ExactPartition":
+    """:func:`exact_partition` on ``graph``'s equal weights, or ``ValueError`` saying why it does
+    not apply (:func:`unsupported`)."""
+    why = unsupported(graph, A.shape[1], p)
+    if why:
+        raise ValueError(why)
+    return exact_partition(A, gamma, graph.weights[0] if graph.n_edges else 0.0)
+
 
 def exact_partition(A, gamma, w=1.0):
     """The exact solution and partition for uniform weights ``w`` (d = 1, or p = 1 column by column).
@@ -77,17 +108,10 @@ def exact_partition(A, gamma, w=1.0):
         X[:, c], rank[:, c], exact = _column(A[:, c], float(gamma), float(w))
         n_exact += exact
     if d == 1:
-        labels = _by_first_appearance(rank[:, 0])
+        labels = first_appearance(rank[:, 0])
     else:
-        labels = _by_first_appearance(np.unique(rank, axis=0, return_inverse=True)[1].ravel())
+        labels = first_appearance(np.unique(rank, axis=0, return_inverse=True)[1].ravel())
     return ExactPartition(X, labels, rank, n_exact)
-
-
-def _by_first_appearance(codes):
-    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    number = np.empty(len(first), dtype=np.int64)
-    number[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return number[inverse.ravel()]
 
 
 def _column(a, gamma, w):
@@ -263,19 +287,9 @@ def run(A, graph, gamma, *, p, tol, max_iter, x0, z0, verbose, certificate=True)
     (:func:`exact_partition`).  ``certificate=False`` skips the dual recovery (faster;
     the KKT residual then reports the missing dual).
     """
-    n, d = A.shape
-    if not graph.is_uniform_complete():
-        raise ValueError(
-            "method 'exact1d' needs a complete graph with equal weights (uniform_graph(n)); "
-            "use method='ssnal' or 'admm' for other weights."
-        )
-    if d > 1 and p != 1:
-        raise ValueError(
-            f"method 'exact1d' solves one feature (or p=1 coordinate by coordinate); A has {d} features "
-            "with p=2: use method='ssnal', or p=1."
-        )
+    d = A.shape[1]
+    exact = exact_solution(A, gamma, graph, p)
     w = graph.weights[0] if graph.n_edges else 0.0
-    exact = exact_partition(A, gamma, w)
     X = exact.centers
     U = problem.edge_diff(graph, X)
     U[exact.rank[graph.edges[:, 0]] == exact.rank[graph.edges[:, 1]]] = 0.0

@@ -30,7 +30,7 @@ from scipy.sparse.linalg import splu
 from . import problem
 from ..graph import Graph
 from .fused import block_laplacian, group_means
-from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, _LDL, _LU, cg
+from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, LDL, LU, cg
 
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
@@ -309,7 +309,7 @@ def grounded_solver(graph, M, d, atol):
     if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
         factor = _GROUNDED_LDL.get(graph)
         if factor is None:
-            factor = _GROUNDED_LDL[graph] = _LDL()
+            factor = _GROUNDED_LDL[graph] = LDL()
         factor.factorise(M)  # on the graph's Laplacian pattern: after the first, numeric only
         return factor.solve
     diag = M.diagonal()[:, None]
@@ -323,7 +323,7 @@ def grounded_solver(graph, M, d, atol):
             x, _, ok = cg(M.__matmul__, lambda V: V / diag, R, R / diag, max(1e-13, atol / scale), 500)
             if ok:
                 return x
-            lu.append(_LU(graph))
+            lu.append(LU(graph))
             lu[0].factorise(M)
         return lu[0].solve(R)
 

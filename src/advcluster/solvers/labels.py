@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import _first_appearance
+from ..graph import first_appearance
 from .problem import spread
 
 LABEL_RULES = ("components", "greedy")
@@ -29,7 +29,7 @@ LABEL_RULES = ("components", "greedy")
 
 def components(graph, mask):
     """Labels (by first appearance) of the connected components of the edges ``mask`` selects."""
-    return _first_appearance(graph.components_of(mask)[1])
+    return first_appearance(graph.components_of(mask)[1])
 
 
 def _sorted_runs(x, thr):

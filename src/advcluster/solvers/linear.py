@@ -79,7 +79,7 @@ def cg(apply, precond, b, x0, rtol, maxiter, coarse=None):
     return x, maxiter, False
 
 
-class _LDL:
+class LDL:
     """``P = L D L^T`` by QDLDL, on the upper triangle of ``P``'s fixed pattern
     (:meth:`Graph.laplacian`): ``P`` is symmetric, so each CSR row's entries up to the
     diagonal, read as a CSC column, are that column of the upper triangle.  The first
@@ -111,7 +111,7 @@ class _LDL:
         return X
 
 
-class _LU:
+class LU:
     """``P``'s sparse LU by SuperLU.  The graph's first factorisation orders by minimum
     degree and keeps the ordering; later ones factorise the symmetrically permuted ``P``
     in that order."""
@@ -153,7 +153,7 @@ class ShiftedLaplacian:
         self.graph, self.max_cg = graph, max_cg
         self.direct = max_cg == 0
         self.sigma = self.c = self.diagonal = self._matrix = None
-        self.factor = None  # _LDL or _LU, chosen at the first factorisation
+        self.factor = None  # LDL or LU, chosen at the first factorisation
         self.factored = False
         self.n_factor = 0
 
@@ -182,7 +182,7 @@ class ShiftedLaplacian:
         ``LDL^T`` (QDLDL) for up to :data:`LDL_MAX_COLUMNS` columns, else SuperLU's LU."""
         if not self.factored:
             if self.factor is None:
-                self.factor = _LDL() if R.shape[1] <= LDL_MAX_COLUMNS else _LU(self.graph)
+                self.factor = LDL() if R.shape[1] <= LDL_MAX_COLUMNS else LU(self.graph)
             self.factor.factorise(self.matrix)
             self.factored = True
             self.n_factor += 1
