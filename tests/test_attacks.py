@@ -92,6 +92,7 @@ def test_grid_is_the_papers_direct_method_on_iris():
     assert res.n_solves == 320 and res.success  # eps = 0 is the cached clean answer
 
 
+@pytest.mark.slow  # joblib start-up
 def test_parallel_grid_equals_serial():
     A, y = make_blobs(60, centers=3, random_state=0)
     pert = Pointwise(index=[0, 1], features=[0], ord="inf")

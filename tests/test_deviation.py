@@ -13,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import pair_confusion_matrix, rand_score
 from sklearn.metrics.cluster import contingency_matrix
 
-import advcluster.deviation as dev
+import advcluster._contingency as contingency_module
 from advcluster.closed_forms import (
     delta_k_way,
     delta_three_way,
@@ -164,8 +164,8 @@ def test_sparse_contingency_path_agrees(monkeypatch, seed):
     rng = np.random.default_rng(seed)
     ref, new = rng.integers(0, 30, 200), rng.integers(0, 40, 200)
     expected = (delta(ref, new), changed_labels(ref, new, match=True))
-    monkeypatch.setattr(dev, "_DENSE_TABLE_CELLS", 0)
-    monkeypatch.setattr(dev, "_DENSE_MATCH_CELLS", 0)
+    monkeypatch.setattr(contingency_module, "DENSE_TABLE_CELLS", 0)
+    monkeypatch.setattr(contingency_module, "DENSE_MATCH_CELLS", 0)
     assert (delta(ref, new), changed_labels(ref, new, match=True)) == expected
     assert expected[0] == brute_delta(ref, new)
 

@@ -30,6 +30,8 @@ from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 from advcluster.graph import Graph, complete_graph, knn_graph, uniform_graph
 from advcluster.solvers import solve
 
+pytestmark = pytest.mark.slow  # cvxpy/Clarabel reference solves
+
 N_INSTANCES = 216
 KINDS = ("uniform", "complete", "knn", "random")
 DIMS = (1, 2, 3, 5, 10, 50)

@@ -27,6 +27,8 @@ from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 from advcluster.graph import Graph, complete_graph, knn_graph, uniform_graph
 from advcluster.solvers import solve
 
+pytestmark = pytest.mark.slow  # cvxpy/Clarabel reference solves
+
 TOLS = (1e-6, 1e-9, 1e-12)
 N_WEIGHTED = 24
 

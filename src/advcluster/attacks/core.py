@@ -9,6 +9,7 @@ the answer. Optimizers never decide what "best" means.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 import time
@@ -20,7 +21,7 @@ import numpy as np
 from .._validation import check_int
 from .problems import BL1, BL2, Evaluation
 
-__all__ = ["OPTIMIZERS", "AttackResult", "Outcome", "Search", "attack", "register"]
+__all__ = ["OPTIMIZERS", "AttackResult", "EndNested", "Outcome", "Search", "StopSearch", "attack", "register"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class StopSearch(Exception):
     """Raised inside a search when ``max_evals`` is reached or the callback asks to stop."""
 
 
+class EndNested(StopSearch):
+    """Ends a nested search (its own ``max_evals`` spent, or its goal met); the outer one goes on."""
+
+
 class _Progress:
     """A one-line progress display on stderr, shown only after ``delay`` seconds."""
 
@@ -86,63 +91,94 @@ class _Progress:
 
 
 class Search:
-    """One optimizer run on one problem: evaluations, limits, callback, progress."""
+    """One optimizer run on one problem: evaluations, limits, callback, progress.
 
-    def __init__(self, problem, optimizer, random_state=None, callback=None, max_evals=None,
-                 progress=None, n_jobs=None):
+    A search made by :meth:`nested` runs an inner problem through its outer search: every
+    evaluation is recorded and counted by the outer one too (and meets its callback and
+    limit), while the nested search judges feasibility and ``best`` by its own problem, has
+    its own ``max_evals`` and ends (:class:`EndNested`) when that is spent or ``goal(best)``
+    holds.
+    """
+
+    def __init__(self, problem, optimizer="", random_state=None, callback=None, max_evals=None,
+                 progress=None, n_jobs=None, *, parent=None, goal=None):
         self.problem = problem
-        self.rng = np.random.default_rng(random_state)
+        self.parent, self.goal = parent, goal
+        self.rng = parent.rng if parent is not None else np.random.default_rng(random_state)
         self.callback = callback
         self.max_evals = None if max_evals is None else check_int(max_evals, "max_evals")
-        self.n_jobs = n_jobs
+        self.n_jobs = parent.n_jobs if parent is not None else n_jobs
         self.history: list[Evaluation] = []
         self.best: Evaluation | None = None
-        self._progress = _Progress(f"{problem.kind} {optimizer}", progress, max_evals)
+        self._stop = StopSearch if parent is None else EndNested
+        self._progress = None if parent is not None else _Progress(f"{problem.kind} {optimizer}", progress, max_evals)
+
+    def nested(self, problem, max_evals=None, goal=None) -> "Search":
+        """A search of ``problem`` whose evaluations go through this one (see the class)."""
+        return Search(problem, max_evals=max_evals, parent=self, goal=goal)
 
     @property
     def n_evals(self) -> int:
         return len(self.history)
 
     def remaining(self):
-        """Evaluations left before ``max_evals`` (None: unlimited)."""
-        return None if self.max_evals is None else self.max_evals - len(self.history)
+        """Evaluations left before ``max_evals``, this search's or an outer one's (None: unlimited)."""
+        own = self._own_left()
+        outer = None if self.parent is None else self.parent.remaining()
+        if own is None:
+            return outer
+        return own if outer is None else min(own, outer)
 
     def evaluate(self, theta) -> Evaluation:
         """``f(theta)``, recorded."""
-        self._check_room(1)
-        e = self.problem.evaluate(theta)
-        self._record(e)
+        left = self._own_left()
+        if left is not None and left < 1:
+            raise self._stop(f"stopped at max_evals={self.max_evals}")
+        e = self._record(self.parent.evaluate(theta) if self.parent is not None else self.problem.evaluate(theta))
+        self._check_goal()
         return e
 
     def evaluate_many(self, thetas) -> list[Evaluation]:
         """Several points at once (in parallel with ``n_jobs``), recorded in order."""
         thetas = list(thetas)
-        left = self.remaining()
-        stop = left is not None and len(thetas) > left
-        if stop:
+        left = self._own_left()
+        cut = left is not None and len(thetas) > left
+        if cut:
             thetas = thetas[:max(left, 0)]
-        out = self.problem.evaluate_many(thetas, self.n_jobs) if thetas else []
-        for e in out:
-            self._record(e)
-        if stop:
-            raise StopSearch(f"stopped at max_evals={self.max_evals}")
+        if not thetas:
+            out = []
+        elif self.parent is not None:
+            out = self.parent.evaluate_many(thetas)
+        else:
+            out = self.problem.evaluate_many(thetas, self.n_jobs)
+        out = [self._record(e) for e in out]
+        self._check_goal()
+        if cut:
+            raise self._stop(f"stopped at max_evals={self.max_evals}")
         return out
 
-    def _check_room(self, k):
-        left = self.remaining()
-        if left is not None and left < k:
-            raise StopSearch(f"stopped at max_evals={self.max_evals}")
+    def _own_left(self):
+        return None if self.max_evals is None else self.max_evals - len(self.history)
 
     def _record(self, e):
+        if self.parent is not None:  # judged by this search's own problem
+            e = dataclasses.replace(e, feasible=self.problem.is_feasible(e.norm, e.value))
         self.history.append(e)
         if self.problem.better(e, self.best):
             self.best = e
-        self._progress.update(len(self.history), f"{self.best.value:g} at norm {self.best.norm:.4g}")
+        if self._progress is not None:
+            self._progress.update(len(self.history), f"{self.best.value:g} at norm {self.best.norm:.4g}")
         if self.callback is not None and self.callback(e):
             raise StopSearch("stopped by the callback")
+        return e
+
+    def _check_goal(self):
+        if self.goal is not None and self.best is not None and self.goal(self.best):
+            raise EndNested("goal reached")
 
     def close(self):
-        self._progress.close()
+        if self._progress is not None:
+            self._progress.close()
 
 
 @dataclass

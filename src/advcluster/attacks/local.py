@@ -19,7 +19,6 @@ what is left of it. Spending that budget ends a search normally (it is the searc
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import re
 import warnings
@@ -29,7 +28,7 @@ import scipy
 from scipy.optimize import BFGS, Bounds, NonlinearConstraint, minimize
 
 from .._validation import check_int, is_real
-from .core import Outcome, StopSearch, check_optimizer, register
+from .core import EndNested, Outcome, check_optimizer, register
 from .problems import BL1
 
 _HAS_COBYQA = tuple(int(x) for x in re.findall(r"\d+", scipy.__version__)[:2]) >= (1, 14)
@@ -384,68 +383,6 @@ def run_random(search, *, n_samples=None, batch=64):
 
 
 # ---------------------------------------------------------------------------- BL2 by bisection
-class _InnerStop(StopSearch):
-    """Ends one inner BL1 run (its own budget spent, or the target reached)."""
-
-
-class _InnerSearch:
-    """A Search-like view for an inner BL1 run: evaluates through the outer search (recorded,
-    counted, callback), judges ``best`` by the inner BL1, and stops as soon as a point within
-    the inner budget reaches the outer target."""
-
-    def __init__(self, outer, problem, target, max_evals):
-        self.outer, self.problem, self.target = outer, problem, target
-        self.rng, self.n_jobs, self.max_evals = outer.rng, outer.n_jobs, max_evals
-        self.history, self.best = [], None
-
-    @property
-    def n_evals(self):
-        return len(self.history)
-
-    def _own(self):
-        return None if self.max_evals is None else self.max_evals - len(self.history)
-
-    def remaining(self):
-        own, out = self._own(), self.outer.remaining()
-        if own is None:
-            return out
-        return own if out is None else min(own, out)
-
-    def evaluate(self, theta):
-        own = self._own()
-        if own is not None and own < 1:
-            raise _InnerStop("inner budget spent")
-        e = self._record([self.outer.evaluate(theta)])[0]
-        self._check_done()
-        return e
-
-    def evaluate_many(self, thetas):
-        thetas = list(thetas)
-        own = self._own()
-        cut = own is not None and len(thetas) > own
-        if cut:
-            thetas = thetas[:max(own, 0)]
-        out = self._record(self.outer.evaluate_many(thetas) if thetas else [])
-        self._check_done()
-        if cut:
-            raise _InnerStop("inner budget spent")
-        return out
-
-    def _record(self, evs):
-        out = []
-        for e in evs:
-            e = dataclasses.replace(e, feasible=self.problem.is_feasible(e.norm, e.value))
-            self.history.append(e)
-            if self.problem.better(e, self.best):
-                self.best = e
-            out.append(e)
-        return out
-
-    def _check_done(self):
-        if self.best is not None and self.best.feasible and self.best.value >= self.target:
-            raise _InnerStop("target reached")
-
-
 def _largest_norm(problem):
     """BL2's ``max_norm``, capped by the norm of the perturbation box's farthest corner."""
     lo, hi = problem.perturbation.box(None)
@@ -514,10 +451,10 @@ def run_bisection(search, *, inner=None, inner_options=None, inner_evals=None, r
     def reaches(eta):
         sub = copy.copy(base)
         sub.budget = float(eta)
-        inner_search = _InnerSearch(search, sub, problem.target, inner_evals)
+        inner_search = search.nested(sub, inner_evals, goal=lambda best: best.feasible and best.value >= problem.target)
         try:
             opt.run(inner_search, **inner_options)
-        except _InnerStop:
+        except EndNested:
             pass
         best = inner_search.best
         trace.append((eta, None if best is None else best.value))
