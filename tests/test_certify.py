@@ -682,3 +682,30 @@ def test_pruned_search_saw_every_binding():
     if not seen_bindings:
         pytest.skip("run with test_pruned_cluster_pairs_match_all_pairs")
     assert {"gamma_min", "gamma_max", "knn"} <= seen_bindings
+
+
+def test_coarsening_bound_gives_a_nontrivial_coarsening():
+    """Theorem 5, part 2: with (C1), every gamma in [gamma_min, coarsening_bound) gives a
+    partition whose clusters are unions of the given ones, and more than one of them; checked
+    on proven solves of random instances (uniform and complete-Gaussian weights)."""
+    checked = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        d, K = int(rng.integers(1, 4)), int(rng.integers(2, 5))
+        centres = rng.normal(size=(K, d)) * 6
+        labels = np.repeat(np.arange(K), rng.integers(2, 6, K))
+        A = centres[labels] + 0.3 * rng.normal(size=(labels.size, d))
+        graph = uniform_graph(labels.size) if seed % 2 else complete_graph(A, phi=0.05)
+        b = recovery_bounds(A, labels, graph)
+        assert not b.coarsens(b.coarsening_bound) and not b.coarsens(0.5 * b.gamma_min)
+        if not (b.c1 and b.gamma_min < b.coarsening_bound):
+            continue
+        for gamma in b.gamma_min + rng.uniform(0, 1, 3) * (b.coarsening_bound - b.gamma_min):
+            assert b.coarsens(gamma)
+            res = solve(A, graph, gamma, tol=1e-10)
+            assert res.labels_certified, res.message
+            joined = {a: set(res.labels[labels == a]) for a in range(K)}
+            assert all(len(s) == 1 for s in joined.values()), (seed, gamma, joined)
+            assert res.n_clusters >= 2, (seed, gamma)
+            checked += 1
+    assert checked >= 30

@@ -118,10 +118,6 @@ class _Problem:
         v, n_changed, k = self._ref.compare(labels, self.measure)
         return (float(v) if m.is_deviation else float(m.identical - v)), n_changed, k
 
-    def deviation_of(self, labels) -> float:
-        """``f`` for lower-level labels."""
-        return self.compare(labels)[0]
-
     def evaluate(self, theta) -> Evaluation:
         """``f(theta)`` with its norm and feasibility (one lower-level solve unless cached)."""
         theta = self.perturbation.check_theta(theta)

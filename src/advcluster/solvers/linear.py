@@ -7,10 +7,10 @@ Newton systems with it.  Two ways to apply ``P^{-1}``:
   (kNN graphs of low-dimensional data).  For up to three columns, ``LDL^T`` by
   QDLDL (the OSQP project's factorisation) on the upper triangle's fixed
   pattern: a new ``sigma`` or ``c`` refactorises numerically, reusing the
-  ordering and the symbolic analysis (2-D moons, n = 10,000: 8 ms against
-  SuperLU's 30-40 ms).  For wider right-hand sides, sparse LU by SuperLU,
-  whose supernodal solves take all columns at once (10-D blobs, n = 5,000:
-  2.5 x faster than QDLDL's column by column);
+  ordering and the symbolic analysis (several times faster than SuperLU on
+  2-D kNN graphs).  For wider right-hand sides, sparse LU by SuperLU, whose
+  supernodal solves take all columns at once (faster there than QDLDL's column
+  by column; both measured in BENCHMARKS.md);
 - Jacobi, ``diag(P)^{-1}``, inside conjugate gradients: no factorisation.
   kNN graphs of high-dimensional data are expander-like: their factors fill in
   (7 M non-zeros for 10-D blobs at n = 10,000, 0.5 M in 2-D) while ``P`` is
@@ -32,8 +32,7 @@ from scipy.sparse.linalg import splu
 
 # Each graph's fill-reducing ordering of P and its inverse, for SuperLU: P's pattern (the
 # edges and the diagonal) is the same for every sigma and c, so the minimum-degree ordering
-# is computed once per graph and later factorisations only permute (10-D kNN graph,
-# n = 10,000: 0.93 -> 0.65 s).
+# is computed once per graph and later factorisations only permute (BENCHMARKS.md).
 _ORDERINGS = weakref.WeakKeyDictionary()
 SUPERLU_OPTIONS = dict(SymmetricMode=True)  # P and SSNAL's deflation matrix are symmetric
 LDL_MAX_COLUMNS = 3  # wider right-hand sides go to SuperLU's supernodal solves

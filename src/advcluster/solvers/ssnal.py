@@ -296,14 +296,12 @@ def run(
         The ADMM phase stops early once its KKT residual and duality gap are
         at most this (checked every 10 iterations): well-separated data
         (10-D blobs) get there in 30-60 iterations, and Newton takes over
-        (default 3e-4; 1e-4 costs 10-D blobs, n = 10,000, 40 more ADMM
-        iterations for 2 fewer Newton steps, about 0.2 s more).
+        (default 3e-4, chosen on the solver benchmark: BENCHMARKS.md).
     admm_sigma_factor : float, optional
         The ADMM phase's penalty is ``sigma`` times this.  Default: 3 for
         ``d <= 3``, 1 above: kNN graphs of low-dimensional data are mesh-like
-        and mix slowly, and the stronger coupling fuses their clusters sooner
-        (moons, n = 10,000: 4.4 s to 2.1 s, a fifth as many CG iterations);
-        on 10-D blobs it would slow the phase down (BENCHMARKS.md).
+        and mix slowly, and the stronger coupling fuses their clusters sooner;
+        on 10-D blobs it would slow the phase down (measured in BENCHMARKS.md).
     warm_sigma_factor : float
         Once started near the solution (after the ADMM phase, or from ``z0``),
         the Newton phase begins at ``sigma`` times this factor.
