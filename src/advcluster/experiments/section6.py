@@ -120,9 +120,13 @@ def staircase(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
             for col, v in (("source", "staircase"), ("plateau", k), ("eps", eps), ("delta", int(p.value)),
                            ("n_changed", p.n_changed), ("n_clusters", p.n_clusters)):
                 table[col].append(v)
+    plateaus, brackets, xtol = stair.extra["plateaus"], np.asarray(stair.extra["breakpoints"]), stair.extra["xtol"]
     claims = [
-        (f"the deviation is piecewise constant: {len(stair.extra['plateaus'])} plateaus, "
-         f"{len(stair.extra['breakpoints'])} breakpoints located to {stair.extra['xtol']:.1g}", True, ""),
+        (f"the deviation is piecewise constant: {len(plateaus)} plateaus, {len(brackets)} breakpoints "
+         f"located to {xtol:.1g}",
+         len(plateaus) == len(brackets) + 1 and bool(np.all(brackets[:, 1] - brackets[:, 0] <= xtol * (1 + 1e-12)))
+         and all(p.certified for p in plateaus),
+         "one more plateau than breakpoints, every bracket within xtol, every plateau's labels proven"),
         ("every grid value of delta is the value of an exact plateau",
          set(int(e.value) for e in evs) <= {int(p.value) for p in stair.extra["plateaus"]}, ""),
     ]
