@@ -150,7 +150,7 @@ def _settings_section():
     """The report's first section: the settings the paper left open, and why these."""
     from . import setups
 
-    text = setups.__doc__.split("\n\n", 1)[1].replace("\n* ", "\n- ").strip()
+    text = setups.RATIONALE.strip()
     return dict(name="settings", title="Settings and why", text=text, claims=[], figures=[],
                 params={name: s.as_dict() for name, s in SETUPS.items()})
 

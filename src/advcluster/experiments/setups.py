@@ -1,20 +1,6 @@
 """The paper's Section 6 settings (docs/model.md, section 6), with the lost parameters chosen and documented.
 
-What the paper fixes: the data (Iris feature 4 on the first two species, Seeds feature 1 on
-the first two varieties, Wine feature 13 on all rows), an additive perturbation ``eps`` on a
-set of rows of that feature, and the grid of 321 values of ``eps`` in [-8, 8] on Iris. What
-it does not report (gamma, the weights, the index set, the other ranges) is chosen here:
-
-* the feature is standardised (zero mean, unit variance), so one ``eps`` scale and one
-  ``gamma`` scale serve the three data sets (Wine's proline runs from 278 to 1680);
-* uniform weights: the problem is then solved exactly (isotonic regression, Hocking et al. 2011) in
-  microseconds (advcluster.solvers.exact1d), which makes the exact staircase affordable;
-* ``gamma`` = 0.018 on Iris: the clean clustering is exactly the two species; 0.012 on Seeds
-  and Wine (one or two large clusters and several small ones: their classes overlap in this
-  one feature, so no gamma recovers them);
-* ``index`` = every other row (0, 2, 4, ...): both classes are perturbed, which produces the
-  paper's staircase; Figures 7 and 8 perturb the even rows of the first class instead, the
-  setting where everything fuses for a range of ``eps`` (NMI = 0) and then separates again.
+The choices, and why, are :data:`RATIONALE` (also the report's first section).
 """
 
 from __future__ import annotations
@@ -25,7 +11,25 @@ import numpy as np
 
 from ..datasets import load_dataset
 
-__all__ = ["Setup", "SETUPS", "load_setup"]
+__all__ = ["Setup", "SETUPS", "RATIONALE", "load_setup"]
+
+RATIONALE = """\
+What the paper fixes: the data (Iris feature 4 on the first two species, Seeds feature 1 on
+the first two varieties, Wine feature 13 on all rows), an additive perturbation ``eps`` on a
+set of rows of that feature, and the grid of 321 values of ``eps`` in [-8, 8] on Iris. What
+it does not report (gamma, the weights, the index set, the other ranges) is chosen here:
+
+- the feature is standardised (zero mean, unit variance), so one ``eps`` scale and one
+  ``gamma`` scale serve the three data sets (Wine's proline runs from 278 to 1680);
+- uniform weights: the problem is then solved exactly (isotonic regression, Hocking et al. 2011) in
+  microseconds (advcluster.solvers.exact1d), which makes the exact staircase affordable;
+- ``gamma`` = 0.018 on Iris: the clean clustering is exactly the two species; 0.012 on Seeds
+  and Wine (one or two large clusters and several small ones: their classes overlap in this
+  one feature, so no gamma recovers them);
+- ``index`` = every other row (0, 2, 4, ...): both classes are perturbed, which produces the
+  paper's staircase; Figures 7 and 8 perturb the even rows of the first class instead, the
+  setting where everything fuses for a range of ``eps`` (NMI = 0) and then separates again.
+"""
 
 
 @dataclass(frozen=True)
