@@ -528,8 +528,7 @@ def _run_certify(args):
             radius = certified_radius(X, res.labels, weights, args.gamma, p=args.p)
     verdict = (f"Theorem 5 certifies that gamma = {args.gamma:g} recovers this partition" if recovers
                else f"Theorem 5 does not certify gamma = {args.gamma:g} for this partition: "
-               + (bounds.failure() or (f"gamma < gamma_min = {bounds.gamma_min:.6g}" if args.gamma < bounds.gamma_min
-                                       else f"gamma >= gamma_max = {bounds.gamma_max:.6g}")))
+               + bounds.why_not(args.gamma))
     if args.json:
         out = {
             **_json_head(data, X, args),
