@@ -32,7 +32,8 @@ from sklearn.datasets import make_blobs
 
 from advcluster import ConvexClustering, certified_radius, recovery_bounds, uniform_graph
 from advcluster.attacks import OPTIMIZERS
-from advcluster.cli import _option, main
+from advcluster.cli import main
+from advcluster.cli.args import _option
 from advcluster.datasets import list_datasets
 from advcluster.deviation import deviation
 from advcluster.io import load_matrix

@@ -1,0 +1,5 @@
+"""``python -m advcluster.cli``, as ``python -m advcluster``."""
+
+from . import main
+
+raise SystemExit(main())

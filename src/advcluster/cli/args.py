@@ -1,0 +1,170 @@
+"""Argument types, the one-line usage error, and the option groups the commands share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+
+from .. import METHODS
+
+PROG = "advcluster"
+
+
+class UsageError(Exception):
+    """Bad command line arguments or input (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _cli_words(message, words):
+    """``message`` with the library's words replaced by the command line's (``words``: (lib, cli) pairs)."""
+    for lib, cli in words:
+        message = message.replace(lib, cli)
+    return message
+
+
+# ---------------------------------------------------------------------- argument types
+def _number(low, strict=False):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {low:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _int(low=None):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int(1)
+
+
+def _n_jobs(text):
+    value = _int()(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive number of jobs, or -1 for all cores, not 0")
+    return value
+
+
+def _column_list(text):
+    cols = [c.strip() for c in text.split(",")]
+    if not all(cols):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names or 0-based indices, got {text!r}")
+    return cols  # names first, then 0-based indices: load_matrix resolves them
+
+
+_INDEX = re.compile(r"^\d+$")
+_RANGE = re.compile(r"^(\d*):(\d*)(?::(\d+))?$")
+
+
+def _index_list(text):
+    """``0,3,10:20,40:60:2`` (0-based; ``start:stop[:step]`` with ``stop`` excluded)."""
+    items = [c.strip() for c in text.split(",")]
+    for item in items:
+        if not (_INDEX.match(item) or _RANGE.match(item)):
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a 0-based index or a range start:stop[:step] of non-negative integers "
+                f"(e.g. '0,3,10:20,40:60:2'), in {text!r}"
+            )
+        m = _RANGE.match(item)
+        if m and m.group(3) is not None and int(m.group(3)) == 0:
+            raise argparse.ArgumentTypeError(f"range {item!r} has step 0; the step must be >= 1")
+    return items
+
+
+def _bounds(text):
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers, LO <= 0 <= HI), got {text!r}") from None
+    if math.isnan(lo) or math.isnan(hi) or lo > 0 or hi < 0:
+        raise argparse.ArgumentTypeError(f"need LO <= 0 <= HI (theta = 0 is the clean data), got {text!r}")
+    return lo, hi
+
+
+def _option(text):
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected key=value (e.g. num=641), got {text!r}")
+    return key, _value(value.strip())
+
+
+def _value(text):
+    """An --option value: bool, None, int, float, a comma list of numbers, JSON, else the string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    if "," in text:
+        parts = [_value(p.strip()) for p in text.split(",")]
+        if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
+            return parts
+    return text
+
+
+def _only_list(text):
+    names = [c.strip() for c in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated experiment names, got {text!r}")
+    return names
+
+
+# ---------------------------------------------------------------------- shared options
+def _add_model(parser):
+    g = parser.add_argument_group("model")
+    g.add_argument("--gamma", type=_number(0), default=1.0, metavar="G", help="fusion penalty >= 0 (default: 1)")
+    g.add_argument("--weights", choices=("knn", "complete", "uniform"), default="knn",
+                   help="weight graph: kNN Gaussian, complete Gaussian, or uniform (default: knn)")
+    g.add_argument("--k", type=_positive_int, default=10, metavar="K",
+                   help="neighbours for --weights knn, < number of samples (default: 10)")
+    g.add_argument("--phi", type=_number(0), default=0.5, metavar="PHI",
+                   help="Gaussian bandwidth in exp(-phi ||a_i - a_j||^2) (default: 0.5)")
+    g.add_argument("--p", type=int, choices=(1, 2), default=2, help="norm on centre differences (default: 2)")
+    return g
+
+
+def _add_solver(parser):
+    g = parser.add_argument_group("solver")
+    g.add_argument("--method", choices=sorted(METHODS), default="ssnal",
+                   help="ssnal (default), admm (p=1 or 2), exact1d (uniform weights, one feature or p=1)")
+    g.add_argument("--tol", type=_number(0, strict=True), default=1e-6, metavar="TOL",
+                   help="stop at relative KKT residual <= TOL (default: 1e-6)")
+    g.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
+                   help="outer iteration limit (default: the method's own)")
+
+
+def _add_json(group, what="print one JSON object instead of text"):
+    group.add_argument("--json", action="store_true",
+                       help=f"{what} (infinite values as the strings \"inf\" and \"-inf\")")

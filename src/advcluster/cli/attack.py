@@ -1,0 +1,233 @@
+"""``advcluster attack``: a bilevel attack (BL1 or BL2) by any registered optimizer."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+import warnings
+
+import numpy as np
+
+from .. import (
+    BL1,
+    BL2,
+    MEASURES,
+    METHODS,
+    OPTIMIZERS,
+    Additive,
+    ConvexClusteringModel,
+    FeatureShift,
+    Multiplicative,
+    Pointwise,
+    attack,
+)
+from .args import (
+    UsageError,
+    _add_json,
+    _add_model,
+    _bounds,
+    _cli_words,
+    _column_list,
+    _index_list,
+    _int,
+    _n_jobs,
+    _number,
+    _option,
+    _positive_int,
+)
+from .inputs import _add_input, _positions, _read_input
+from .output import _fields, _json_head, _print_json, _warn, _write_table
+
+PERTURBATIONS = {"additive": Additive, "pointwise": Pointwise, "multiplicative": Multiplicative,
+                 "feature-shift": FeatureShift}
+
+# The library's parameter names in its messages, as the command line spells them.
+_ATTACK_WORDS = (("give the perturbation bounds=(low, high)", "give --bounds LO,HI"),
+                 ("(max_norm or bounds)", "(--max-norm or --bounds)"),
+                 ("pass points=.", "pass --option points=LIST."),
+                 ("pass explicit points=,", "pass --option points=LIST,"))
+
+
+def _add_attack(subparsers):
+    dims = {"1": "1 parameter", "1-2": "1 or 2 parameters", "any": "any parameters"}
+    listing = "\n".join(
+        textwrap.fill(f"{name} ({'/'.join(o.problems)}, {dims.get(o.dims, o.dims)}): {o.summary}",
+                      width=88, initial_indent="  ", subsequent_indent="      ")
+        for name, o in sorted(OPTIMIZERS.items())
+    )
+    p = subparsers.add_parser(
+        "attack", help="bilevel attack (BL1 or BL2) on convex clustering of a data file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Perturb the data A by E(theta) and cluster A + E(theta) by convex clustering. "
+            "BL1: the largest deviation of the clustering with ||E|| <= budget. BL2: the smallest ||E|| "
+            "whose deviation reaches the target. Prints the result (for staircase, the plateaus of the "
+            "deviation along theta).", width=88),
+        epilog="optimizers (--optimizer NAME; their options go in --option KEY=VALUE, see each one's\n"
+        "docstring in advcluster.attacks):\n" + listing + "\n\n" + textwrap.fill(
+            "Exit status: 0 when the attack ran, also when it did not succeed (a BL2 whose target "
+            "is not reached in the search range, a BL1 with no point within the budget): then the output "
+            "says success false (FAILED in text) and a warning line goes to stderr; 2 for bad "
+            "arguments or input.", width=88),
+    )
+    _add_input(p, demo=False)
+    measures = sorted(MEASURES)
+    prob = p.add_argument_group("problem")
+    prob.add_argument("--problem", type=str.lower, choices=("bl1", "bl2"), required=True,
+                      help="bl1: most damage within --budget; bl2: least ||E|| reaching --target")
+    prob.add_argument("--budget", type=_number(0), metavar="B", help="bl1: ||E|| <= B")
+    prob.add_argument("--target", type=_number(0, strict=True), metavar="K",
+                      help="bl2: the deviation to reach (in the measure's units; 1 - NMI for nmi)")
+    prob.add_argument("--max-norm", type=_number(0, strict=True), metavar="M",
+                      help="bl2: search only ||E|| <= M (needed unless --bounds are given)")
+    prob.add_argument("--deviation", choices=measures, default=None, metavar="MEASURE",
+                      help=f"deviation measure: {', '.join(measures)} (default: delta, the pairs "
+                      "whose co-membership changed)")
+    pert = p.add_argument_group("perturbation")
+    pert.add_argument("--rows", type=_index_list, metavar="ROWS",
+                      help="rows perturbed: comma list of 0-based indices and ranges start:stop[:step] "
+                      "(stop excluded), e.g. '0:50' or '0,3,100:200:2' (default: all rows)")
+    pert.add_argument("--features", type=_column_list, metavar="COLS",
+                      help="features perturbed: column names or 0-based indices of the data read "
+                      "(after --columns) (default: all)")
+    pert.add_argument("--perturbation", choices=tuple(PERTURBATIONS), default="additive",
+                      help="additive: one eps added to every selected entry (default); pointwise: one "
+                      "parameter per entry; multiplicative: entries scaled by 1 + theta; feature-shift: one "
+                      "shift per feature for all rows")
+    pert.add_argument("--norm", choices=("fro", "inf", "l1", "l0"), default="fro",
+                      help="the norm of E (default: fro)")
+    pert.add_argument("--bounds", type=_bounds, metavar="LO,HI",
+                      help="box on every parameter, LO <= 0 <= HI, e.g. --bounds -2,2 (default: none)")
+    opt = p.add_argument_group("optimizer")
+    opt.add_argument("--optimizer", default="grid", metavar="NAME",
+                     help=f"one of {', '.join(sorted(OPTIMIZERS))} (default: grid); see below")
+    opt.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                     help="an option of the optimizer, repeatable, e.g. --option num=641 --option rtol=1e-9 "
+                     "(values read as int, float, true/false, none, a comma list of numbers, JSON, else text)")
+    opt.add_argument("--random-state", type=_int(0), metavar="N", help="seed for optimizers that sample")
+    opt.add_argument("--max-evals", type=_positive_int, metavar="N", help="upper-level evaluation limit")
+    opt.add_argument("--n-jobs", type=_n_jobs, metavar="N",
+                     help="parallel lower-level solves (joblib; -1: all cores) where the optimizer evaluates "
+                     "batches; the answer does not depend on it")
+    g = _add_model(p)
+    g.add_argument("--method", choices=["auto", *sorted(METHODS)], default="auto",
+                   help="auto (default: exact for uniform weights with one feature or p=1, else ssnal)")
+    g.add_argument("--tol", type=_number(0, strict=True), default=1e-6, metavar="TOL",
+                   help="solver tolerance (default: 1e-6)")
+    g.add_argument("--no-reweight", action="store_true",
+                   help="keep the clean data's weight graph (default: rebuild it on the perturbed data)")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", metavar="HISTORY.csv", help="write every evaluation (theta, norm, value, ...) as CSV")
+    _add_json(out)
+    p.set_defaults(run=_run_attack)
+
+
+def _perturbation(args, data):
+    n, d = data.X.shape
+    rows = None if args.rows is None else _positions(args.rows, n, None, "--rows", "rows")
+    features = None
+    if args.features is not None:
+        features = _positions(args.features, d, data.names, "--features", "columns")
+    kw = dict(ord=args.norm, bounds=args.bounds)
+    if args.perturbation == "feature-shift":
+        if rows is not None:
+            raise UsageError("--rows does not apply to --perturbation feature-shift (it shifts all rows)")
+        return FeatureShift(features=features, **kw)
+    return PERTURBATIONS[args.perturbation](index=rows, features=features, **kw)
+
+
+def _check_attack_args(args):
+    """The optimizer's options as a dict, once the problem's options are checked."""
+    if args.optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {args.optimizer!r}; choose one of {', '.join(sorted(OPTIMIZERS))}")
+    if args.problem == "bl1":
+        if args.budget is None:
+            raise UsageError("--problem bl1 needs --budget B")
+        for flag, value in (("--target", args.target), ("--max-norm", args.max_norm)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to --problem bl2, not bl1")
+    else:
+        if args.target is None:
+            raise UsageError("--problem bl2 needs --target K")
+        if args.budget is not None:
+            raise UsageError("--budget applies to --problem bl1, not bl2 (bl2 limits the search with --max-norm)")
+    options = {}
+    for key, value in args.option:
+        if key in options:
+            raise UsageError(f"--option {key} is given twice")
+        options[key] = value
+    if args.problem == "bl2" and args.bounds is None and options.get("points") is None:
+        if args.max_norm is None:
+            raise UsageError("--problem bl2 needs --max-norm M or --bounds LO,HI: the range of ||E|| to search")
+        if args.norm == "l0":
+            raise UsageError("--problem bl2 with --norm l0 needs --bounds LO,HI: --max-norm counts entries "
+                             "and does not bound their size")
+    return options
+
+
+def _run_attack(args):
+    options = _check_attack_args(args)
+    data = _read_input(args, demo=False)
+    perturbation = _perturbation(args, data)
+    model = ConvexClusteringModel(args.gamma, weights=args.weights, k=args.k, phi=args.phi, p=args.p,
+                                  reweight=not args.no_reweight, method=args.method, tol=args.tol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=Warning)  # the result reports failed solves
+        try:
+            if args.problem == "bl1":
+                problem = BL1(model, data.X, perturbation, args.budget, deviation=args.deviation)
+            else:
+                problem = BL2(model, data.X, perturbation, args.target, deviation=args.deviation,
+                              max_norm=args.max_norm)
+            result = attack(problem, args.optimizer, random_state=args.random_state, max_evals=args.max_evals,
+                            n_jobs=args.n_jobs, progress=None, **options)
+        except ValueError as exc:
+            raise UsageError(_cli_words(str(exc), _ATTACK_WORDS)) from None
+        except TypeError as exc:  # an --option value of a type the optimizer cannot use
+            raise UsageError(f"optimizer {args.optimizer!r} cannot use its options {options}: {exc}") from None
+    if args.out:
+        _write_table(args.out, result.history_table())
+    plateaus = result.extra.get("plateaus")
+    if args.json:
+        limits = ({"budget": problem.budget} if args.problem == "bl1"
+                  else {"target": problem.target, "max_norm": problem.max_norm})
+        out = {
+            **_json_head(data, args),
+            **_fields(result, skip=("E", "history", "extra")),
+            "options": options,
+            "model": model.describe(),
+            "perturbation": problem.perturbation.describe(),
+            "n_params": problem.n_params,
+            **limits,
+            "clean_n_clusters": len(np.unique(problem.reference.labels)),
+            "clean_labels": problem.reference.labels,
+        }
+        if plateaus is not None:
+            out["plateaus"] = plateaus
+        if "breakpoints" in result.extra:
+            out["breakpoints"] = result.extra["breakpoints"]
+        _print_json(out)
+    else:
+        print(f"data: {data.source}")
+        print(f"{data.X.shape[0]} samples, {data.X.shape[1]} features; {problem.n_params} parameter(s)")
+        print(problem.describe())
+        print(result.summary())
+        if plateaus is not None:
+            print(_plateau_table(plateaus, problem))
+        if args.out:
+            print(f"{result.n_evals} evaluations written to {args.out}")
+    if not result.success:
+        _warn(f"the attack did not succeed: {result.message}")
+    return 0
+
+
+def _plateau_table(plateaus, problem):
+    lines = [f"plateaus of {problem.measure} along theta ({len(plateaus)}):",
+             f"  {'theta from':>14} {'theta to':>14} {'||E|| from':>12} {problem.measure:>12} "
+             f"{'N_c':>6} {'clusters':>8} {'points':>6}"]
+    for pl in plateaus:
+        inner = 0.0 if pl.lower <= 0 <= pl.upper else min(abs(pl.lower), abs(pl.upper))
+        norm = problem.perturbation.norm(inner)
+        lines.append(f"  {pl.lower:14.8g} {pl.upper:14.8g} {norm:12.6g} {pl.value:12.6g} "
+                     f"{pl.n_changed:6d} {pl.n_clusters:8d} {pl.n_points:6d}")
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""``advcluster certify``: Theorem 5's recovery bounds and the certified radius of a solve."""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+
+from .. import certified_radius, complete_graph, knn_graph, recovery_bounds
+from .args import _add_json, _add_model, _add_solver
+from .inputs import _add_input, _read_input
+from .output import _fields, _json_head, _print_json
+from .solve import _fit, _graph_text, _warn_result
+
+# What ``certify --json`` prints of the recovery bounds (with "failure") and of the solver's result.
+_BOUNDS_KEYS = ("c1", "c1_slack", "c2", "distinct_centroids", "certified", "gamma_min", "gamma_min_pair",
+                "gamma_max", "gamma_max_clusters", "coarsening_bound", "coarsening_cluster")
+_RESULT_KEYS = ("method", "n_clusters", "labels", "labels_certified", "kkt_residual")
+
+
+def _add_certify(subparsers):
+    p = subparsers.add_parser(
+        "certify", help="recovery bounds and certified radius of a convex clustering",
+        description="Solve convex clustering, then check the recovery conditions of Sun, Toh & Yuan "
+        "(2021, Theorem 5) for the partition found: the range [gamma_min, gamma_max) of gamma that is "
+        "guaranteed to recover it. With --radius, also the certified radius r of Zheng & Li (2025, "
+        "Theorem 2): no perturbation E whose rows all have ||e_i||_2 <= r (in particular, none with "
+        "||E||_F <= r) changes the clustering. The conditions are sufficient, not necessary: a "
+        "partition that is not certified may still be stable.",
+    )
+    _add_input(p)
+    g = _add_model(p)
+    g.add_argument("--no-reweight", action="store_true",
+                   help="--radius: the weights stay those of the clean data (default: Gaussian weights "
+                   "recomputed on the perturbed data, as the attack's pipeline does; uniform weights "
+                   "never change)")
+    _add_solver(p)
+    out = p.add_argument_group("output")
+    out.add_argument("--radius", action="store_true",
+                     help="also compute the certified radius (rows of E within an l2 ball)")
+    _add_json(out)
+    p.set_defaults(run=_run_certify)
+
+
+def _radius_weights(args, graph):
+    if args.no_reweight or args.weights == "uniform":
+        return graph, "fixed"
+    if args.weights == "knn":
+        return functools.partial(knn_graph, k=args.k, phi=args.phi), "recomputed"
+    return functools.partial(complete_graph, phi=args.phi), "recomputed"
+
+
+def _radius_meaning(r, gamma):
+    if r.radius == 0:
+        return f"no perturbation is certified: {r.reason.rstrip('.')}"
+    if math.isinf(r.radius):
+        return f"no perturbation of any size changes the clustering at gamma = {gamma:g} ({r.reason})"
+    op = "<=" if r.attained else "<"
+    return (f"no perturbation E with ||e_i||_2 {op} {r.radius:.6g} for every row (in particular none with "
+            f"||E||_F {op} {r.radius:.6g}) changes the clustering at gamma = {gamma:g}")
+
+
+def _run_certify(args):
+    data = _read_input(args)
+    X = data.X
+    model = _fit(args, X)
+    res = model.result_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=Warning)
+        bounds = recovery_bounds(X, res.labels, model.graph_, p=args.p)
+        recovers = bounds.recovers(args.gamma)
+        radius = None
+        if args.radius:
+            weights, mode = _radius_weights(args, model.graph_)
+            radius = certified_radius(X, res.labels, weights, args.gamma, p=args.p)
+    verdict = (f"Theorem 5 certifies that gamma = {args.gamma:g} recovers this partition" if recovers
+               else f"Theorem 5 does not certify gamma = {args.gamma:g} for this partition: "
+               + bounds.why_not(args.gamma))
+    if args.json:
+        out = {
+            **_json_head(data, args),
+            "gamma": args.gamma,
+            "p": args.p,
+            **_fields(res, *_RESULT_KEYS),
+            "sizes": np.bincount(res.labels),
+            "solver_success": res.success,
+            "solver_message": res.message,
+            "recovers": recovers,
+            "verdict": verdict,
+            "bounds": {**_fields(bounds, *_BOUNDS_KEYS), "failure": bounds.failure()},
+        }
+        if radius is not None:  # less radius.bounds: Theorem 5 again
+            out["radius"] = {**_fields(radius, skip=("bounds",)), "meaning": _radius_meaning(radius, args.gamma)}
+        _print_json(out)
+    else:
+        print(f"data: {data.source}")
+        print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {_graph_text(args)}, "
+              f"{model.graph_.n_edges} edges; gamma = {args.gamma:g}, p = {args.p}")
+        sizes = ", ".join(map(str, np.bincount(res.labels)[:20])) + (", ..." if res.n_clusters > 20 else "")
+        print(f"clusters: {res.n_clusters} (sizes {sizes}); solver {res.method}, "
+              f"{'converged' if res.success else 'NOT CONVERGED'}, KKT residual {res.kkt_residual:.2e}")
+        print(res.partition_line())
+        print(bounds)
+        print(verdict)
+        if radius is not None:
+            print(radius)
+            print(f"meaning: {_radius_meaning(radius, args.gamma)} (weights {mode}).")
+    _warn_result(res)
+    return 0
