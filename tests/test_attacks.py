@@ -267,3 +267,24 @@ def test_model_answers_only_data_of_the_clean_shape():
     m.reference(IRIS)
     with pytest.raises(ValueError, match=r"shape \(99, 1\) given, but the model was set up on shape \(100, 1\)"):
         m.respond(IRIS[:99])
+
+
+def test_respond_many_matches_respond_and_rejects_bad_input():
+    """``respond_many`` gives ``respond``'s answers, serially and in blocks, and names bad input."""
+    rng = np.random.default_rng(0)
+    A = np.r_[rng.normal(0, 0.3, (10, 2)), rng.normal(3, 0.3, (10, 2))]
+    data = [A + rng.normal(0, 0.5, A.shape) for _ in range(5)]
+    one = ConvexClusteringModel(0.05, weights="knn", k=5)
+    one.reference(A)
+    expected = [one.respond(D).labels for D in data]
+    many = ConvexClusteringModel(0.05, weights="knn", k=5)
+    many.reference(A)
+    got = many.respond_many(data, block=2)
+    assert all(np.array_equal(g.labels, e) for g, e in zip(got, expected))
+    assert many.n_solves == 1 + len(data)
+    with pytest.raises(ValueError, match="block must be an integer >= 1"):
+        many.respond_many(data, block=0)
+    with pytest.raises(ValueError, match="data of shape"):
+        many.respond_many([A[:5]])
+    with pytest.raises(ValueError, match="call reference"):
+        ConvexClusteringModel(0.05).respond_many(data)

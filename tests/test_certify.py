@@ -709,3 +709,12 @@ def test_coarsening_bound_gives_a_nontrivial_coarsening():
             assert res.n_clusters >= 2, (seed, gamma)
             checked += 1
     assert checked >= 30
+
+
+def test_why_not_names_the_failing_condition_and_rejects_bad_gamma():
+    b = recovery_bounds(A0, L0, G0)
+    assert b.why_not(0.5 * (b.gamma_min + b.gamma_max)) == ""
+    assert b.why_not(0.5 * b.gamma_min).startswith("gamma = ") and "< gamma_min" in b.why_not(0.5 * b.gamma_min)
+    assert ">= gamma~_max" in b.why_not(2 * b.gamma_max, mark="~")
+    with pytest.raises(ValueError, match="gamma must be a finite number >= 0"):
+        b.why_not(-1)

@@ -101,6 +101,7 @@ class LowerLevel:
         of the model as it was at the start (its warm starts and cache), so the answers do not
         depend on ``n_jobs``. The copies' answers, solve counts and warm starts are then taken in.
         """
+        block = check_int(block, "block")
         data = [self._checked(A) for A in data]
         blocks = [data[i:i + block] for i in range(0, len(data), block)]
         start = self._copy()
