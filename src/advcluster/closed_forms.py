@@ -37,7 +37,7 @@ All functions use exact Python integers.
 
 from __future__ import annotations
 
-import numpy as np
+from ._validation import is_integer
 
 __all__ = [
     "delta_k_way",
@@ -50,7 +50,7 @@ __all__ = [
 
 
 def _count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise ValueError(f"{name} must be an integer count, got {value!r}.")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}.")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import math
-import numbers
 import os
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ._validation import Worded, is_integer, is_real
 
 __all__ = [
     "Dataset",
@@ -87,7 +88,7 @@ _SPECS = {
 DATASETS: dict[str, str] = {name: spec.summary for name, spec in _SPECS.items()}
 
 
-class DatasetNotFoundError(OSError):
+class DatasetNotFoundError(Worded, OSError):
     """A data file found in none of the places looked in, and not downloaded.
 
     Attributes
@@ -96,8 +97,8 @@ class DatasetNotFoundError(OSError):
         The file paths looked at, in order.
     """
 
-    def __init__(self, message, searched=()):
-        super().__init__(message)
+    def __init__(self, message, searched=(), **words):
+        super().__init__(self._word(message, words))
         self.searched = tuple(searched)
 
 
@@ -299,7 +300,7 @@ def _load_seeds(data_dir, download):
     else:
         cache = places[-1][1]
         if not download:
-            raise _not_found(places, "download=False")
+            raise _not_found(places, "$no_download")
         try:
             data, target = _download(SEEDS_URL, cache)
         except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, an unwritable cache
@@ -320,9 +321,10 @@ def _not_found(places, why):
     env_note = "" if os.environ.get(DATA_ENV) else f"; ${DATA_ENV} is not set"
     return DatasetNotFoundError(
         f"Seeds data file {SEEDS_FILE} not found; looked in {looked}{env_note}; {why}. "
-        f"To provide it, set {DATA_ENV} to a folder holding {SEEDS_FILE}, pass data_dir=FOLDER, "
-        f"or allow the download (download=True) from {SEEDS_URL}.",
+        f"To provide it, set {DATA_ENV} to a folder holding {SEEDS_FILE}, $data_dir, "
+        f"or $download from {SEEDS_URL}.",
         searched=[path for _, path in places],
+        no_download="download=False", data_dir="pass data_dir=FOLDER", download="allow the download (download=True)",
     )
 
 
@@ -455,7 +457,7 @@ def _generate(key, options):
 def _centers(centers, n_features, n_features_given):
     """(an int or a (k, d) array of centres, d)."""
     n_features = _positive_int("n_features", n_features)
-    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+    if is_integer(centers):
         return _positive_int("centers", centers), n_features
     try:
         arr = np.asarray(centers, dtype=np.float64)
@@ -483,13 +485,13 @@ def _cluster_std(value, n_centers):
 
 
 def _positive_int(what, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}.")
     return int(value)
 
 
 def _real(what, value, allow_zero):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_real(value) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
         need = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise ValueError(f"{what} must be {need}, got {value!r}.")

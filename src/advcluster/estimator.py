@@ -5,18 +5,19 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from ._validation import check_gamma, check_int, check_positive, is_real
-from .graph import WEIGHT_SCHEMES, Graph, build_graph
-from .solvers import LABEL_RULES, METHODS, solve
-from .solvers.problem import NORMS
+from ._validation import validate
+from .graph import GRAPH_RULES, build_graph
+from .solvers import solve
+from .solvers.core import SOLVE_RULES
 
 from sklearn.utils.validation import validate_data as _validate_data
 
 __all__ = ["ConvexClustering", "UnprovenLabelsWarning"]
+
+_RULES = {**GRAPH_RULES, **SOLVE_RULES}
 
 
 class UnprovenLabelsWarning(UserWarning):
@@ -236,32 +237,9 @@ default="knn"
     # ------------------------------------------------------------------ helpers
     def _check_params(self):
         """Raise ``ValueError`` naming the first bad parameter (before any work is done)."""
-        check_gamma(self.gamma)
-        w = self.weights
-        if isinstance(w, str):
-            if w not in WEIGHT_SCHEMES:
-                raise ValueError(
-                    f"unknown weights {w!r}; choose one of {WEIGHT_SCHEMES}, an advcluster Graph, "
-                    "or a symmetric (n_samples, n_samples) weight matrix."
-                )
-        elif not (isinstance(w, Graph) or sp.issparse(w) or isinstance(w, (np.ndarray, list, tuple))):
-            raise ValueError(
-                f"weights must be one of {WEIGHT_SCHEMES}, an advcluster Graph, or a symmetric "
-                f"(n_samples, n_samples) weight matrix, got {type(w).__name__}."
-            )
-        check_int(self.k, "k")
-        if not is_real(self.phi) or not np.isfinite(self.phi) or self.phi < 0:
-            raise ValueError(f"phi must be a finite number >= 0, got {self.phi!r}.")
-        if not isinstance(self.method, str) or self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {sorted(METHODS)}.")
-        if isinstance(self.p, (bool, np.bool_)) or self.p not in NORMS:
-            raise ValueError(f"p must be one of {NORMS}, got {self.p!r}.")
-        check_positive(self.tol, "tol")
-        if self.max_iter is not None:
-            check_int(self.max_iter, "max_iter")
-        check_positive(self.label_tol, "label_tol")
-        if not isinstance(self.label_rule, str) or self.label_rule not in LABEL_RULES:
-            raise ValueError(f"unknown label_rule {self.label_rule!r}; choose one of {LABEL_RULES}.")
+        validate(_RULES, gamma=self.gamma, weights=self.weights, k=self.k, phi=self.phi, method=self.method,
+                 p=self.p, tol=self.tol, max_iter=self.max_iter, label_tol=self.label_tol,
+                 label_rule=self.label_rule)
 
     def _build_graph(self, X):
         return build_graph(X, self.weights, self.k, self.phi)

@@ -21,11 +21,31 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee, shortest_path
 from sklearn.neighbors import BallTree, KDTree
 
-from ._validation import check_data, check_nonnegative, is_real
+from ._validation import Integer, Real, Rule, check_data, check_nonnegative, is_integer, is_real
 
-__all__ = ["Graph", "Relabelling", "WEIGHT_SCHEMES", "build_graph", "knn_graph", "complete_graph", "uniform_graph"]
+__all__ = ["Graph", "Relabelling", "WEIGHT_SCHEMES", "GRAPH_RULES", "build_graph", "knn_graph", "complete_graph",
+           "uniform_graph"]
 
 WEIGHT_SCHEMES = ("knn", "complete", "uniform")
+
+
+class WeightsRule(Rule):
+    """``weights`` as :func:`build_graph` takes them: a scheme's name, a :class:`Graph`, or a
+    symmetric ``(n, n)`` weight matrix (dense or sparse; checked when the graph is built)."""
+
+    def __call__(self, value, name):
+        if isinstance(value, str):
+            if value not in WEIGHT_SCHEMES:
+                raise ValueError(f"unknown {name} {value!r}; choose one of {WEIGHT_SCHEMES}, an advcluster Graph, "
+                                 "or a symmetric (n_samples, n_samples) weight matrix.")
+        elif not isinstance(value, (Graph, np.ndarray, list, tuple)) and not sp.issparse(value):
+            raise ValueError(f"{name} must be one of {WEIGHT_SCHEMES}, an advcluster Graph, or a symmetric "
+                             f"(n_samples, n_samples) weight matrix, got {type(value).__name__}.")
+        return value
+
+
+# What every entry point that builds a graph (estimator, model) accepts.
+GRAPH_RULES = {"weights": WeightsRule(), "k": Integer(1), "phi": Real(0.0)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +72,7 @@ class Graph:
 
     def __post_init__(self):
         n = self.n
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if not is_integer(n) or n < 1:
             raise ValueError(f"Graph size n must be a positive integer, got {n!r}.")
         edges = np.asarray(self.edges)
         weights = np.asarray(self.weights, dtype=float)
@@ -404,7 +424,7 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
     A = check_data(A)
     n = A.shape[0]
     phi = check_nonnegative(phi, "phi")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_integer(k) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if k >= n:
         raise ValueError(
@@ -513,7 +533,7 @@ def complete_graph(A, phi: float = 0.5) -> Graph:
 
 def uniform_graph(n: int, weight: float = 1.0) -> Graph:
     """All pairs with the same weight (the paper's Section 3 examples)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    if not is_integer(n) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     weight = check_nonnegative(weight, "weight")  # checked even when n = 1 (no edges)
     i, j = np.triu_indices(int(n), k=1)
@@ -528,7 +548,7 @@ def build_graph(A, weights="knn", k: int = 10, phi: float = 0.5) -> Graph:
     :class:`Graph`, or a symmetric ``(n, n)`` weight matrix (dense or sparse).
     """
     n = A.shape[0]
-    w = weights
+    w = GRAPH_RULES["weights"](weights, "weights")
     if isinstance(w, str):
         if w == "knn":
             if k >= n:
@@ -539,12 +559,7 @@ def build_graph(A, weights="knn", k: int = 10, phi: float = 0.5) -> Graph:
             return knn_graph(A, k, phi)
         if w == "complete":
             return complete_graph(A, phi)
-        if w == "uniform":
-            return uniform_graph(n)
-        raise ValueError(
-            f"unknown weights {w!r}; choose one of {WEIGHT_SCHEMES}, an advcluster Graph, "
-            "or a symmetric (n_samples, n_samples) weight matrix."
-        )
+        return uniform_graph(n)
     graph = w if isinstance(w, Graph) else Graph.from_matrix(w)
     if graph.n != n:
         kind = "Graph" if isinstance(w, Graph) else "weight matrix"

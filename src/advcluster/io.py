@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import is_integer
+
 __all__ = ["load_matrix", "load_table", "write_table"]
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -129,7 +131,7 @@ def _npy_column(c, ncols, path):
                 f"{path}: a .npy file has no column names; select columns by 0-based index, not {c!r}."
             )
         c = int(c)
-    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < ncols:
+    if not is_integer(c) or not 0 <= c < ncols:
         raise ValueError(f"{path}: no column {c!r}; the array has columns 0..{ncols - 1}.")
     return int(c)
 
@@ -259,7 +261,7 @@ def _text_column(c, names, width, path):
                 "the file has no header row; select columns by 0-based index"
             )
             raise ValueError(f"{path}: no column named {c!r}; {known}.")
-    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < width:
+    if not is_integer(c) or not 0 <= c < width:
         raise ValueError(f"{path}: no column {c!r}; the file has columns 0..{width - 1}.")
     return int(c)
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone
 
-from ._validation import check_data, check_gamma, check_int, check_positive
-from .graph import WEIGHT_SCHEMES, Graph, build_graph
+from ._validation import Flag, Integer, OneOf, check_data, check_int, validate
+from .graph import GRAPH_RULES, Graph, build_graph
 from .solvers import METHODS, solve
-from .solvers.exact1d import exact_solution, unsupported
+from .solvers.core import SOLVE_RULES
+from .solvers.exact1d import exact_solution
 
 __all__ = ["Response", "LowerLevel", "ConvexClusteringModel", "SklearnClusterer", "SklearnClassifier"]
 
@@ -173,6 +174,10 @@ def _respond_block(model, data):
     return responses, [model._key(A) for A in data], model.n_solves - before, model._warm_state()
 
 
+_CONVEX_RULES = {**GRAPH_RULES, **SOLVE_RULES, "method": OneOf(METHODS, also=("auto",)), "reweight": Flag(),
+                 "warm_start": Flag(), "history": Integer(0)}
+
+
 class ConvexClusteringModel(LowerLevel):
     """Convex clustering as the lower level.
 
@@ -208,23 +213,15 @@ class ConvexClusteringModel(LowerLevel):
     def __init__(self, gamma, weights="knn", k=10, phi=0.5, p=2, reweight=True, method="auto",
                  tol=1e-6, label_tol=1e-5, warm_start=True, history=32, cache_size=4096):
         super().__init__(cache_size)
-        self.gamma = check_gamma(gamma)
-        if isinstance(weights, str) and weights not in WEIGHT_SCHEMES:
-            raise ValueError(f"unknown weights {weights!r}; choose one of {WEIGHT_SCHEMES}, a Graph or a weight matrix.")
-        self.weights, self.k, self.phi, self.p = weights, check_int(k, "k"), phi, p
-        self.reweight = bool(reweight)
-        if method != "auto" and method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose 'auto' or one of {sorted(METHODS)}.")
-        self.method = method
-        self.tol = check_positive(tol, "tol")
-        self.label_tol = check_positive(label_tol, "label_tol")
-        self.warm_start = bool(warm_start)
-        self.history = check_int(history, "history", low=0)
+        checked = validate(_CONVEX_RULES, gamma=gamma, weights=weights, k=k, phi=phi, p=p, reweight=reweight,
+                           method=method, tol=tol, label_tol=label_tol, warm_start=warm_start, history=history)
+        for name, value in checked.items():
+            setattr(self, name, value)
         self._past, self._new = [], []
 
     def _setup(self, A):
         self._graph = build_graph(A, self.weights, self.k, self.phi)
-        exact_ok = not unsupported(self._graph, A.shape[1], self.p)
+        exact_ok = not METHODS["exact1d"].why_not(self._graph, A.shape[1], self.p)
         self._method = ("exact1d" if exact_ok else "ssnal") if self.method == "auto" else self.method
         self._past, self._new = [], []
 

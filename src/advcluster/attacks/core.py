@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import WordedValueError, check_int
 from .problems import BL1, BL2, Evaluation
 
 __all__ = ["OPTIMIZERS", "AttackResult", "EndNested", "Outcome", "Search", "StopSearch", "attack", "register"]
@@ -280,8 +280,9 @@ def check_optimizer(problem, name, options):
         raise ValueError(f"optimizer {name!r} needs a one-parameter perturbation, this one has {p}; "
                          "use 'cobyqa', 'cma', 'random' or 'surrogate-gradient'.")
     if opt.dims == "1-2" and p > 2 and options.get("points") is None:
-        raise ValueError(f"optimizer {name!r} covers 1 or 2 parameters, this perturbation has {p}; "
-                         "pass explicit points=, or use 'cobyqa', 'cma', 'random' or 'surrogate-gradient'.")
+        raise WordedValueError(f"optimizer {name!r} covers 1 or 2 parameters, this perturbation has {p}; "
+                               "pass $points, or use 'cobyqa', 'cma', 'random' or 'surrogate-gradient'.",
+                               points="explicit points=")
     accepted = [k for k, v in inspect.signature(opt.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(accepted))
     if unknown:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import is_integer
+
 from .core import Outcome, register
 
 DEFAULT_NUM = {1: 321, 2: 41}
@@ -20,7 +22,7 @@ def grid_points(problem, num=None, points=None) -> np.ndarray:
             raise ValueError(f"points must be a finite non-empty array of shape (k, {p}), got shape {pts.shape}.")
         return pts
     num = DEFAULT_NUM.get(p, 0) if num is None else num
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
+    if not is_integer(num) or num < 2:
         raise ValueError(f"num must be an integer >= 2 (grid points per parameter), got {num!r}.")
     lo, hi = problem.bounded_box("the grid (without points=)")
     axes = [np.linspace(a, b, int(num)) for a, b in zip(lo, hi)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_data, is_real
+from .._validation import WordedValueError, check_data, is_real
 from ..deviation import MEASURES, Reference
 from ..models import LowerLevel
 from ..perturbation import Perturbation
@@ -151,11 +151,10 @@ class _Problem:
         lo, hi = self.search_box()
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             limit = "a budget" if self.kind == "BL1" else "max_norm"
-            raise ValueError(
+            raise WordedValueError(
                 f"{who} needs a bounded search range, but it is unbounded (norm {self.perturbation.ord!r} "
-                f"with {limit} gives no box); give the perturbation bounds=(low, high)"
-                + ("" if self.kind == "BL1" else " or the problem max_norm") + "."
-            )
+                f"with {limit} gives no box); give $bounds" + ("" if self.kind == "BL1" else " or $max_norm") + ".",
+                bounds="the perturbation bounds=(low, high)", max_norm="the problem max_norm")
         return lo, hi
 
     def project(self, theta):

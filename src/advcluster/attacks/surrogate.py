@@ -87,8 +87,8 @@ from scipy.spatial import cKDTree
 from .._validation import check_data, check_int, check_positive
 from ..models import ConvexClusteringModel
 from ..perturbation import matrix_norm
-from ..solvers import solve
-from ..solvers.exact1d import exact_solution, unsupported
+from ..solvers import METHODS, solve
+from ..solvers.exact1d import exact_solution
 from ..solvers.fused import FusedProblem, group_means
 from ..solvers.problem import spread
 from .core import OPTIMIZERS, Outcome, register
@@ -157,7 +157,7 @@ class _Reduced:
         self.A, self.gamma = A, model.gamma
         graph = model.graph_for(A)
         self.warm = None
-        if not unsupported(graph, d, p=2):  # the reduced problem below is the p = 2 one
+        if not METHODS["exact1d"].why_not(graph, d, 2):  # the reduced problem below is the p = 2 one
             exact = exact_solution(A, model.gamma, graph, p=2)
             X, labels, ok, proven = exact.centers, exact.labels, True, True
         else:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_nonnegative
+from .._validation import check_nonnegative, is_integer
 from ..graph import Graph, complete_graph, first_appearance, knn_graph
 
 
@@ -158,7 +158,7 @@ def builder_spec(builder, n):
     params["phi"] = check_nonnegative(params["phi"], "phi")
     if func is knn_graph:
         k = params["k"]
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < n:
+        if not is_integer(k) or not 1 <= k < n:
             raise ValueError(f"k must be an integer in 1..{n - 1}, got {k!r}.")
         params["k"] = int(k)
         return "knn", params

@@ -15,7 +15,8 @@ import os
 import sys
 
 from .. import __version__
-from .args import PROG, UsageError, _Parser
+from .._validation import in_words
+from .args import CLI_WORDS, PROG, UsageError, _Parser
 from .attack import _add_attack
 from .certify import _add_certify
 from .data import _add_datasets, _add_reproduce
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except (UsageError, ValueError, OSError) as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = " ".join(in_words(exc, CLI_WORDS).split()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

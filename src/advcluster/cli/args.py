@@ -21,11 +21,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _cli_words(message, words):
-    """``message`` with the library's words replaced by the command line's (``words``: (lib, cli) pairs)."""
-    for lib, cli in words:
-        message = message.replace(lib, cli)
-    return message
+# How the command line names what the library's worded errors name (advcluster._validation.Worded).
+CLI_WORDS = {
+    "bounds": "--bounds LO,HI",
+    "max_norm": "--max-norm M",
+    "points": "--option points=LIST",
+    "no_download": "--no-download was given",
+    "data_dir": "give --data-dir DIR",
+    "download": "drop --no-download to download it",
+}
 
 
 # ---------------------------------------------------------------------- argument types

@@ -26,7 +26,6 @@ from .args import (
     _add_json,
     _add_model,
     _bounds,
-    _cli_words,
     _column_list,
     _index_list,
     _int,
@@ -40,12 +39,6 @@ from .output import _fields, _json_head, _print_json, _warn, _write_table
 
 PERTURBATIONS = {"additive": Additive, "pointwise": Pointwise, "multiplicative": Multiplicative,
                  "feature-shift": FeatureShift}
-
-# The library's parameter names in its messages, as the command line spells them.
-_ATTACK_WORDS = (("give the perturbation bounds=(low, high)", "give --bounds LO,HI"),
-                 ("(max_norm or bounds)", "(--max-norm or --bounds)"),
-                 ("pass points=.", "pass --option points=LIST."),
-                 ("pass explicit points=,", "pass --option points=LIST,"))
 
 
 def _add_attack(subparsers):
@@ -181,8 +174,6 @@ def _run_attack(args):
                               max_norm=args.max_norm)
             result = attack(problem, args.optimizer, random_state=args.random_state, max_evals=args.max_evals,
                             n_jobs=args.n_jobs, progress=None, **options)
-        except ValueError as exc:
-            raise UsageError(_cli_words(str(exc), _ATTACK_WORDS)) from None
         except TypeError as exc:  # an --option value of a type the optimizer cannot use
             raise UsageError(f"optimizer {args.optimizer!r} cannot use its options {options}: {exc}") from None
     if args.out:

@@ -6,17 +6,13 @@ import dataclasses
 
 import numpy as np
 
-from ..datasets import DATASETS, DatasetNotFoundError, load_dataset
+from ..datasets import DATASETS, load_dataset
 from ..io import load_table
-from .args import _INDEX, _RANGE, PROG, UsageError, _cli_words, _column_list
+from .args import _INDEX, _RANGE, PROG, UsageError, _column_list
 
 # The built-in demo: four Gaussian blobs whose kNN graph (k=10) is connected, so the default
 # gamma = 1 has to fuse each blob; it recovers the four blobs exactly.
 DEMO = "make_blobs(n_samples=300, centers=4, cluster_std=0.6, random_state=0)"
-
-# The library's parameter names in its messages, as the command line spells them.
-_DATASET_WORDS = (("; download=False.", "; --no-download was given."), ("pass data_dir=FOLDER", "give --data-dir DIR"),
-                  ("allow the download (download=True)", "drop --no-download to download it"))
 
 
 def _add_input(parser, demo=True):
@@ -60,10 +56,7 @@ def _read_input(args, demo=True):
     if args.dataset is not None:
         if file_only:
             raise UsageError(f"{file_only[0]} applies to a FILE, not to --dataset")
-        try:
-            ds = load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download)
-        except DatasetNotFoundError as exc:
-            raise UsageError(_cli_words(str(exc), _DATASET_WORDS)) from None
+        ds = load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download)
         names = list(ds.feature_names)
         X = ds.data
         if args.columns is not None:

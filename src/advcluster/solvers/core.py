@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import check_data, check_gamma, check_int, check_positive
+from .._validation import Flag, Integer, OneOf, Optional, Real, check_data, validate
 from . import certificate, problem
 from ..graph import first_appearance
 from .labels import LABEL_RULES, labels_from_centers
@@ -45,19 +45,40 @@ class Method:
     norms: tuple
     summary: str
     exact: bool = False  # exact methods see the data as given; iterative ones, centred and scaled
+    limits: Callable | None = None  # (graph, d, p) -> '' where the method applies, else why not
+
+    def why_not(self, graph, d, p) -> str:
+        """'' when this method solves the problem on ``graph`` with ``d`` features and norm ``p``;
+        otherwise why not, and what to use instead."""
+        if p not in self.norms:
+            return f"method {self.name!r} supports p in {self.norms}, not p={p!r}; use method='admm'."
+        return self.limits(graph, d, p) if self.limits else ""
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name, norms, summary, exact=False):
-    """Decorator adding a method to :data:`METHODS`."""
+def register(name, norms, summary, exact=False, limits=None):
+    """Decorator adding a method to :data:`METHODS` (``limits``: see :attr:`Method.limits`)."""
 
     def deco(run):
-        METHODS[name] = Method(name, run, tuple(norms), summary, exact)
+        METHODS[name] = Method(name, run, tuple(norms), summary, exact, limits)
         return run
 
     return deco
+
+
+# What solve (and every entry point that solves: the estimator, the models) accepts.
+SOLVE_RULES = {
+    "gamma": Real(0.0),
+    "method": OneOf(METHODS),
+    "p": OneOf(problem.NORMS),
+    "tol": Real(0.0, strict=True),
+    "max_iter": Optional(Integer(1)),
+    "label_tol": Real(0.0, strict=True),
+    "label_rule": OneOf(LABEL_RULES),
+    "certify": Flag(),
+}
 
 
 def meets_tol(ev, tol):
@@ -183,22 +204,10 @@ def solve(
     A = check_data(A)
     n, d = A.shape
     _check_graph(graph, n)
-    gamma = check_gamma(gamma)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
+    gamma, method, p, tol, max_iter, label_tol, label_rule, certify = validate(
+        SOLVE_RULES, gamma=gamma, method=method, p=p, tol=tol, max_iter=max_iter, label_tol=label_tol,
+        label_rule=label_rule, certify=certify).values()
     spec = METHODS[method]
-    if isinstance(p, (bool, np.bool_)) or p not in problem.NORMS:
-        raise ValueError(f"p must be one of {problem.NORMS}, got {p!r}.")
-    if p not in spec.norms:
-        raise ValueError(f"method {method!r} supports p in {spec.norms}, not p={p!r}; use method='admm'.")
-    tol = check_positive(tol, "tol")
-    if max_iter is not None:
-        max_iter = check_int(max_iter, "max_iter")
-    label_tol = check_positive(label_tol, "label_tol")
-    if label_rule not in LABEL_RULES:
-        raise ValueError(f"unknown label_rule {label_rule!r}; choose one of {LABEL_RULES}.")
-    if not isinstance(certify, (bool, np.bool_)):
-        raise ValueError(f"certify must be True or False, got {certify!r}.")
     accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
     accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose")]
     unknown = sorted(set(options) - set(accepted))
@@ -206,6 +215,9 @@ def solve(
         raise ValueError(f"unknown option(s) {unknown} for method {method!r}; it accepts {accepted}.")
     x0 = _check_start(x0, (n, d), "x0")
     z0 = _check_start(z0, (graph.n_edges, d), "z0")
+    why = spec.why_not(graph, d, p)
+    if why:
+        raise ValueError(why)
 
     start = time.perf_counter()
     local = _renumbering(graph)

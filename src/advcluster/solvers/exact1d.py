@@ -278,7 +278,8 @@ def _dual_column(graph, a, x, rank, lam):
     return z
 
 
-@register("exact1d", norms=(1, 2), summary="exact solution for uniform weights in 1-D (p=1: any d)", exact=True)
+@register("exact1d", norms=(1, 2), summary="exact solution for uniform weights in 1-D (p=1: any d)", exact=True,
+          limits=unsupported)
 def run(A, graph, gamma, *, p, tol, max_iter, x0, z0, verbose, certificate=True):
     """Exact solution by isotonic regression; no tolerance, no iterations.
 
