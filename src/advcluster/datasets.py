@@ -19,7 +19,6 @@ import http.client
 import math
 import os
 import sys
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validation import Worded, is_integer, is_real
+from .io import atomic_write
 
 __all__ = [
     "Dataset",
@@ -337,19 +337,8 @@ def _download(url, dest):
         raise OSError(f"the server sent more than {_MAX_BYTES} bytes, not the Seeds file")
     parsed = _parse_seeds(raw, url)  # a corrupt download is a ValueError and never cached
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(dest, "wb") as fh:
+        fh.write(raw)
     return parsed
 
 

@@ -1,21 +1,29 @@
-"""Reading a data matrix from a file: delimited text (CSV, TSV, whitespace) or NumPy ``.npy``.
+"""Files in and out: a data matrix from delimited text (CSV, TSV, whitespace) or NumPy ``.npy``;
+tables written as CSV; every file written atomically.
 
 One function, :func:`load_matrix`, shared by the command line subcommands. Every problem
 with a file is a ``ValueError`` (or ``OSError`` for a missing or unreadable file) whose
-message names the file, the line and the column.
+message names the file, the line and the column. :func:`atomic_write` is how every file
+advcluster writes reaches the disk: whole, or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ._validation import is_integer
 
-__all__ = ["load_matrix", "load_table", "write_table"]
+__all__ = ["load_matrix", "load_table", "write_table", "atomic_write"]
+
+_UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and restored
+os.umask(_UMASK)
 
 _NPY_MAGIC = b"\x93NUMPY"
 # Tried in this order when no delimiter is given; whitespace is the fallback.
@@ -318,9 +326,29 @@ def write_table(table: dict, path) -> Path:
     """
     path = Path(path)
     cols = list(table)
-    with open(path, "w", newline="") as fh:
+    with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for row in zip(*(table[c] for c in cols)):
             w.writerow([_cell(v) for v in row])
     return path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", **open_kw):
+    """Open a temporary file beside ``path`` for writing; when the block ends without error, it
+    is flushed to disk and renamed onto ``path`` (atomic on POSIX and Windows), so an interrupt
+    or a failure leaves the old file, or none, never a partial one. ``mode``: ``"w"`` or ``"wb"``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions open() would give, not mkstemp's 0600
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

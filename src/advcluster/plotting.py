@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write
+
 __all__ = [
     "FIGSIZE",
     "DPI",
@@ -487,6 +489,8 @@ def save_figure(fig, stem) -> list[Path]:
     png = stem.parent / f"{stem.name}.png"
     svg = stem.parent / f"{stem.name}.svg"
     with matplotlib.rc_context({"svg.hashsalt": "advcluster", "svg.fonttype": "path"}):
-        fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None})
+        with atomic_write(png, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
+        with atomic_write(svg, "wb") as fh:
+            fig.savefig(fh, format="svg", metadata={"Date": None})
     return [png, svg]

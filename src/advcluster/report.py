@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 from pathlib import Path
 
+from .io import atomic_write
+
 __all__ = ["MAX_ROWS", "write_report"]
 
 MAX_ROWS = 15
@@ -418,6 +420,7 @@ def write_report(sections, out_dir, meta=None) -> tuple[Path, Path]:
     md_text = _markdown(sections, out_dir, meta)
     html_text = _html(sections, out_dir, meta)
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    md_path.write_text(md_text, encoding="utf-8")
-    html_path.write_text(html_text, encoding="utf-8")
+    for path, text in ((md_path, md_text), (html_path, html_text)):
+        with atomic_write(path, encoding="utf-8") as fh:
+            fh.write(text)
     return md_path, html_path

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._records import Record
 from .._validation import WordedValueError, check_int
 from .problems import BL1, BL2, Evaluation
 
@@ -182,7 +183,7 @@ class Search:
 
 
 @dataclass
-class AttackResult:
+class AttackResult(Record):
     """The answer of :func:`attack`.
 
     Attributes

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._records import Record
 from .._validation import WordedValueError, check_data, is_real
 from ..deviation import MEASURES, Reference
 from ..models import LowerLevel
@@ -32,7 +33,7 @@ BLOCK = 16
 
 
 @dataclass(frozen=True, eq=False)
-class Evaluation:
+class Evaluation(Record):
     """One upper-level evaluation ``theta -> f(theta)``.
 
     Attributes

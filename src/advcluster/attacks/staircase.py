@@ -31,12 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._records import Record
 from .core import Outcome, register
 from .grid import grid_points
 
 
 @dataclass(frozen=True)
-class Plateau:
+class Plateau(Record):
     """A maximal interval of ``eps`` with one partition, bounded by evaluated points.
 
     ``lower`` / ``upper`` are the outermost evaluated points of the plateau; the

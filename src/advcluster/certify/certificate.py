@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._records import Record
 from .._validation import check_data, check_gamma
 from ._inputs import check_like, partition, resolve_weights
 from .recovery import RecoveryBounds, bounds_for
 
 
 @dataclass(frozen=True, eq=False)
-class Certificate:
+class Certificate(Record):
     """Theorem 2 of Zheng & Li (2025) for one perturbation ``E``.
 
     Attributes

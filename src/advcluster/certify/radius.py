@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.neighbors import KDTree
 
+from .._records import Record
 from .._validation import check_data, check_gamma
 from ..graph import Graph, complete_graph, knn_graph
 from ._inputs import ball_factor, builder_spec, check_like, check_p, partition, resolve_weights, row_norms
@@ -22,7 +23,7 @@ _BISECT_MAX = 200
 
 
 @dataclass(frozen=True, eq=False)
-class CertifiedRadius:
+class CertifiedRadius(Record):
     """The certified radius of :func:`certified_radius`.
 
     Attributes

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._records import Record
 from .._validation import check_data, check_gamma
 from ._inputs import check_graph, check_p, partition, row_norms
 from ._structure import Structure, group_extreme, missing_examples
 
 
 @dataclass(frozen=True, eq=False)
-class RecoveryBounds:
+class RecoveryBounds(Record):
     """The recovery conditions of Theorem 5 (Sun, Toh & Yuan 2021) for one partition.
 
     Clusters are numbered ``0..K-1`` by first appearance in ``labels``; points are

@@ -35,7 +35,7 @@ from .args import (
     _positive_int,
 )
 from .inputs import _add_input, _positions, _read_input
-from .output import _fields, _json_head, _print_json, _warn, _write_table
+from .output import _json_head, _print_json, _warn, _write_table
 
 PERTURBATIONS = {"additive": Additive, "pointwise": Pointwise, "multiplicative": Multiplicative,
                  "feature-shift": FeatureShift}
@@ -184,7 +184,7 @@ def _run_attack(args):
                   else {"target": problem.target, "max_norm": problem.max_norm})
         out = {
             **_json_head(data, args),
-            **_fields(result, skip=("E", "history", "extra")),
+            **result.to_dict(exclude=("E", "history", "extra")),
             "options": options,
             "model": model.describe(),
             "perturbation": problem.perturbation.describe(),

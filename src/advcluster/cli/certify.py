@@ -11,7 +11,7 @@ import numpy as np
 from .. import certified_radius, complete_graph, knn_graph, recovery_bounds
 from .args import _add_json, _add_model, _add_solver
 from .inputs import _add_input, _read_input
-from .output import _fields, _json_head, _print_json
+from .output import _json_head, _print_json
 from .solve import _fit, _graph_text, _warn_result
 
 # What ``certify --json`` prints of the recovery bounds (with "failure") and of the solver's result.
@@ -83,16 +83,16 @@ def _run_certify(args):
             **_json_head(data, args),
             "gamma": args.gamma,
             "p": args.p,
-            **_fields(res, *_RESULT_KEYS),
+            **res.to_dict(*_RESULT_KEYS),
             "sizes": np.bincount(res.labels),
             "solver_success": res.success,
             "solver_message": res.message,
             "recovers": recovers,
             "verdict": verdict,
-            "bounds": {**_fields(bounds, *_BOUNDS_KEYS), "failure": bounds.failure()},
+            "bounds": {**bounds.to_dict(*_BOUNDS_KEYS), "failure": bounds.failure()},
         }
         if radius is not None:  # less radius.bounds: Theorem 5 again
-            out["radius"] = {**_fields(radius, skip=("bounds",)), "meaning": _radius_meaning(radius, args.gamma)}
+            out["radius"] = {**radius.to_dict(exclude=("bounds",)), "meaning": _radius_meaning(radius, args.gamma)}
         _print_json(out)
     else:
         print(f"data: {data.source}")

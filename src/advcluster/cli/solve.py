@@ -9,7 +9,7 @@ import numpy as np
 from .. import ConvexClustering, ari
 from .args import _add_model, _add_solver
 from .inputs import _add_input, _read_input
-from .output import _fields, _json_head, _print_json, _warn, _write_table
+from .output import _json_head, _print_json, _warn, _write_table
 
 # The fields of the solver's result that ``solve --json`` prints (with "objective" and "sizes").
 _RESULT_KEYS = ("method", "gamma", "p", "tol", "n_clusters", "labels", "dual_objective", "kkt_residual", "success",
@@ -40,7 +40,7 @@ def _run_solve(args):
     if args.out:
         _write_labels(args.out, res.labels, res.centers)
     if args.json:
-        _print_json({**_json_head(data, args), **_fields(res, *_RESULT_KEYS),
+        _print_json({**_json_head(data, args), **res.to_dict(*_RESULT_KEYS),
                      "objective": res.primal_objective, "sizes": np.bincount(res.labels)})
     else:
         print(f"data: {data.source}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..io import write_table
+from .._records import plain
+from ..io import atomic_write, write_table
 from . import section6
 from .setups import SETUPS, Setup, load_setup
 
@@ -118,14 +119,9 @@ def run_experiment(name, out=None, quick=False, data_dir=None, **settings) -> Ex
         record = dict(experiment=name, title=exp.title, advcluster=_version(), quick=quick,
                       params=result.params, claims=[dict(statement=s, passed=ok, detail=d) for s, ok, d in result.claims],
                       notes=result.notes, seconds=result.time)
-        (out / f"{name}.json").write_text(json.dumps(record, indent=2, default=_jsonable))
+        with atomic_write(out / f"{name}.json") as fh:
+            json.dump(plain(record), fh, indent=2, allow_nan=False)
     return result
-
-
-def _jsonable(v):
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return str(v)
 
 
 def _figures(name, result, out):

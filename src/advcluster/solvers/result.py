@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._records import Record
+
 
 @dataclass
-class ClusteringResult:
+class ClusteringResult(Record):
     """Solution of convex clustering with its optimality evidence.
 
     Attributes
