@@ -1,7 +1,9 @@
-"""The experiments of the paper's Section 6: each a function ``(setup, quick, data_dir) -> Outcome``.
+"""The experiments of the paper's Section 6: each a function ``(setups, quick, data_dir) -> Outcome``.
 
-Every experiment returns one tidy table (column -> list), the parameters it used, and its
-qualitative claims checked on that table (statement, passed, detail). Plots read the table.
+``setups`` maps each data set the experiment runs on to its :class:`Setup` (the figures run on
+one, Table 1 on several). Every experiment returns one tidy table (column -> list), the
+parameters it used, its qualitative claims checked on that table (statement, passed, detail)
+and the data sets it had to skip. Plots read the table.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ class Outcome:
     table: dict
     params: dict
     claims: list = field(default_factory=list)  # (statement, passed, detail)
+    skipped: list = field(default_factory=list)  # "name: why" for each data set not run
+
+
+def _one(setups) -> Setup:
+    """The one setting of a single-data-set experiment."""
+    if isinstance(setups, Setup):
+        return setups
+    if len(setups) != 1:
+        raise ValueError(f"this experiment runs on one data set, got {sorted(setups)}.")
+    return next(iter(setups.values()))
 
 
 class _Attack:
@@ -88,9 +100,9 @@ def _interval_around_zero(plateaus):
     return zero.lower, zero.upper, zero.value
 
 
-def robustness(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
+def robustness(setups=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     """Fig. 4: near eps = 0 nothing changes (N_c = 0, delta = 0) on an interval, found exactly."""
-    run = _Attack(setup, data_dir)
+    run = _Attack(_one(setups), data_dir)
     points = run.grid(41 if quick else 201, -1.0, 1.0)
     evs, _ = run.sweep(points)
     stair = attack(run.bl1(1.0), "staircase", points=points)
@@ -108,9 +120,9 @@ def robustness(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     return Outcome(table, run.params(eps_low=-1.0, eps_high=1.0, num=len(points), robust_interval=[lo, hi]), claims)
 
 
-def staircase(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
+def staircase(setups=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     """Fig. 5: N_c and delta are staircases in eps: the grid, and the exact plateaus beside it."""
-    run = _Attack(setup, data_dir)
+    run = _Attack(_one(setups), data_dir)
     points = run.grid(81 if quick else None)
     evs, _ = run.sweep(points)
     stair = attack(run.bl1(), "staircase", points=points)
@@ -144,9 +156,9 @@ def _one_way_moves(clean, labels) -> int:
     return int(max(moves)) if min(moves) == 0 else 0
 
 
-def bilevel(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
+def bilevel(setups=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     """Fig. 6: BL1 (most damage within a budget) and BL2 (least |eps| reaching kappa = 1200)."""
-    run = _Attack(setup, data_dir)
+    run = _Attack(_one(setups), data_dir)
     points = run.grid(81 if quick else None)
     grid_evs, _ = run.sweep(points)
     stair = attack(run.bl1(), "staircase", points=points)
@@ -195,8 +207,8 @@ def bilevel(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     return Outcome(table, run.params(num=len(points), budgets=len(budgets), bl2_targets=list(targets)), claims)
 
 
-def _similarity_rows(setup, quick, data_dir):
-    run = _Attack(setup.with_(index="even-first-class") if setup.index == "even" else setup, data_dir)
+def _similarity_rows(setups, quick, data_dir):
+    run = _Attack(_one(setups), data_dir)
     points = run.grid(161 if quick else None)
     evs, res = run.sweep(points)
     clean = run.clean
@@ -208,9 +220,9 @@ def _similarity_rows(setup, quick, data_dir):
     return run, rows
 
 
-def similarity(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
+def similarity(setups=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     """Fig. 7: the Rand index and NMI against eps; NMI falls to 0 where everything fuses, then recovers."""
-    run, t = _similarity_rows(setup, quick, data_dir)
+    run, t = _similarity_rows(setups, quick, data_dir)
     n = run.n
     eps, nm, k = np.array(t["eps"]), np.array(t["nmi"]), np.array(t["n_clusters"])
     m_all, d_all = np.array(t["moved_one_way"]), np.array(t["delta"])
@@ -231,9 +243,9 @@ def similarity(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     return Outcome(t, run.params(num=len(eps)), claims)
 
 
-def overlay(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
+def overlay(setups=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     """Fig. 8: every measure normalised to [0, 1] on one axis: delta / n(n-1), 1 - RI, 1 - NMI, N_c / n."""
-    run, t = _similarity_rows(setup, quick, data_dir)
+    run, t = _similarity_rows(setups, quick, data_dir)
     n = run.n
     table = {"eps": [], "measure": [], "value": []}
     series = {
@@ -252,20 +264,19 @@ def overlay(setup=SETUPS["iris"], quick=False, data_dir=None) -> Outcome:
     return Outcome(table, run.params(num=len(t["eps"])), claims)
 
 
-def table1(setups=None, quick=False, data_dir=None, skipped=None) -> Outcome:
+def table1(setups=SETUPS, quick=False, data_dir=None) -> Outcome:
     """Table 1: the direct method (grid) against trust-constr (fmincon's stand-in), and the exact staircase."""
     from ..datasets import DatasetNotFoundError
 
     cols = ("dataset", "method", "n", "K", "clusters", "eps", "delta", "n_changed", "time", "n_evals",
             "paper_eps", "paper_delta", "paper_n_changed", "paper_time")
     table = {c: [] for c in cols}
-    claims = []
-    for name, setup in (setups or SETUPS).items():
+    claims, skipped = [], []
+    for name, setup in setups.items():
         try:
             run = _Attack(setup, data_dir)
         except DatasetNotFoundError as exc:
-            if skipped is not None:
-                skipped.append(f"{name}: {exc}")
+            skipped.append(f"{name}: {exc}")
             continue
         points = run.grid(81 if quick else None)
         results = {
@@ -283,6 +294,6 @@ def table1(setups=None, quick=False, data_dir=None, skipped=None) -> Outcome:
         d, t = results["direct"], results["trust-constr"]
         claims.append((f"{name}: the grid's delta ({d.deviation:g}) is at least trust-constr's ({t.deviation:g})",
                        bool(d.deviation >= t.deviation), f"trust-constr: {t.message}"))
-    return Outcome(table, {"setups": {k: s.as_dict() for k, s in (setups or SETUPS).items()},
+    return Outcome(table, {"setups": {k: s.as_dict() for k, s in setups.items()},
                            "trust_constr_x0": TRUST_CONSTR_X0, "grid_points": 81 if quick else SETUPS["iris"].num,
-                           "staircase_rtol": 1e-5 if quick else 1e-8}, claims)
+                           "staircase_rtol": 1e-5 if quick else 1e-8}, claims, skipped)
