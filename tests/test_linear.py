@@ -48,16 +48,16 @@ def test_matrix_matches_the_edge_list(seed):
 
 
 @pytest.mark.parametrize("seed", range(24))
-@pytest.mark.parametrize("max_cg", [0, 1, 200])
-def test_solve_matches_dense(seed, max_cg):
+@pytest.mark.parametrize("max_jacobi", [0, 1, 200])
+def test_solve_matches_dense(seed, max_jacobi):
     """Whichever way the system is solved (LU, CG, CG switching to LU), the answer is P^{-1} R."""
     _, graph, c, sigma, R = random_instance(seed)
-    system = ShiftedLaplacian(graph, max_cg).update(sigma, c)
+    system = ShiftedLaplacian(graph, max_jacobi).update(sigma, c)
     P = dense_shifted_laplacian(graph.n, graph.edges, c, sigma)
     X = system.solve(R, x0=np.zeros_like(R), rtol=1e-12)
     expected = np.linalg.solve(P, R)
     np.testing.assert_allclose(X, expected, rtol=0, atol=1e-9 * (1 + np.abs(expected).max()) * np.linalg.cond(P))
-    if max_cg == 0:
+    if max_jacobi == 0:
         assert system.direct and system.n_factor == 1
     # Either CG finished (no factor) or the system switched to the LU for good.
     assert system.direct == (system.n_factor == 1)
@@ -95,7 +95,7 @@ def test_later_factorisations_reuse_the_analysis(seed):
 def test_switches_to_the_factor_when_cg_cannot_finish():
     A = np.random.default_rng(0).standard_normal((300, 2))
     graph = knn_graph(A, k=8)
-    system = ShiftedLaplacian(graph, max_cg=2).update(1e4)  # badly conditioned: CG needs far more than 2 steps
+    system = ShiftedLaplacian(graph, max_jacobi=2).update(1e4)  # badly conditioned: CG needs far more than 2 steps
     R = np.ones((300, 2)) + A
     X = system.solve(R, x0=np.zeros_like(R), rtol=1e-12)
     assert system.direct and system.n_factor == 1
@@ -107,10 +107,10 @@ def test_switches_to_the_factor_when_cg_cannot_finish():
 
 
 def test_pcg_follows_the_choice():
-    """Jacobi while CG finishes in max_cg iterations; the factor (for good) once it does not."""
+    """Jacobi while CG finishes in max_jacobi iterations; the factor (for good) once it does not."""
     rng = np.random.default_rng(1)
     A = rng.standard_normal((50, 3))
-    system = ShiftedLaplacian(knn_graph(A, k=4), max_cg=60).update(0.5)
+    system = ShiftedLaplacian(knn_graph(A, k=4), max_jacobi=60).update(0.5)
     P = system.matrix.toarray()
     R = rng.standard_normal((50, 3))
     np.testing.assert_allclose(system.jacobi(R), R / system.matrix.diagonal()[:, None])
@@ -118,7 +118,7 @@ def test_pcg_follows_the_choice():
     x, k = system.pcg(H.__matmul__, R, 1e-8, 100)
     assert not system.direct and system.n_factor == 0 and k <= 60
     np.testing.assert_allclose(H @ x, R, atol=1e-6)
-    system.max_cg = 1  # too few: the factor takes over
+    system.max_jacobi = 1  # too few: the factor takes over
     x, k = system.pcg(H.__matmul__, R, 1e-12, 100)
     assert system.direct and system.n_factor == 1
     np.testing.assert_allclose(H @ x, R, atol=1e-9)
@@ -153,8 +153,8 @@ def test_cg_with_a_preconditioner_that_returns_its_argument():
     np.testing.assert_allclose(M @ x, b, atol=1e-8)
 
 
-@pytest.mark.parametrize("max_cg, changes", [(100, [11, 21, 31, 41, 51]), (0, [51, 101])])
-def test_admm_balances_sigma_every_balance_every_iterations_unless_factorised(max_cg, changes):
+@pytest.mark.parametrize("max_jacobi, changes", [(100, [11, 21, 31, 41, 51]), (0, [51, 101])])
+def test_admm_balances_sigma_every_balance_every_iterations_unless_factorised(max_jacobi, changes):
     """ADMM's residual balancing runs every balance_every iterations while P is solved by CG;
     a factorised P (refactorised at each change) waits 50.  The printed sigma shows when."""
     import contextlib
@@ -167,7 +167,7 @@ def test_admm_balances_sigma_every_balance_every_iterations_unless_factorised(ma
     A = rng.normal(size=(200, 5))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        solve(A, knn_graph(A, k=6), 2.0, "admm", max_cg=max_cg, balance_every=10, check_every=1, max_iter=120,
+        solve(A, knn_graph(A, k=6), 2.0, "admm", max_jacobi=max_jacobi, balance_every=10, check_every=1, max_iter=120,
               tol=1e-12, verbose=True, sigma=50.0)
     sigma = [float(s) for s in re.findall(r"admm\s+\d+\s+sigma\s+(\S+)", out.getvalue())]
     assert len(sigma) == 120

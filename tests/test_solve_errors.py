@@ -164,12 +164,13 @@ def test_unknown_option_is_a_value_error(method):
 
 @pytest.mark.parametrize(
     "method, option, value, message",
-    [("admm", "max_cg", -1, "max_cg must be an integer >= 0"), ("admm", "max_cg", 2.5, "max_cg must be an integer"),
+    [("admm", "max_jacobi", -1, "max_jacobi must be an integer >= 0"), ("admm", "max_jacobi", 2.5, "max_jacobi must be an integer"),
      ("admm", "cg_tol", 0.0, "cg_tol must be a finite number > 0"), ("admm", "cg_tol", np.nan, "cg_tol must be"),
      ("ssnal", "max_jacobi", -3, "max_jacobi must be an integer >= 0"),
      ("ssnal", "max_jacobi", "20", "max_jacobi must be an integer"),
-     ("ssnal", "warm_tol", 0.0, "warm_tol must be a finite number > 0"), ("ssnal", "warm_tol", np.inf, "warm_tol must be"),
+     ("ssnal", "admm_tol", 0.0, "admm_tol must be a finite number > 0"), ("ssnal", "admm_tol", np.inf, "admm_tol must be"),
      ("ssnal", "admm_sigma_factor", -1.0, "admm_sigma_factor must be a finite number > 0"),
+     ("ssnal", "admm_iters", -1, "admm_iters must be an integer >= 0"), ("ssnal", "admm_iters", 1.5, "admm_iters must be"),
      ("admm", "balance_every", 0, "balance_every must be an integer >= 1")],
 )
 def test_bad_linear_solver_options(data, method, option, value, message):

@@ -358,18 +358,18 @@ def test_warm_start_from_solution(method, seed):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_ssnal_admm_phase_stops_at_warm_tol(seed):
-    """The ADMM phase stops once it meets ``warm_tol``, runs to ``warm_start`` otherwise, and the
+def test_ssnal_admm_phase_stops_at_admm_tol(seed):
+    """The ADMM phase stops once it meets ``admm_tol``, runs to ``admm_iters`` otherwise, and the
     answer does not depend on where it stopped."""
     from sklearn.datasets import make_blobs
 
     A = make_blobs(200, n_features=10, centers=4, random_state=seed)[0]
     G = knn_graph(A, k=10, phi=0.5)
-    runs = {tol: solve(A, G, 100.0, "ssnal", tol=TOL, warm_tol=tol) for tol in (0.5, 1e-14)}
+    runs = {tol: solve(A, G, 100.0, "ssnal", tol=TOL, admm_tol=tol) for tol in (0.5, 1e-14)}
     early, full = runs[0.5].history, runs[1e-14].history
     assert all(h["admm"] == 10 for h in early)  # met at the first check
     assert full[0]["admm"] == 100
-    cold = solve(A, G, 100.0, "ssnal", tol=TOL, warm_start=0)
+    cold = solve(A, G, 100.0, "ssnal", tol=TOL, admm_iters=0)
     assert cold.history[0]["admm"] == 0
     for res in (*runs.values(), cold):
         assert res.success, res.message

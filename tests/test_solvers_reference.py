@@ -186,10 +186,10 @@ def test_matches_cvxpy(method, seed, p):
 
 # Both ways of applying (I + sigma L)^{-1} (solvers/linear.py): always the LU, Jacobi-CG
 # with a switch to the LU after one iteration (the switch is taken), and Jacobi-CG with room;
-# and SSNAL's ADMM phase: stopped at once (loose warm_tol), run in full, skipped, with other penalties.
+# and SSNAL's ADMM phase: stopped at once (loose admm_tol), run in full, skipped, with other penalties.
 LINEAR_CHOICES = [("ssnal", dict(max_jacobi=0)), ("ssnal", dict(max_jacobi=1)), ("ssnal", dict(max_jacobi=100)),
-                  ("admm", dict(max_cg=1)), ("admm", dict(max_cg=100)), ("admm", dict(max_cg=100, balance_every=10)),
-                  ("ssnal", dict(warm_tol=0.5)), ("ssnal", dict(warm_tol=1e-14)), ("ssnal", dict(warm_start=0)),
+                  ("admm", dict(max_jacobi=1)), ("admm", dict(max_jacobi=100)), ("admm", dict(max_jacobi=100, balance_every=10)),
+                  ("ssnal", dict(admm_tol=0.5)), ("ssnal", dict(admm_tol=1e-14)), ("ssnal", dict(admm_iters=0)),
                   ("ssnal", dict(admm_sigma_factor=1.0)), ("ssnal", dict(admm_sigma_factor=30.0))]
 
 

@@ -175,7 +175,7 @@ def _respond_block(model, data):
 
 
 _CONVEX_RULES = {**GRAPH_RULES, **SOLVE_RULES, "method": OneOf(METHODS, also=("auto",)), "reweight": Flag(),
-                 "warm_start": Flag(), "history": Integer(0)}
+                 "warm_start": Flag(), "warm_pool": Integer(0)}
 
 
 class ConvexClusteringModel(LowerLevel):
@@ -204,17 +204,17 @@ class ConvexClusteringModel(LowerLevel):
         their partition cannot be proven (:func:`advcluster.solve`).
     warm_start : bool, default True
         Start each iterative solve from the stored solution whose data is nearest
-        (Frobenius) to the new data, among the last ``history`` solves.
-    history : int, default 32
+        (Frobenius) to the new data, among the last ``warm_pool`` solves.
+    warm_pool : int, default 32
     cache_size : int, default 4096
         Answers kept, keyed by the exact data.
     """
 
     def __init__(self, gamma, weights="knn", k=10, phi=0.5, p=2, reweight=True, method="auto",
-                 tol=1e-6, label_tol=1e-5, warm_start=True, history=32, cache_size=4096):
+                 tol=1e-6, label_tol=1e-5, warm_start=True, warm_pool=32, cache_size=4096):
         super().__init__(cache_size)
         checked = validate(_CONVEX_RULES, gamma=gamma, weights=weights, k=k, phi=phi, p=p, reweight=reweight,
-                           method=method, tol=tol, label_tol=label_tol, warm_start=warm_start, history=history)
+                           method=method, tol=tol, label_tol=label_tol, warm_start=warm_start, warm_pool=warm_pool)
         for name, value in checked.items():
             setattr(self, name, value)
         self._past, self._new = [], []
@@ -235,9 +235,9 @@ class ConvexClusteringModel(LowerLevel):
         return self._new
 
     def _absorb(self, state):
-        if state and self.history:
+        if state and self.warm_pool:
             self._past.extend(state)
-            del self._past[:-self.history]
+            del self._past[:-self.warm_pool]
 
     @property
     def rebuilds_graph(self) -> bool:
@@ -266,12 +266,12 @@ class ConvexClusteringModel(LowerLevel):
                 z0 = _carry_dual(z0, edges, graph, A.shape[0])
         res = solve(A, graph, self.gamma, self._method, p=self.p, tol=self.tol, x0=x0, z0=z0,
                     label_tol=self.label_tol)
-        if self.history:
+        if self.warm_pool:
             entry = (A, res.centers, res.dual, graph.edges)
             self._past.append(entry)
             self._new.append(entry)
-            del self._past[:-self.history]
-            del self._new[:-self.history]
+            del self._past[:-self.warm_pool]
+            del self._new[:-self.warm_pool]
         return Response(res.labels, res.centers, res.success, res.message, res.labels_certified)
 
     def describe(self):

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from .._records import Record
 from .._validation import WordedValueError, check_data, is_real
 from ..deviation import MEASURES, Reference
-from ..models import LowerLevel
+from ..models import LowerLevel, Response
 from ..perturbation import Perturbation
 
 __all__ = ["BL1", "BL2", "Evaluation"]
@@ -54,10 +55,8 @@ class Evaluation(Record):
     certified : bool
         The labels are the lower level's proven partition (:attr:`Response.certified`).
     labels : ndarray (n,)
-    order : ndarray or None
-        For one-feature data with centres: the clusters sorted by centre value. Two
-        clusters can only swap order by fusing, which the staircase uses to find
-        excursions between grid points.
+    response : Response
+        The lower level's whole answer (centres, message), where the evaluation solved it.
     """
 
     theta: np.ndarray
@@ -69,7 +68,17 @@ class Evaluation(Record):
     solver_ok: bool
     labels: np.ndarray = field(repr=False)
     certified: bool = True
-    order: np.ndarray | None = field(repr=False, default=None)
+    response: Response | None = field(repr=False, default=None)
+
+    @cached_property
+    def order(self) -> np.ndarray | None:
+        """For one-feature data with centres: the clusters sorted by centre value (exactly, where
+        the lower level knows it), else None. Two clusters can only swap order by fusing, which
+        the staircase uses to find excursions between grid points."""
+        r = self.response
+        if r is None:
+            return None
+        return r.order if r.order is not None else _cluster_order(self.labels, r.centers)
 
     def row(self) -> dict:
         """A flat dict for tables (theta entries as ``theta_0, theta_1, ...``)."""
@@ -139,8 +148,7 @@ class _Problem:
         return Evaluation(
             theta=theta, norm=norm, value=value, n_changed=n_changed, n_clusters=k,
             feasible=self.is_feasible(norm, value), solver_ok=bool(response.success), labels=labels,
-            certified=bool(response.certified),
-            order=response.order if response.order is not None else _cluster_order(labels, response.centers),
+            certified=bool(response.certified), response=response,
         )
 
     def search_box(self):

@@ -166,7 +166,7 @@ class _Reduced:
             if warm is not None:  # (X, Z, edges) of a nearby solve: skip the ADMM phase
                 x0, z0, edges = warm
                 if np.array_equal(edges, graph.edges):
-                    options["warm_start"] = 0
+                    options["admm_iters"] = 0
                 else:
                     z0 = None
             res = solve(A, graph, model.gamma, "ssnal", p=2, tol=tol, x0=x0, z0=z0, label_tol=model.label_tol,

@@ -51,7 +51,7 @@ def run(
     adapt_sigma=True,
     balance_every=50,
     check_every=10,
-    max_cg=0,
+    max_jacobi=0,
     cg_tol=None,
 ):
     """Solve convex clustering by the alternating direction method of multipliers.
@@ -102,7 +102,7 @@ def run(
         use, the interval is at least :data:`FACTOR_BALANCE_EVERY`.
     check_every : int
         Iterations between two evaluations of the KKT residual.
-    max_cg : int
+    max_jacobi : int
         0 (default) solves with the sparse factor of ``I + sigma L``; a positive
         value first tries that many Jacobi-CG iterations warm-started at the
         last ``X`` and factorises only if they do not reach ``cg_tol``
@@ -121,7 +121,7 @@ def run(
     sigma = 1.0 if sigma is None else check_positive(sigma, "sigma")
     check_every = check_int(check_every, "check_every")
     balance_every = check_int(balance_every, "balance_every")
-    max_cg = check_int(max_cg, "max_cg", low=0)
+    max_jacobi = check_int(max_jacobi, "max_jacobi", low=0)
     cg_tol = min(1e-10, 1e-2 * tol) if cg_tol is None else check_positive(cg_tol, "cg_tol")
     max_iter = DEFAULT_MAX_ITER if max_iter is None else max_iter
     n, d = A.shape
@@ -171,7 +171,7 @@ def run(
             X=X, U=U, Z=Z, n_iter=0, converged=True, message="warm start already meets tol", history=history
         )
 
-    system = ShiftedLaplacian(graph, max_cg).update(sigma)
+    system = ShiftedLaplacian(graph, max_jacobi).update(sigma)
     normA = problem.fro(A)
     ev = dict(kkt_residual=np.inf, duality_gap=np.inf)
     for k in range(1, max_iter + 1):

@@ -72,7 +72,7 @@ def register(name, norms, summary, exact=False, limits=None):
 SOLVE_RULES = {
     "gamma": Real(0.0),
     "method": OneOf(METHODS),
-    "p": OneOf(problem.NORMS),
+    "p": OneOf(problem.PENALTY_NORMS),
     "tol": Real(0.0, strict=True),
     "max_iter": Optional(Integer(1)),
     "label_tol": Real(0.0, strict=True),

@@ -18,7 +18,7 @@ Newton systems with it.  Two ways to apply ``P^{-1}``:
 
 :class:`ShiftedLaplacian` starts with the cheap way and switches to the
 factor, for good, at the first solve the cheap way cannot finish within
-``max_cg`` iterations (``max_cg = 0``: the factor from the start).
+``max_jacobi`` iterations (``max_jacobi = 0``: the factor from the start).
 """
 
 from __future__ import annotations
@@ -143,14 +143,14 @@ class ShiftedLaplacian:
     Parameters
     ----------
     graph : Graph
-    max_cg : int
+    max_jacobi : int
         Jacobi-CG iterations allowed per solve before the sparse factor takes over;
         0 always factorises.
     """
 
-    def __init__(self, graph, max_cg=20):
-        self.graph, self.max_cg = graph, max_cg
-        self.direct = max_cg == 0
+    def __init__(self, graph, max_jacobi=20):
+        self.graph, self.max_jacobi = graph, max_jacobi
+        self.direct = max_jacobi == 0
         self.sigma = self.c = self.diagonal = self._matrix = None
         self.factor = None  # LDL or LU, chosen at the first factorisation
         self.factored = False
@@ -190,14 +190,14 @@ class ShiftedLaplacian:
     def pcg(self, apply, b, rtol, maxiter, x0=None, coarse=None):
         """CG on ``apply(x) = b`` preconditioned with ``P``: ``(x, iterations)``.
 
-        While Jacobi is the choice it gets ``max_cg`` iterations (from ``x0``,
+        While Jacobi is the choice it gets ``max_jacobi`` iterations (from ``x0``,
         default ``diag(P)^{-1} b``); if they fall short the factor takes over
         for good and CG restarts from ``P^{-1} b`` with ``maxiter`` more.
         """
         k = 0
         if not self.direct:
             start = self.jacobi(b) if x0 is None else x0
-            x, k, ok = cg(apply, self.jacobi, b, start, rtol, self.max_cg, coarse)
+            x, k, ok = cg(apply, self.jacobi, b, start, rtol, self.max_jacobi, coarse)
             if ok:
                 return x, k
             self.direct = True

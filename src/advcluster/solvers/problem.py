@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NORMS = (1, 2)
+PENALTY_NORMS = (1, 2)  # the norms p of the fusion penalty
 
 
 def edge_diff(graph, X):

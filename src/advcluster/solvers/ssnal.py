@@ -31,7 +31,7 @@ refactorised every step, and one solve is the step.  CG is deflated by the
 vectors constant on the fused components.
 
 The Newton phase starts from a short ADMM run (as in the reference code),
-which ends once it meets ``warm_tol``; on low-dimensional data its penalty is
+which ends once it meets ``admm_tol``; on low-dimensional data its penalty is
 raised (``admm_sigma_factor``), which brings the Newton phase a start from
 which its systems need a few CG iterations each; on higher-dimensional data
 (Jacobi-CG, no factor to redo) it balances its residuals every 10 iterations
@@ -223,7 +223,7 @@ class _Coarse:
 def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol, cg_maxiter, max_coarse):
     """Solve ``H dX = -grad`` by deflated CG, preconditioned as ``system`` decides; returns ``dX``, CG count.
 
-    While Jacobi is the system's choice, CG gets ``system.max_cg`` iterations
+    While Jacobi is the system's choice, CG gets ``system.max_jacobi`` iterations
     with it; if they fall short, the system switches to its sparse factor for good
     (:meth:`~advcluster.solvers.linear.ShiftedLaplacian.pcg`).
     """
@@ -269,8 +269,8 @@ def run(
     max_newton=50,
     cg_tol=1e-2,
     cg_maxiter=200,
-    warm_start=100,
-    warm_tol=3e-4,
+    admm_iters=100,
+    admm_tol=3e-4,
     admm_sigma_factor=None,
     warm_sigma_factor=100.0,
     max_coarse=2000,
@@ -289,10 +289,10 @@ def run(
         Newton steps per outer iteration.
     cg_tol, cg_maxiter
         Relative tolerance and iteration cap of the preconditioned CG.
-    warm_start : int
+    admm_iters : int
         Most ADMM iterations run first (as in the reference code) when no
         ``z0`` is given; 0 turns the phase off.
-    warm_tol : float
+    admm_tol : float
         The ADMM phase stops early once its KKT residual and duality gap are
         at most this (checked every 10 iterations): well-separated data
         (10-D blobs) get there in 30-60 iterations, and Newton takes over
@@ -328,7 +328,8 @@ def run(
     max_jacobi = (0 if low_dimensional else 20) if max_jacobi is None else check_int(max_jacobi, "max_jacobi", low=0)
     admm_sigma_factor = ((3.0 if low_dimensional else 1.0) if admm_sigma_factor is None
                          else check_positive(admm_sigma_factor, "admm_sigma_factor"))
-    warm_tol = check_positive(warm_tol, "warm_tol")
+    admm_tol = check_positive(admm_tol, "admm_tol")
+    admm_iters = check_int(admm_iters, "admm_iters", low=0)
     radius = gamma * graph.weights
     X = A.copy() if x0 is None else x0.copy()
     Z = np.zeros((graph.n_edges, d)) if z0 is None else problem.project_dual(z0, radius, 2)
@@ -350,16 +351,16 @@ def run(
         if meets_tol(ev, tol):
             return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
         warm_kkt = ev["kkt_residual"]
-    if warm_start and z0 is None:
-        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, warm_tol), max_iter=warm_start, x0=x0, z0=z0,
-                       verbose=False, sigma=sigma * admm_sigma_factor, check_every=min(10, warm_start),
+    if admm_iters and z0 is None:
+        pre = admm.run(A, graph, gamma, p=2, tol=max(tol, admm_tol), max_iter=admm_iters, x0=x0, z0=z0,
+                       verbose=False, sigma=sigma * admm_sigma_factor, check_every=min(10, admm_iters),
                        balance_every=50 if low_dimensional else 10,
-                       max_cg=max_jacobi, cg_tol=1e-4)
+                       max_jacobi=max_jacobi, cg_tol=1e-4)
         X, Z, n_admm = pre.X, pre.Z, pre.n_iter
         warm_kkt = pre.history[-1]["kkt_residual"] if pre.history else warm_kkt
         if verbose:
             print(f"ssnal: {n_admm} ADMM iterations first, KKT residual {warm_kkt:.2e}")
-    if warm_start or z0 is not None:
+    if admm_iters or z0 is not None:
         sigma *= warm_sigma_factor
     system = ShiftedLaplacian(graph, max_jacobi)
     n_newton = 0
