@@ -33,7 +33,7 @@ from sklearn.datasets import make_blobs
 from advcluster import ConvexClustering, certified_radius, recovery_bounds, uniform_graph
 from advcluster.attacks import OPTIMIZERS
 from advcluster.cli import main
-from advcluster.cli.args import _option
+from advcluster.cli.args import key_value
 from advcluster.datasets import list_datasets
 from advcluster.deviation import deviation
 from advcluster.io import load_matrix
@@ -777,13 +777,13 @@ def test_attack_optimizers_come_from_the_registry(cli, monkeypatch):
 
 
 def test_option_values():
-    assert _option("num=641") == ("num", 641)
-    assert _option("rtol=1e-9") == ("rtol", 1e-9)
-    assert _option("flag=true") == ("flag", True) and _option("flag=False") == ("flag", False)
-    assert _option("x0=none") == ("x0", None)
-    assert _option("x0=0.1,-2") == ("x0", [0.1, -2])
-    assert _option('inner_options={"num": 5}') == ("inner_options", {"num": 5})
-    assert _option("inner=grid") == ("inner", "grid")
+    assert key_value("num=641") == ("num", 641)
+    assert key_value("rtol=1e-9") == ("rtol", 1e-9)
+    assert key_value("flag=true") == ("flag", True) and key_value("flag=False") == ("flag", False)
+    assert key_value("x0=none") == ("x0", None)
+    assert key_value("x0=0.1,-2") == ("x0", [0.1, -2])
+    assert key_value('inner_options={"num": 5}') == ("inner_options", {"num": 5})
+    assert key_value("inner=grid") == ("inner", "grid")
 
 
 # ----------------------------------------------------------------------------- reproduce (in-process only)

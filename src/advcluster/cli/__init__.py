@@ -1,7 +1,7 @@
 """Command line: ``advcluster COMMAND [options]``; :func:`main` is the entry point.
 
-A command is a module of this package with ``_add_<name>(subparsers)`` (its options) and
-``_run_<name>(args) -> exit code``, its ``_add_<name>`` listed in :data:`_COMMANDS`.
+A command is a module of this package with ``add_<name>(subparsers)`` (its options) and
+``_run_<name>(args) -> exit code``, its ``add_<name>`` listed in :data:`_COMMANDS`.
 
 Exit codes: 0 success (an attack that ran but did not reach its goal included: the output
 says ``success`` false); 2 bad arguments or input (one line on stderr starting with
@@ -16,27 +16,27 @@ import sys
 
 from .. import __version__
 from .._validation import in_words
-from .args import CLI_WORDS, PROG, UsageError, _Parser
-from .attack import _add_attack
-from .certify import _add_certify
-from .data import _add_datasets, _add_reproduce
-from .solve import _add_solve
+from .args import CLI_WORDS, PROG, UsageError, Parser
+from .attack import add_attack
+from .certify import add_certify
+from .data import add_datasets, add_reproduce
+from .solve import add_solve
 
 __all__ = ["main", "build_parser", "UsageError"]
 
 # Each entry adds one subcommand (its parser sets ``run``).
-_COMMANDS = (_add_solve, _add_certify, _add_attack, _add_datasets, _add_reproduce)
+_COMMANDS = (add_solve, add_certify, add_attack, add_datasets, add_reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``advcluster`` argument parser with every subcommand."""
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Adversarial-robustness analysis of convex clustering.",
         epilog=f"'{PROG} COMMAND --help' describes a command.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for add in _COMMANDS:
         add(sub)

@@ -16,7 +16,7 @@ class UsageError(Exception):
     """Bad command line arguments or input (exit code 2)."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of usage + message
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
@@ -33,7 +33,7 @@ CLI_WORDS = {
 
 
 # ---------------------------------------------------------------------- argument types
-def _number(low, strict=False):
+def number(low, strict=False):
     def parse(text):
         try:
             value = float(text)
@@ -46,7 +46,7 @@ def _number(low, strict=False):
     return parse
 
 
-def _int(low=None):
+def integer(low=None):
     def parse(text):
         try:
             value = int(text)
@@ -59,43 +59,43 @@ def _int(low=None):
     return parse
 
 
-_positive_int = _int(1)
+positive_int = integer(1)
 
 
-def _n_jobs(text):
-    value = _int()(text)
+def job_count(text):
+    value = integer()(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be a positive number of jobs, or -1 for all cores, not 0")
     return value
 
 
-def _column_list(text):
+def column_list(text):
     cols = [c.strip() for c in text.split(",")]
     if not all(cols):
         raise argparse.ArgumentTypeError(f"expected comma-separated names or 0-based indices, got {text!r}")
     return cols  # names first, then 0-based indices: load_matrix resolves them
 
 
-_INDEX = re.compile(r"^\d+$")
-_RANGE = re.compile(r"^(\d*):(\d*)(?::(\d+))?$")
+INDEX = re.compile(r"^\d+$")
+RANGE = re.compile(r"^(\d*):(\d*)(?::(\d+))?$")
 
 
-def _index_list(text):
+def index_list(text):
     """``0,3,10:20,40:60:2`` (0-based; ``start:stop[:step]`` with ``stop`` excluded)."""
     items = [c.strip() for c in text.split(",")]
     for item in items:
-        if not (_INDEX.match(item) or _RANGE.match(item)):
+        if not (INDEX.match(item) or RANGE.match(item)):
             raise argparse.ArgumentTypeError(
                 f"{item!r} is not a 0-based index or a range start:stop[:step] of non-negative integers "
                 f"(e.g. '0,3,10:20,40:60:2'), in {text!r}"
             )
-        m = _RANGE.match(item)
+        m = RANGE.match(item)
         if m and m.group(3) is not None and int(m.group(3)) == 0:
             raise argparse.ArgumentTypeError(f"range {item!r} has step 0; the step must be >= 1")
     return items
 
 
-def _bounds(text):
+def bounds_range(text):
     parts = [p.strip() for p in text.split(",")]
     try:
         lo, hi = (float(p) for p in parts)
@@ -106,7 +106,7 @@ def _bounds(text):
     return lo, hi
 
 
-def _option(text):
+def key_value(text):
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key.isidentifier():
@@ -138,7 +138,7 @@ def _value(text):
     return text
 
 
-def _only_list(text):
+def name_list(text):
     names = [c.strip() for c in text.split(",")]
     if not all(names):
         raise argparse.ArgumentTypeError(f"expected comma-separated experiment names, got {text!r}")
@@ -146,29 +146,29 @@ def _only_list(text):
 
 
 # ---------------------------------------------------------------------- shared options
-def _add_model(parser):
+def add_model(parser):
     g = parser.add_argument_group("model")
-    g.add_argument("--gamma", type=_number(0), default=1.0, metavar="G", help="fusion penalty >= 0 (default: 1)")
+    g.add_argument("--gamma", type=number(0), default=1.0, metavar="G", help="fusion penalty >= 0 (default: 1)")
     g.add_argument("--weights", choices=("knn", "complete", "uniform"), default="knn",
                    help="weight graph: kNN Gaussian, complete Gaussian, or uniform (default: knn)")
-    g.add_argument("--k", type=_positive_int, default=10, metavar="K",
+    g.add_argument("--k", type=positive_int, default=10, metavar="K",
                    help="neighbours for --weights knn, < number of samples (default: 10)")
-    g.add_argument("--phi", type=_number(0), default=0.5, metavar="PHI",
+    g.add_argument("--phi", type=number(0), default=0.5, metavar="PHI",
                    help="Gaussian bandwidth in exp(-phi ||a_i - a_j||^2) (default: 0.5)")
     g.add_argument("--p", type=int, choices=(1, 2), default=2, help="norm on centre differences (default: 2)")
     return g
 
 
-def _add_solver(parser):
+def add_solver(parser):
     g = parser.add_argument_group("solver")
     g.add_argument("--method", choices=sorted(METHODS), default="ssnal",
                    help="ssnal (default), admm (p=1 or 2), exact1d (uniform weights, one feature or p=1)")
-    g.add_argument("--tol", type=_number(0, strict=True), default=1e-6, metavar="TOL",
+    g.add_argument("--tol", type=number(0, strict=True), default=1e-6, metavar="TOL",
                    help="stop at relative KKT residual <= TOL (default: 1e-6)")
-    g.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--max-iter", type=positive_int, default=None, metavar="N",
                    help="outer iteration limit (default: the method's own)")
 
 
-def _add_json(group, what="print one JSON object instead of text"):
+def add_json(group, what="print one JSON object instead of text"):
     group.add_argument("--json", action="store_true",
                        help=f"{what} (infinite values as the strings \"inf\" and \"-inf\")")

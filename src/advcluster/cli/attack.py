@@ -23,25 +23,25 @@ from .. import (
 )
 from .args import (
     UsageError,
-    _add_json,
-    _add_model,
-    _bounds,
-    _column_list,
-    _index_list,
-    _int,
-    _n_jobs,
-    _number,
-    _option,
-    _positive_int,
+    add_json,
+    add_model,
+    bounds_range,
+    column_list,
+    index_list,
+    integer,
+    job_count,
+    number,
+    key_value,
+    positive_int,
 )
-from .inputs import _add_input, _positions, _read_input
-from .output import _json_head, _print_json, _warn, _write_table
+from .inputs import add_input, positions, read_input
+from .output import json_head, print_json, warn, save_table
 
 PERTURBATIONS = {"additive": Additive, "pointwise": Pointwise, "multiplicative": Multiplicative,
                  "feature-shift": FeatureShift}
 
 
-def _add_attack(subparsers):
+def add_attack(subparsers):
     dims = {"1": "1 parameter", "1-2": "1 or 2 parameters", "any": "any parameters"}
     listing = "\n".join(
         textwrap.fill(f"{name} ({'/'.join(o.problems)}, {dims.get(o.dims, o.dims)}): {o.summary}",
@@ -63,24 +63,24 @@ def _add_attack(subparsers):
             "says success false (FAILED in text) and a warning line goes to stderr; 2 for bad "
             "arguments or input.", width=88),
     )
-    _add_input(p, demo=False)
+    add_input(p, demo=False)
     measures = sorted(MEASURES)
     prob = p.add_argument_group("problem")
     prob.add_argument("--problem", type=str.lower, choices=("bl1", "bl2"), required=True,
                       help="bl1: most damage within --budget; bl2: least ||E|| reaching --target")
-    prob.add_argument("--budget", type=_number(0), metavar="B", help="bl1: ||E|| <= B")
-    prob.add_argument("--target", type=_number(0, strict=True), metavar="K",
+    prob.add_argument("--budget", type=number(0), metavar="B", help="bl1: ||E|| <= B")
+    prob.add_argument("--target", type=number(0, strict=True), metavar="K",
                       help="bl2: the deviation to reach (in the measure's units; 1 - NMI for nmi)")
-    prob.add_argument("--max-norm", type=_number(0, strict=True), metavar="M",
+    prob.add_argument("--max-norm", type=number(0, strict=True), metavar="M",
                       help="bl2: search only ||E|| <= M (needed unless --bounds are given)")
     prob.add_argument("--deviation", choices=measures, default=None, metavar="MEASURE",
                       help=f"deviation measure: {', '.join(measures)} (default: delta, the pairs "
                       "whose co-membership changed)")
     pert = p.add_argument_group("perturbation")
-    pert.add_argument("--rows", type=_index_list, metavar="ROWS",
+    pert.add_argument("--rows", type=index_list, metavar="ROWS",
                       help="rows perturbed: comma list of 0-based indices and ranges start:stop[:step] "
                       "(stop excluded), e.g. '0:50' or '0,3,100:200:2' (default: all rows)")
-    pert.add_argument("--features", type=_column_list, metavar="COLS",
+    pert.add_argument("--features", type=column_list, metavar="COLS",
                       help="features perturbed: column names or 0-based indices of the data read "
                       "(after --columns) (default: all)")
     pert.add_argument("--perturbation", choices=tuple(PERTURBATIONS), default="additive",
@@ -89,38 +89,38 @@ def _add_attack(subparsers):
                       "shift per feature for all rows")
     pert.add_argument("--norm", choices=("fro", "inf", "l1", "l0"), default="fro",
                       help="the norm of E (default: fro)")
-    pert.add_argument("--bounds", type=_bounds, metavar="LO,HI",
+    pert.add_argument("--bounds", type=bounds_range, metavar="LO,HI",
                       help="box on every parameter, LO <= 0 <= HI, e.g. --bounds -2,2 (default: none)")
     opt = p.add_argument_group("optimizer")
     opt.add_argument("--optimizer", default="grid", metavar="NAME",
                      help=f"one of {', '.join(sorted(OPTIMIZERS))} (default: grid); see below")
-    opt.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+    opt.add_argument("--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="an option of the optimizer, repeatable, e.g. --option num=641 --option rtol=1e-9 "
                      "(values read as int, float, true/false, none, a comma list of numbers, JSON, else text)")
-    opt.add_argument("--random-state", type=_int(0), metavar="N", help="seed for optimizers that sample")
-    opt.add_argument("--max-evals", type=_positive_int, metavar="N", help="upper-level evaluation limit")
-    opt.add_argument("--n-jobs", type=_n_jobs, metavar="N",
+    opt.add_argument("--random-state", type=integer(0), metavar="N", help="seed for optimizers that sample")
+    opt.add_argument("--max-evals", type=positive_int, metavar="N", help="upper-level evaluation limit")
+    opt.add_argument("--n-jobs", type=job_count, metavar="N",
                      help="parallel lower-level solves (joblib; -1: all cores) where the optimizer evaluates "
                      "batches; the answer does not depend on it")
-    g = _add_model(p)
+    g = add_model(p)
     g.add_argument("--method", choices=["auto", *sorted(METHODS)], default="auto",
                    help="auto (default: exact for uniform weights with one feature or p=1, else ssnal)")
-    g.add_argument("--tol", type=_number(0, strict=True), default=1e-6, metavar="TOL",
+    g.add_argument("--tol", type=number(0, strict=True), default=1e-6, metavar="TOL",
                    help="solver tolerance (default: 1e-6)")
     g.add_argument("--no-reweight", action="store_true",
                    help="keep the clean data's weight graph (default: rebuild it on the perturbed data)")
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="HISTORY.csv", help="write every evaluation (theta, norm, value, ...) as CSV")
-    _add_json(out)
+    add_json(out)
     p.set_defaults(run=_run_attack)
 
 
 def _perturbation(args, data):
     n, d = data.X.shape
-    rows = None if args.rows is None else _positions(args.rows, n, None, "--rows", "rows")
+    rows = None if args.rows is None else positions(args.rows, n, None, "--rows", "rows")
     features = None
     if args.features is not None:
-        features = _positions(args.features, d, data.names, "--features", "columns")
+        features = positions(args.features, d, data.names, "--features", "columns")
     kw = dict(ord=args.norm, bounds=args.bounds)
     if args.perturbation == "feature-shift":
         if rows is not None:
@@ -160,7 +160,7 @@ def _check_attack_args(args):
 
 def _run_attack(args):
     options = _check_attack_args(args)
-    data = _read_input(args, demo=False)
+    data = read_input(args, demo=False)
     perturbation = _perturbation(args, data)
     model = ConvexClusteringModel(args.gamma, weights=args.weights, k=args.k, phi=args.phi, p=args.p,
                                   reweight=not args.no_reweight, method=args.method, tol=args.tol)
@@ -177,13 +177,13 @@ def _run_attack(args):
         except TypeError as exc:  # an --option value of a type the optimizer cannot use
             raise UsageError(f"optimizer {args.optimizer!r} cannot use its options {options}: {exc}") from None
     if args.out:
-        _write_table(args.out, result.history_table())
+        save_table(args.out, result.history_table())
     plateaus = result.extra.get("plateaus")
     if args.json:
         limits = ({"budget": problem.budget} if args.problem == "bl1"
                   else {"target": problem.target, "max_norm": problem.max_norm})
         out = {
-            **_json_head(data, args),
+            **json_head(data, args),
             **result.to_dict(exclude=("E", "history", "extra")),
             "options": options,
             "model": model.describe(),
@@ -197,7 +197,7 @@ def _run_attack(args):
             out["plateaus"] = plateaus
         if "breakpoints" in result.extra:
             out["breakpoints"] = result.extra["breakpoints"]
-        _print_json(out)
+        print_json(out)
     else:
         print(f"data: {data.source}")
         print(f"{data.X.shape[0]} samples, {data.X.shape[1]} features; {problem.n_params} parameter(s)")
@@ -208,7 +208,7 @@ def _run_attack(args):
         if args.out:
             print(f"{result.n_evals} evaluations written to {args.out}")
     if not result.success:
-        _warn(f"the attack did not succeed: {result.message}")
+        warn(f"the attack did not succeed: {result.message}")
     return 0
 
 

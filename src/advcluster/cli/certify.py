@@ -9,10 +9,10 @@ import warnings
 import numpy as np
 
 from .. import certified_radius, complete_graph, knn_graph, recovery_bounds
-from .args import _add_json, _add_model, _add_solver
-from .inputs import _add_input, _read_input
-from .output import _json_head, _print_json
-from .solve import _fit, _graph_text, _warn_result
+from .args import add_json, add_model, add_solver
+from .inputs import add_input, read_input
+from .output import json_head, print_json
+from .solve import fit, graph_text, warn_result
 
 # What ``certify --json`` prints of the recovery bounds (with "failure") and of the solver's result.
 _BOUNDS_KEYS = ("c1", "c1_slack", "c2", "distinct_centroids", "certified", "gamma_min", "gamma_min_pair",
@@ -20,7 +20,7 @@ _BOUNDS_KEYS = ("c1", "c1_slack", "c2", "distinct_centroids", "certified", "gamm
 _RESULT_KEYS = ("method", "n_clusters", "labels", "labels_certified", "kkt_residual")
 
 
-def _add_certify(subparsers):
+def add_certify(subparsers):
     p = subparsers.add_parser(
         "certify", help="recovery bounds and certified radius of a convex clustering",
         description="Solve convex clustering, then check the recovery conditions of Sun, Toh & Yuan "
@@ -30,17 +30,17 @@ def _add_certify(subparsers):
         "||E||_F <= r) changes the clustering. The conditions are sufficient, not necessary: a "
         "partition that is not certified may still be stable.",
     )
-    _add_input(p)
-    g = _add_model(p)
+    add_input(p)
+    g = add_model(p)
     g.add_argument("--no-reweight", action="store_true",
                    help="--radius: the weights stay those of the clean data (default: Gaussian weights "
                    "recomputed on the perturbed data, as the attack's pipeline does; uniform weights "
                    "never change)")
-    _add_solver(p)
+    add_solver(p)
     out = p.add_argument_group("output")
     out.add_argument("--radius", action="store_true",
                      help="also compute the certified radius (rows of E within an l2 ball)")
-    _add_json(out)
+    add_json(out)
     p.set_defaults(run=_run_certify)
 
 
@@ -63,9 +63,9 @@ def _radius_meaning(r, gamma):
 
 
 def _run_certify(args):
-    data = _read_input(args)
+    data = read_input(args)
     X = data.X
-    model = _fit(args, X)
+    model = fit(args, X)
     res = model.result_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=Warning)
@@ -80,7 +80,7 @@ def _run_certify(args):
                + bounds.why_not(args.gamma))
     if args.json:
         out = {
-            **_json_head(data, args),
+            **json_head(data, args),
             "gamma": args.gamma,
             "p": args.p,
             **res.to_dict(*_RESULT_KEYS),
@@ -93,10 +93,10 @@ def _run_certify(args):
         }
         if radius is not None:  # less radius.bounds: Theorem 5 again
             out["radius"] = {**radius.to_dict(exclude=("bounds",)), "meaning": _radius_meaning(radius, args.gamma)}
-        _print_json(out)
+        print_json(out)
     else:
         print(f"data: {data.source}")
-        print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {_graph_text(args)}, "
+        print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {graph_text(args)}, "
               f"{model.graph_.n_edges} edges; gamma = {args.gamma:g}, p = {args.p}")
         sizes = ", ".join(map(str, np.bincount(res.labels)[:20])) + (", ..." if res.n_clusters > 20 else "")
         print(f"clusters: {res.n_clusters} (sizes {sizes}); solver {res.method}, "
@@ -107,5 +107,5 @@ def _run_certify(args):
         if radius is not None:
             print(radius)
             print(f"meaning: {_radius_meaning(radius, args.gamma)} (weights {mode}).")
-    _warn_result(res)
+    warn_result(res)
     return 0

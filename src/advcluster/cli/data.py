@@ -5,28 +5,28 @@ from __future__ import annotations
 import importlib
 
 from ..datasets import DATASETS, list_datasets
-from .args import UsageError, _add_json, _only_list, _option
-from .output import _print_json
+from .args import UsageError, add_json, name_list, key_value
+from .output import print_json
 
 REPORT_DIR = "advcluster-report"
 
 
 # ---------------------------------------------------------------------- datasets
-def _add_datasets(subparsers):
+def add_datasets(subparsers):
     p = subparsers.add_parser(
         "datasets", help="list the named data sets (for --dataset)",
         description="List the data sets that --dataset NAME reads: size, classes, source, and whether "
         "each loads without a download.",
     )
     p.add_argument("--data-dir", metavar="DIR", help="a folder holding seeds_dataset.txt, looked in first")
-    _add_json(p, "print one JSON object {\"datasets\": [...]} instead of a table")
+    add_json(p, "print one JSON object {\"datasets\": [...]} instead of a table")
     p.set_defaults(run=_run_datasets)
 
 
 def _run_datasets(args):
     rows = list_datasets(args.data_dir)
     if args.json:
-        _print_json({"datasets": [{**r._asdict(), "description": DATASETS[r.name]} for r in rows]})
+        print_json({"datasets": [{**r._asdict(), "description": DATASETS[r.name]} for r in rows]})
         return 0
     head = ("name", "n", "d", "classes", "source", "local", "description")
     table = [(r.name, str(r.n_samples), str(r.n_features), str(r.n_classes), r.source,
@@ -42,23 +42,23 @@ def _run_datasets(args):
 
 
 # ---------------------------------------------------------------------- reproduce
-def _add_reproduce(subparsers):
+def add_reproduce(subparsers):
     p = subparsers.add_parser(
         "reproduce", help="rerun the paper's experiments and write a report",
         description="Rerun the experiments of Zheng & Li (2025): figures and tables, written with a "
         "report (report.md, report.html) to --out; prints Table 1 next to the paper's numbers.",
     )
     p.add_argument("--out", metavar="DIR", default=REPORT_DIR, help=f"output folder (default: {REPORT_DIR})")
-    p.add_argument("--only", type=_only_list, metavar="NAMES",
+    p.add_argument("--only", type=name_list, metavar="NAMES",
                    help="comma-separated experiments to run, e.g. fig4,table1 (default: all)")
     p.add_argument("--quick", action="store_true",
                    help="coarser grids, and Table 1's staircase to 1e-5 instead of 1e-8: seconds, not tens of seconds")
-    p.add_argument("--set", type=_option, action="append", default=[], metavar="KEY=VALUE", dest="settings",
+    p.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="override a setting of every experiment, repeatable, e.g. --set gamma=0.016 "
                    "--set index=even-first-class (settings: dataset fields of advcluster.experiments.Setup: "
                    "gamma, weights, index, eps_low, eps_high, num, standardize)")
     p.add_argument("--data-dir", metavar="DIR", help="a folder holding seeds_dataset.txt")
-    _add_json(p, "print the report as one JSON object instead of its summary")
+    add_json(p, "print the report as one JSON object instead of its summary")
     p.set_defaults(run=_run_reproduce)
 
 
@@ -83,7 +83,7 @@ def _run_reproduce(args):
     report = experiments.reproduce(out=args.out, only=args.only, quick=args.quick, data_dir=args.data_dir,
                                    progress=True, **kwargs)
     if args.json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         print(report.summary())
     return 0

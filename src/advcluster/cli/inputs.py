@@ -8,14 +8,14 @@ import numpy as np
 
 from ..datasets import DATASETS, load_dataset
 from ..io import load_table
-from .args import _INDEX, _RANGE, PROG, UsageError, _column_list
+from .args import INDEX, RANGE, PROG, UsageError, column_list
 
 # The built-in demo: four Gaussian blobs whose kNN graph (k=10) is connected, so the default
 # gamma = 1 has to fuse each blob; it recovers the four blobs exactly.
 DEMO = "make_blobs(n_samples=300, centers=4, cluster_std=0.6, random_state=0)"
 
 
-def _add_input(parser, demo=True):
+def add_input(parser, demo=True):
     g = parser.add_argument_group("input")
     source = g.add_mutually_exclusive_group()
     source.add_argument(
@@ -26,7 +26,7 @@ def _add_input(parser, demo=True):
     source.add_argument("--dataset", metavar="NAME", choices=list(DATASETS),
                         help=f"a named data set instead of FILE: {', '.join(DATASETS)} "
                         f"(see '{PROG} datasets')")
-    g.add_argument("--columns", type=_column_list, metavar="COLS",
+    g.add_argument("--columns", type=column_list, metavar="COLS",
                    help="comma-separated column names or 0-based indices to use (default: all)")
     g.add_argument("--delimiter", metavar="CHAR",
                    help="field delimiter of a text file, e.g. ',' ';' 'tab' (default: detected)")
@@ -49,7 +49,7 @@ class _Input:
     names: list | None = None  # the names of X's columns, where known
 
 
-def _read_input(args, demo=True):
+def read_input(args, demo=True):
     """The data matrix, where it came from, the true classes and the column names (if known)."""
     file_only = [f for f, v in (("--delimiter", args.delimiter), ("--no-header", args.no_header)) if v]
     dataset_only = [f for f, v in (("--data-dir", args.data_dir), ("--no-download", args.no_download)) if v]
@@ -60,7 +60,7 @@ def _read_input(args, demo=True):
         names = list(ds.feature_names)
         X = ds.data
         if args.columns is not None:
-            idx = _positions(args.columns, X.shape[1], names, f"--columns (data set {ds.name})", "columns")
+            idx = positions(args.columns, X.shape[1], names, f"--columns (data set {ds.name})", "columns")
             X, names = X[:, idx], [names[j] for j in idx]
         return _Input(X, f"data set {ds.name}: {ds.description}", ds.target,
                       f"the {ds.name} classes ({', '.join(ds.target_names)})", names)
@@ -82,7 +82,7 @@ def _read_input(args, demo=True):
     return _Input(X, args.file, names=names)
 
 
-def _positions(items, size, names, what, unit):
+def positions(items, size, names, what, unit):
     """0-based positions from names (first) or indices and ranges ``start:stop[:step]``, each once."""
     out = []
     for item in items:
@@ -91,14 +91,14 @@ def _positions(items, size, names, what, unit):
                 raise UsageError(f"{what}: several {unit} are named {item!r}; select them by 0-based index")
             out.append(names.index(item))
             continue
-        if _INDEX.match(item):
+        if INDEX.match(item):
             j = int(item)
             if j >= size:
                 raise UsageError(f"{what}: {unit[:-1]} {j} is out of range; the data has {size} {unit} "
                                  f"(0..{size - 1})")
             out.append(j)
             continue
-        m = _RANGE.match(item)
+        m = RANGE.match(item)
         if m is None:
             known = (f"the {unit} are {', '.join(map(repr, names))}" if names is not None
                      else "give 0-based indices or ranges start:stop[:step]")

@@ -10,21 +10,21 @@ from ..io import write_table
 from .args import PROG, UsageError
 
 
-def _print_json(obj):
+def print_json(obj):
     print(json.dumps(plain(obj), allow_nan=False))
 
 
-def _json_head(data, args):
+def json_head(data, args):
     """The keys every JSON answer starts with: where the data came from and the weight graph."""
     return {"data": data.source, "n_samples": data.X.shape[0], "n_features": data.X.shape[1],
             "weights": args.weights, "k": args.k, "phi": args.phi}
 
 
-def _warn(message):
+def warn(message):
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def _write_table(path, table):
+def save_table(path, table):
     """Write a CSV table, or fail with one line."""
     try:
         write_table(table, path)

@@ -7,24 +7,24 @@ import warnings
 import numpy as np
 
 from .. import ConvexClustering, ari
-from .args import _add_model, _add_solver
-from .inputs import _add_input, _read_input
-from .output import _json_head, _print_json, _warn, _write_table
+from .args import add_model, add_solver
+from .inputs import add_input, read_input
+from .output import json_head, print_json, warn, save_table
 
 # The fields of the solver's result that ``solve --json`` prints (with "objective" and "sizes").
 _RESULT_KEYS = ("method", "gamma", "p", "tol", "n_clusters", "labels", "dual_objective", "kkt_residual", "success",
                 "labels_certified", "n_undecided", "message", "n_iter", "time")
 
 
-def _add_solve(subparsers):
+def add_solve(subparsers):
     p = subparsers.add_parser(
         "solve", help="convex clustering of a data file (or of a demo data set)",
         description="Solve convex clustering: min_X 1/2 sum_i ||x_i - a_i||^2 "
         "+ gamma sum_(i,j) w_ij ||x_i - x_j||_p; print the clusters and the solver's accuracy.",
     )
-    _add_input(p)
-    _add_model(p)
-    _add_solver(p)
+    add_input(p)
+    add_model(p)
+    add_solver(p)
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="LABELS.csv",
                      help="write one row per sample: label, then the centre's coordinates")
@@ -33,29 +33,29 @@ def _add_solve(subparsers):
 
 
 def _run_solve(args):
-    data = _read_input(args)
+    data = read_input(args)
     X = data.X
-    model = _fit(args, X)
+    model = fit(args, X)
     res = model.result_
     if args.out:
         _write_labels(args.out, res.labels, res.centers)
     if args.json:
-        _print_json({**_json_head(data, args), **res.to_dict(*_RESULT_KEYS),
+        print_json({**json_head(data, args), **res.to_dict(*_RESULT_KEYS),
                      "objective": res.primal_objective, "sizes": np.bincount(res.labels)})
     else:
         print(f"data: {data.source}")
-        print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {_graph_text(args)}, "
+        print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {graph_text(args)}, "
               f"{model.graph_.n_edges} edges")
         print(res.summary())
         if data.truth is not None:
             print(f"agreement with {data.truth_name}: ARI = {ari(data.truth, res.labels):.3f}")
         if args.out:
             print(f"labels and centres written to {args.out}")
-    _warn_result(res)
+    warn_result(res)
     return 0
 
 
-def _fit(args, X):
+def fit(args, X):
     """The fitted :class:`~advcluster.ConvexClustering` of the model and solver options."""
     model = ConvexClustering(gamma=args.gamma, weights=args.weights, k=args.k, phi=args.phi,
                              method=args.method, tol=args.tol, p=args.p, max_iter=args.max_iter)
@@ -65,20 +65,20 @@ def _fit(args, X):
     return model
 
 
-def _graph_text(args):
+def graph_text(args):
     return {"knn": f"knn (k={args.k}, phi={args.phi:g})", "complete": f"complete (phi={args.phi:g})",
             "uniform": "uniform"}[args.weights]
 
 
-def _warn_result(res):
+def warn_result(res):
     """Warning lines for a solve that did not converge or whose partition is not proven."""
     if not res.success:
-        _warn(f"the solver did not converge: {res.message}")
+        warn(f"the solver did not converge: {res.message}")
     if not res.labels_certified:
-        _warn(f"the partition is not proven: {res.n_undecided} pair(s) of neighbouring samples undecided; "
+        warn(f"the partition is not proven: {res.n_undecided} pair(s) of neighbouring samples undecided; "
               "a smaller --tol or a gamma further from a fusion threshold usually settles it")
 
 
 def _write_labels(path, labels, centers):
     table = {"label": labels, **{f"center_{j}": centers[:, j] for j in range(centers.shape[1])}}
-    _write_table(path, table)
+    save_table(path, table)
