@@ -1,7 +1,7 @@
 """Exact reference for convex clustering of one feature with uniform weights, in rationals.
 
 Independent of advcluster's code (it imports nothing from it).  Used by
-``test_exact_partitions.py`` and ``test_staircase_exact.py``.
+``solvers/test_exact_partitions.py`` and ``attacks/test_staircase_exact.py``.
 
 The mathematics (Hocking et al. 2011).  With every pair weighted ``w`` and ``lam = gamma w``,
 the solution of ``min 1/2 sum (x_i - a_i)^2 + lam sum_{i<j} |x_i - x_j|`` keeps the order of

@@ -1,4 +1,4 @@
-"""load_matrix / load_table on layouts the command line meets (more in test_cli.py)."""
+"""load_matrix / load_table on layouts the command line meets (more in cli/test_cli.py)."""
 
 from __future__ import annotations
 

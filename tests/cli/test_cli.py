@@ -46,7 +46,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 SCRIPT = shutil.which("advcluster", path=str(Path(sys.executable).parent)) or shutil.which("advcluster")
 
 # The UCI Seeds file, where this checkout has the shared data folder.
-SEEDS_DIR = Path(__file__).resolve().parent / "data"
+SEEDS_DIR = Path(__file__).resolve().parents[1] / "data"
 HAVE_SEEDS = (SEEDS_DIR / "seeds_dataset.txt").is_file()
 
 # ----------------------------------------------------------------------------- data files
