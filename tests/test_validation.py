@@ -128,3 +128,24 @@ def test_every_entry_point_says_the_same(name, value, message):
         gamma = kw.pop("gamma")
         with pytest.raises(ValueError, match=message):
             solve(A, uniform_graph(6), gamma, **kw)
+
+
+@pytest.mark.parametrize("method, old, new, value", [("ssnal", "warm_start", "admm_iters", 0),
+                                                     ("ssnal", "warm_tol", "admm_tol", 1e-2),
+                                                     ("admm", "max_cg", "max_jacobi", 5)])
+def test_renamed_options_still_work_with_a_warning(method, old, new, value):
+    A = np.random.default_rng(0).normal(size=(12, 2))
+    G = uniform_graph(12)
+    with pytest.warns(FutureWarning, match=rf"{old}= is now called {new}="):
+        before = solve(A, G, 0.3, method, **{old: value})
+    after = solve(A, G, 0.3, method, **{new: value})
+    np.testing.assert_array_equal(before.centers, after.centers)
+    assert before.n_iter == after.n_iter
+    with pytest.raises(ValueError, match=rf"give {new}= only"):
+        solve(A, G, 0.3, method, **{old: value, new: value})
+
+
+def test_model_history_is_the_old_name_of_warm_pool():
+    with pytest.warns(FutureWarning, match="history= is now called warm_pool="):
+        model = ConvexClusteringModel(1.0, history=5)
+    assert model.warm_pool == 5 and ConvexClusteringModel(1.0).warm_pool == 32

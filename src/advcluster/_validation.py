@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 import string
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -110,6 +111,20 @@ class Optional(Rule):
 def validate(rules: Mapping[str, Rule], **values) -> dict:
     """``values`` checked and converted by their ``rules`` (in the order given), as a dict."""
     return {name: rules[name](value, name) for name, value in values.items()}
+
+
+def renamed(values: dict, renames: Mapping[str, str], where: str) -> dict:
+    """``values`` with each old name in ``renames`` (old -> new) replaced by its new name, with a
+    ``FutureWarning``; both names given is an error. For one release after a rename."""
+    out = dict(values)
+    for old, new in renames.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"{where}: give {new}= only ({old}= is its old name).")
+            warnings.warn(f"{where}: {old}= is now called {new}=; the old name will be removed.", FutureWarning,
+                          stacklevel=3)
+            out[new] = out.pop(old)
+    return out
 
 
 def check_data(A, name: str = "A") -> np.ndarray:

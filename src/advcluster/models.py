@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone
 
-from ._validation import Flag, Integer, OneOf, check_data, check_int, validate
+from ._validation import Flag, Integer, OneOf, check_data, check_int, renamed, validate
 from .graph import GRAPH_RULES, Graph, build_graph
 from .solvers import METHODS, solve
 from .solvers.core import SOLVE_RULES
@@ -206,13 +206,16 @@ class ConvexClusteringModel(LowerLevel):
         Start each iterative solve from the stored solution whose data is nearest
         (Frobenius) to the new data, among the last ``warm_pool`` solves.
     warm_pool : int, default 32
+        (``history`` is its old name, still accepted with a ``FutureWarning``.)
     cache_size : int, default 4096
         Answers kept, keyed by the exact data.
     """
 
     def __init__(self, gamma, weights="knn", k=10, phi=0.5, p=2, reweight=True, method="auto",
-                 tol=1e-6, label_tol=1e-5, warm_start=True, warm_pool=32, cache_size=4096):
+                 tol=1e-6, label_tol=1e-5, warm_start=True, warm_pool=32, cache_size=4096, history=None):
         super().__init__(cache_size)
+        if history is not None:  # the old name of warm_pool
+            warm_pool = renamed({"history": history}, {"history": "warm_pool"}, "ConvexClusteringModel")["warm_pool"]
         checked = validate(_CONVEX_RULES, gamma=gamma, weights=weights, k=k, phi=phi, p=p, reweight=reweight,
                            method=method, tol=tol, label_tol=label_tol, warm_start=warm_start, warm_pool=warm_pool)
         for name, value in checked.items():

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import Flag, Integer, OneOf, Optional, Real, check_data, validate
+from .._validation import Flag, Integer, OneOf, Optional, Real, check_data, renamed, validate
 from . import certificate, problem
 from ..graph import first_appearance
 from .labels import LABEL_RULES, labels_from_centers
@@ -67,6 +67,9 @@ def register(name, norms, summary, exact=False, limits=None):
 
     return deco
 
+
+# Method options renamed in 0.1 (old -> new); the old names still work, with a FutureWarning.
+RENAMED_OPTIONS = {"warm_start": "admm_iters", "warm_tol": "admm_tol", "max_cg": "max_jacobi"}
 
 # What solve (and every entry point that solves: the estimator, the models) accepts.
 SOLVE_RULES = {
@@ -208,6 +211,7 @@ def solve(
         SOLVE_RULES, gamma=gamma, method=method, p=p, tol=tol, max_iter=max_iter, label_tol=label_tol,
         label_rule=label_rule, certify=certify).values()
     spec = METHODS[method]
+    options = renamed(options, RENAMED_OPTIONS, f"method {method!r}")
     accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
     accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose")]
     unknown = sorted(set(options) - set(accepted))
