@@ -50,6 +50,11 @@ from . import admm, problem
 from .core import Iterate, converged_message, meets_tol, register
 from .linear import SUPERLU_OPTIONS, ShiftedLaplacian
 
+# Outer iterations in a row whose Newton loop cannot meet its tolerance (it runs all max_newton
+# steps, or its line search fails) with no 10 % gain towards the stopping test, after which the
+# method stops as stalled: the residuals are at their rounding floor.
+STALL_ITERS = 10
+
 
 def _envelope(norm, c, active):
     """The Moreau envelope of ``c ||.||`` at a point of norm ``norm`` (``active``: ``norm > c``)."""
@@ -366,6 +371,7 @@ def run(
     n_newton = 0
     n_cg = 0
     stalled = 0
+    distance, stuck_run = [], 0
     converged = False
     message = f"reached max_iter={max_iter} outer iterations"
     for it in range(1, max_iter + 1):
@@ -376,9 +382,11 @@ def run(
         # Inner accuracy: a fraction of the current infeasibility, never looser than 1e-1 (relative).
         last = history[-1]["kkt_residual"] if history else warm_kkt
         inner_tol = max(0.1 * tol, min(0.1, inner_ratio * last)) * (1 + normA)
+        stuck = True  # unless Newton meets inner_tol
         for _ in range(max_newton):
             gnorm = problem.fro(grad)
             if gnorm <= inner_tol:
+                stuck = False
                 break
             if sigma != system.sigma or d == 1:  # P once per value of sigma; for d = 1 it is the exact Hessian
                 system.update(sigma, np.where(active, shrink * (d - 1) / d, 1.0))
@@ -416,6 +424,16 @@ def run(
         if meets_tol(ev, tol):
             converged = True
             message = converged_message(ev, tol)
+            break
+        # Stalled: Newton stuck, and the distance to the stopping test (KKT residual, and the gap
+        # beyond its rounding error) not 10 % shorter, for STALL_ITERS outer iterations; the
+        # caller's proof may still settle the answer (docs/partitions.md), more iterations would not.
+        distance.append(max(ev["kkt_residual"], ev["duality_gap"] - ev["gap_roundoff"]))
+        stuck_run = stuck_run + 1 if stuck else 0
+        if stuck_run >= STALL_ITERS and min(distance[-STALL_ITERS:]) > 0.9 * min(distance[:-STALL_ITERS], default=np.inf):
+            message = (f"stalled: Newton stuck and no progress in {STALL_ITERS} outer iterations, KKT residual "
+                       f"{ev['kkt_residual']:.2e} and duality gap {ev['duality_gap']:.2e} (rounding error "
+                       f"{ev['gap_roundoff']:.1e}) against tol {tol:.0e}")
             break
         if ev["primal_infeasibility"] > ev["stationarity"]:
             sigma = min(sigma * sigma_factor, 1e10)
