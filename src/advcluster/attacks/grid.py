@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import is_integer
-
 from .core import Outcome, register
 
 DEFAULT_NUM = {1: 321, 2: 41}
