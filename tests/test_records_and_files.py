@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import stat
 
@@ -68,3 +69,18 @@ def test_write_table_interrupted_leaves_the_old_file(tmp_path):
         write_table({"a": [1.0, 2.0, 3.0], "b": [0.5, 1.5, Boom()]}, path)
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_bad_requests_are_named(tmp_path):
+    res = solve(np.arange(6.0).reshape(3, 2), uniform_graph(3), 0.1)
+    with pytest.raises(ValueError, match=r"ClusteringResult has no attribute\(s\) \['nclusters'\]; its fields are"):
+        res.to_dict("nclusters")
+    with pytest.raises(ValueError, match=r"no attribute\(s\) \['centres'\]"):
+        res.to_dict(exclude=("centres",))
+    path = tmp_path / "keep.txt"
+    path.write_text("old")
+    for mode in ("r", "a", "w+"):
+        with pytest.raises(ValueError, match=re.escape(f"mode must be 'w' or 'wb', got '{mode}'")):
+            with atomic_write(path, mode):
+                pass
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

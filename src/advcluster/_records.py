@@ -46,6 +46,10 @@ class Record:
     def to_dict(self, *names: str, exclude=()) -> dict:
         """The result as JSON-ready values (:func:`plain`): the attributes ``names`` (properties
         too), or with none given every field less ``exclude``."""
+        fields = [f.name for f in dataclasses.fields(self)]
+        unknown = [name for name in (*names, *exclude) if not hasattr(self, name)]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no attribute(s) {unknown}; its fields are {fields}.")
         if not names:
-            names = [f.name for f in dataclasses.fields(self) if f.name not in exclude]
+            names = [name for name in fields if name not in exclude]
         return {name: plain(getattr(self, name)) for name in names}

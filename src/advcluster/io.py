@@ -339,6 +339,8 @@ def atomic_write(path, mode: str = "w", **open_kw):
     """Open a temporary file beside ``path`` for writing; when the block ends without error, it
     is flushed to disk and renamed onto ``path`` (atomic on POSIX and Windows), so an interrupt
     or a failure leaves the old file, or none, never a partial one. ``mode``: ``"w"`` or ``"wb"``."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write writes a new file: mode must be 'w' or 'wb', got {mode!r}.")
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
