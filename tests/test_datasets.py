@@ -1,9 +1,9 @@
 """Tests for advcluster.datasets: bundled, file-backed (Seeds) and generated data sets.
 
 No test touches the network: ``urllib.request.urlopen`` raises in every test unless a test
-replaces it with a fake that serves the local Seeds file. The real file is read from
-``tests/data`` through ``$ADVCLUSTER_DATA`` (set in ``conftest.py``), and copied into
-``tmp_path`` where a test needs it elsewhere.
+replaces it with a fake that serves the local Seeds file. The real file is the copy shipped
+with the package; every test starts with it hidden (``$ADVCLUSTER_NO_PACKAGED_DATA``), so the
+other places are tested alone, and the tests of the packaged copy show it again.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from advcluster.datasets import (
     cache_dir,
     list_datasets,
     load_dataset,
+    packaged_seeds,
 )
 
-TEST_DATA = Path(__file__).resolve().parent / "data"
-SEEDS_PATH = TEST_DATA / SEEDS_FILE
+SEEDS_PATH = Path(__file__).resolve().parents[1] / "src" / "advcluster" / "data" / SEEDS_FILE
 FIRST_ROW = [15.26, 14.84, 0.871, 5.763, 3.312, 2.221, 5.22]
 
 
@@ -40,26 +40,31 @@ def _no_network(*args, **kwargs):
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    """No network, no $ADVCLUSTER_DATA, and a private empty cache, for every test."""
+    """No network, no $ADVCLUSTER_DATA, the packaged copy hidden, and a private empty cache."""
     monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     monkeypatch.delenv("ADVCLUSTER_DATA", raising=False)
+    monkeypatch.setenv("ADVCLUSTER_NO_PACKAGED_DATA", "1")
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("ADVCLUSTER_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
 @pytest.fixture
-def seeds_bytes():
-    if not SEEDS_PATH.is_file():
-        pytest.skip(f"the Seeds data file is not at {SEEDS_PATH}")
-    return SEEDS_PATH.read_bytes()
+def seeds_bytes(monkeypatch):
+    """The packaged file's bytes (read with the packaged copy shown, as the package finds it)."""
+    monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA")
+    path = packaged_seeds()
+    monkeypatch.setenv("ADVCLUSTER_NO_PACKAGED_DATA", "1")
+    assert path is not None and path.is_file(), "the Seeds file is not installed with the package"
+    return path.read_bytes()
 
 
 @pytest.fixture
-def seeds_env(monkeypatch, seeds_bytes):
-    """$ADVCLUSTER_DATA pointing at tests/data, which holds the real file."""
-    monkeypatch.setenv("ADVCLUSTER_DATA", str(TEST_DATA))
-    return TEST_DATA
+def seeds_env(monkeypatch, seeds_bytes, tmp_path):
+    """$ADVCLUSTER_DATA pointing at a folder holding a copy of the real file."""
+    folder = _write(tmp_path / "env", seeds_bytes.decode())
+    monkeypatch.setenv("ADVCLUSTER_DATA", str(folder))
+    return folder
 
 
 def _lines(seeds_bytes):
@@ -123,7 +128,7 @@ def test_seeds_values(seeds_env):
         "length of kernel groove",
     )
     assert d.target_names == ("Kama", "Rosa", "Canadian")
-    assert str(SEEDS_PATH) in d.description
+    assert str(seeds_env / SEEDS_FILE) in d.description
 
 
 def test_seeds_file_quirks_are_handled(seeds_bytes):
@@ -171,7 +176,9 @@ def test_registry_and_listing(monkeypatch, seeds_env):
     assert all(row.available for row in rows.values())
     monkeypatch.delenv("ADVCLUSTER_DATA")
     assert not {row.name: row for row in list_datasets()}["seeds"].available
-    assert {row.name: row for row in list_datasets(data_dir=TEST_DATA)}["seeds"].available
+    assert {row.name: row for row in list_datasets(data_dir=seeds_env)}["seeds"].available
+    monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA")
+    assert {row.name: row for row in list_datasets()}["seeds"].available
 
 
 # --------------------------------------------------------------------- where Seeds comes from
@@ -185,6 +192,35 @@ def test_data_dir_beats_env_and_env_beats_cache(tmp_path, seeds_env, seeds_bytes
     # a data_dir without the file falls through to the env var
     assert load_dataset("seeds", data_dir=tmp_path / "empty").data[0, 0] == 15.26
     assert cached.is_dir()
+
+
+def test_packaged_copy_is_found_without_network_or_settings(monkeypatch, isolated):
+    monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA")
+    assert packaged_seeds() == SEEDS_PATH.resolve() or packaged_seeds().read_bytes() == SEEDS_PATH.read_bytes()
+    for download in (True, False):  # _no_network fails the test if a download is tried
+        d = load_dataset("seeds", download=download)
+        assert d.data.shape == (210, 7) and np.bincount(d.target).tolist() == [70, 70, 70]
+        np.testing.assert_array_equal(d.data[0], FIRST_ROW)
+        assert "data" in d.description and SEEDS_FILE in d.description
+    assert not isolated.exists()  # nothing cached
+    licence = packaged_seeds().parent / "SEEDS_LICENSE.txt"
+    assert "CC BY 4.0" in licence.read_text() and "10.24432/C5H30K" in licence.read_text()
+
+
+def test_given_copies_beat_the_packaged_one(monkeypatch, tmp_path, seeds_bytes, isolated):
+    monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA")
+    lines = _lines(seeds_bytes)
+    mine = _write(tmp_path / "mine", ["99.99" + lines[0][len("15.26"):]] + lines[1:])
+    env = _write(tmp_path / "env", ["88.88" + lines[0][len("15.26"):]] + lines[1:])
+    _write(isolated, ["77.77" + lines[0][len("15.26"):]] + lines[1:])
+    assert load_dataset("seeds").data[0, 0] == 15.26  # the packaged copy beats the cache
+    monkeypatch.setenv("ADVCLUSTER_DATA", str(env))
+    assert load_dataset("seeds").data[0, 0] == 88.88
+    assert load_dataset("seeds", data_dir=mine).data[0, 0] == 99.99
+    monkeypatch.setenv("ADVCLUSTER_DATA", str(tmp_path / "nothing-here"))
+    assert load_dataset("seeds").data[0, 0] == 15.26  # a folder without the file falls through
+    monkeypatch.setenv("ADVCLUSTER_NO_PACKAGED_DATA", "0")  # "0" does not hide it
+    assert packaged_seeds() is not None
 
 
 def test_cache_is_used_last(monkeypatch, seeds_bytes, isolated):

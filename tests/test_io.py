@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from advcluster.datasets import packaged_seeds
 from advcluster.io import load_matrix, load_table
 
-SEEDS = Path(__file__).resolve().parent / "data" / "seeds_dataset.txt"
 
-
-@pytest.mark.skipif(not SEEDS.is_file(), reason="no shared Seeds data file")
-def test_the_uci_seeds_file_with_irregular_tabs(tmp_path):
+def test_the_uci_seeds_file_with_irregular_tabs(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA", raising=False)
+    SEEDS = packaged_seeds()
     f = tmp_path / "seeds_dataset.txt"
     shutil.copyfile(SEEDS, f)
     lines = f.read_text().splitlines()

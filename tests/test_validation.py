@@ -97,6 +97,7 @@ def test_worded_errors_render_in_each_interfaces_words():
 def test_missing_dataset_is_worded(tmp_path, monkeypatch):
     monkeypatch.setenv("ADVCLUSTER_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("ADVCLUSTER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ADVCLUSTER_NO_PACKAGED_DATA", "1")
     with pytest.raises(OSError) as info:
         load_dataset("seeds", data_dir=tmp_path / "empty", download=False)
     message = str(info.value)

@@ -4,8 +4,11 @@
 
 * ``"iris"``, ``"wine"``: the copies bundled with scikit-learn (no download);
 * ``"seeds"``: the UCI wheat seeds data (id 236, CC BY 4.0), read from ``seeds_dataset.txt``
-  found in ``data_dir``, in the folder named by ``$ADVCLUSTER_DATA`` or in the user cache
-  (:func:`cache_dir`), else downloaded once into the cache;
+  in ``data_dir`` or in the folder named by ``$ADVCLUSTER_DATA`` when given (another copy),
+  else from the copy shipped with the package (``advcluster/data``, with its attribution in
+  ``SEEDS_LICENSE.txt``); only when that copy is absent or hidden
+  (``$ADVCLUSTER_NO_PACKAGED_DATA=1``), from the user cache (:func:`cache_dir`), else
+  downloaded once into the cache;
 * ``"blobs"``, ``"moons"``: synthetic sets from scikit-learn's generators.
 
 Every problem with a data file is a ``ValueError`` naming the file, the line and the problem;
@@ -16,6 +19,7 @@ looked in and how to provide it.
 from __future__ import annotations
 
 import http.client
+import importlib.resources
 import math
 import os
 import sys
@@ -39,12 +43,14 @@ __all__ = [
     "cache_dir",
     "list_datasets",
     "load_dataset",
+    "packaged_seeds",
 ]
 
 SEEDS_FILE = "seeds_dataset.txt"
 SEEDS_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00236/seeds_dataset.txt"
 DATA_ENV = "ADVCLUSTER_DATA"
 CACHE_ENV = "ADVCLUSTER_CACHE"
+NO_PACKAGED_ENV = "ADVCLUSTER_NO_PACKAGED_DATA"  # set (not "0") to ignore the packaged copy
 _TIMEOUT = 30.0  # seconds, for the download
 _MAX_BYTES = 1 << 20  # the real file is 9,300 bytes; refuse anything absurd
 
@@ -79,7 +85,7 @@ class _Spec(NamedTuple):
 _SPECS = {
     "iris": _Spec("Fisher's iris flowers, 3 species", 150, 4, 3, "scikit-learn (bundled)"),
     "wine": _Spec("Wine chemical analysis, 3 cultivars", 178, 13, 3, "scikit-learn (bundled)"),
-    "seeds": _Spec("Wheat kernel geometry, 3 varieties (UCI 236)", 210, 7, 3, "UCI (download)"),
+    "seeds": _Spec("Wheat kernel geometry, 3 varieties (UCI 236)", 210, 7, 3, "UCI (packaged, CC BY 4.0)"),
     "blobs": _Spec("Isotropic Gaussian blobs (make_blobs)", 300, 2, 3, "generated"),
     "moons": _Spec("Two interleaving half circles (make_moons)", 300, 2, 2, "generated"),
 }
@@ -168,10 +174,11 @@ def load_dataset(name, data_dir=None, download=True, **options) -> Dataset:
         ``"blobs"``, ``"moons"``.
     data_dir : str or path-like, optional
         Seeds only: a folder holding ``seeds_dataset.txt``, looked in first, before the
-        folder named by ``$ADVCLUSTER_DATA`` and the cache (:func:`cache_dir`).
+        folder named by ``$ADVCLUSTER_DATA``, the copy shipped with the package
+        (:func:`packaged_seeds`) and the cache (:func:`cache_dir`).
     download : bool, default=True
-        Seeds only: when the file is found nowhere, download it from :data:`SEEDS_URL`
-        into the cache (one notice line on stderr).
+        Seeds only: when the file is found nowhere (the packaged copy hidden or removed),
+        download it from :data:`SEEDS_URL` into the cache (one notice line on stderr).
     **options
         Generators only. Both: ``n_samples`` (default 300), ``random_state`` (default 0;
         None for fresh randomness). ``"moons"``: ``noise`` (default 0.05). ``"blobs"``:
@@ -281,11 +288,23 @@ def _find_seeds(data_dir):
     env = os.environ.get(DATA_ENV)
     if env:
         places.append((f"${DATA_ENV}", Path(env).expanduser() / SEEDS_FILE))
+    packaged = packaged_seeds()
+    if packaged is not None:
+        places.append(("packaged", packaged))
     places.append(("cache", cache_dir() / SEEDS_FILE))
     for _, path in places:
         if path.is_file():
             return path, places
     return None, places
+
+
+def packaged_seeds() -> Path | None:
+    """The Seeds file shipped with the package, or None when it is absent or hidden by
+    ``$ADVCLUSTER_NO_PACKAGED_DATA`` (any value but ``0``)."""
+    if os.environ.get(NO_PACKAGED_ENV, "0") not in ("", "0"):
+        return None
+    path = Path(str(importlib.resources.files("advcluster") / "data" / SEEDS_FILE))
+    return path if path.is_file() else None
 
 
 def _load_seeds(data_dir, download):

@@ -470,8 +470,8 @@ FIGURES = {
 """Experiment name -> plotting function; each is called as ``f(table, dataset=..., params=...)``."""
 
 
-def save_figure(fig, stem) -> list[Path]:
-    """Write ``fig`` as ``stem.png`` (at :data:`DPI`) and ``stem.svg``; return both paths.
+def save_figure(fig, stem, svg=True) -> list[Path]:
+    """Write ``fig`` as ``stem.png`` (at :data:`DPI`) and, with ``svg``, ``stem.svg``; return the paths.
 
     A figure made by this module is 800 x 450 pixels. Parent folders are created; a ``.png``
     or ``.svg`` suffix on ``stem`` is dropped. ``fig`` may also be an Axes (its figure is
@@ -486,11 +486,12 @@ def save_figure(fig, stem) -> list[Path]:
     if stem.suffix.lower() in (".png", ".svg"):
         stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    png = stem.parent / f"{stem.name}.png"
-    svg = stem.parent / f"{stem.name}.svg"
-    with matplotlib.rc_context({"svg.hashsalt": "advcluster", "svg.fonttype": "path"}):
-        with atomic_write(png, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
-        with atomic_write(svg, "wb") as fh:
+    paths = [stem.parent / f"{stem.name}.png"]
+    with atomic_write(paths[0], "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
+    if svg:
+        paths.append(stem.parent / f"{stem.name}.svg")
+        with matplotlib.rc_context({"svg.hashsalt": "advcluster", "svg.fonttype": "path"}), \
+                atomic_write(paths[1], "wb") as fh:
             fig.savefig(fh, format="svg", metadata={"Date": None})
-    return [png, svg]
+    return paths

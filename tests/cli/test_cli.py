@@ -34,7 +34,7 @@ from advcluster import ConvexClustering, certified_radius, recovery_bounds, unif
 from advcluster.attacks import OPTIMIZERS
 from advcluster.cli import main
 from advcluster.cli.args import key_value
-from advcluster.datasets import list_datasets
+from advcluster.datasets import list_datasets, packaged_seeds
 from advcluster.deviation import deviation
 from advcluster.io import load_matrix
 from advcluster.models import ConvexClusteringModel
@@ -45,9 +45,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 # The installed console script sits next to the interpreter in a virtual environment.
 SCRIPT = shutil.which("advcluster", path=str(Path(sys.executable).parent)) or shutil.which("advcluster")
 
-# The UCI Seeds file, where this checkout has the shared data folder.
-SEEDS_DIR = Path(__file__).resolve().parents[1] / "data"
-HAVE_SEEDS = (SEEDS_DIR / "seeds_dataset.txt").is_file()
+# The folder of the UCI Seeds file shipped with the package (given as --data-dir in some tests).
+SEEDS_DIR = packaged_seeds().parent
 
 # ----------------------------------------------------------------------------- data files
 
@@ -268,7 +267,8 @@ def _run(args, cwd, exe=None, env=None):
 
 def _no_seeds(d: Path):
     """Environment variables under which the Seeds file is found nowhere (and never downloaded)."""
-    return {"ADVCLUSTER_DATA": str(d / "nodata"), "ADVCLUSTER_CACHE": str(d / "nocache")}
+    return {"ADVCLUSTER_DATA": str(d / "nodata"), "ADVCLUSTER_CACHE": str(d / "nocache"),
+            "ADVCLUSTER_NO_PACKAGED_DATA": "1"}
 
 
 class _Result:
@@ -294,9 +294,7 @@ def processes(workdir):
         jobs["script_bad"] = (["solve", "--gamma", "-1"], SCRIPT, None)
     jobs["datasets_json"] = (["datasets", "--json"], None, _no_seeds(workdir))
     jobs["seeds_missing"] = (["solve", "--dataset", "seeds", "--no-download"], None, _no_seeds(workdir))
-    if HAVE_SEEDS:
-        jobs["seeds"] = (["solve", "--dataset", "seeds", "--gamma", "2", "--json"], None,
-                         {"ADVCLUSTER_DATA": str(SEEDS_DIR)})
+    jobs["seeds"] = (["solve", "--dataset", "seeds", "--gamma", "2", "--json"], None, None)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {name: pool.submit(_run, args, workdir, exe, env) for name, (args, exe, env) in jobs.items()}
         return {name: f.result() for name, f in futures.items()}
@@ -570,10 +568,9 @@ def test_datasets_table(cli, workdir, monkeypatch):
                             "yes" if info.available else "no"]
     assert {_split_row(line)[0]: _split_row(line)[5] for line in lines[1:1 + len(infos)]}["seeds"] == "no"
     assert "downloaded on first use" in lines[-1]
-    if HAVE_SEEDS:
-        out = _ok(cli(["datasets", "--data-dir", str(SEEDS_DIR)])).stdout
-        seeds = next(_split_row(line) for line in out.splitlines() if line.startswith("seeds "))
-        assert seeds[5] == "yes"
+    out = _ok(cli(["datasets", "--data-dir", str(SEEDS_DIR)])).stdout
+    seeds = next(_split_row(line) for line in out.splitlines() if line.startswith("seeds "))
+    assert seeds[5] == "yes"
 
 
 def test_datasets_json_in_a_process(processes, workdir, monkeypatch):
@@ -596,13 +593,11 @@ def test_missing_seeds_is_one_error_line(processes, cli, workdir, monkeypatch):
         _one_error_line(cli([*verb, "--dataset", "seeds", "--no-download"]), "seeds_dataset.txt not found")
 
 
-@pytest.mark.skipif(not HAVE_SEEDS, reason="no Seeds data file in tests/data")
 def test_seeds_by_name_in_a_process(processes):
     res = _json(processes["seeds"])
     assert res["n_samples"] == 210 and res["n_features"] == 7 and res["data"].startswith("data set seeds")
 
 
-@pytest.mark.skipif(not HAVE_SEEDS, reason="no Seeds data file in tests/data")
 def test_seeds_by_name_equals_the_seeds_file(cli):
     # The file has irregular runs of tabs; read as a FILE it gives the same matrix (column 7 is the class).
     by_name = _json(cli(["solve", "--dataset", "seeds", "--data-dir", str(SEEDS_DIR), "--columns", "area,perimeter",
@@ -806,20 +801,27 @@ def experiments(monkeypatch):
         calls.append(kwargs)
         return _FakeReport()
 
+    def check_settings(settings, only=None, quick=False):
+        if "bad" in settings:
+            raise ValueError("fig4 on iris: bad must be good, got 1.")
+
     module.reproduce = reproduce
+    module.check_settings = check_settings
     monkeypatch.setitem(sys.modules, "advcluster.experiments", module)
     return calls
 
 
 def test_reproduce_defaults(experiments, capsys):
     assert main(["reproduce"]) == 0
-    assert experiments == [dict(out="advcluster-report", only=None, quick=False, data_dir=None, progress=True)]
+    assert experiments == [dict(out="advcluster-report", only=None, quick=False, data_dir=None, progress=True,
+                                n_jobs=-1)]
     assert capsys.readouterr().out == _FakeReport().summary() + "\n"
 
 
 def test_reproduce_options_and_json(experiments, capsys):
-    assert main(["reproduce", "--out", "here", "--only", "table1,fig4", "--quick", "--data-dir", "dd", "--json"]) == 0
-    assert experiments == [dict(out="here", only=["table1", "fig4"], quick=True, data_dir="dd", progress=True)]
+    assert main(["reproduce", "--out", "here", "--only", "table1,fig4", "--quick", "--data-dir", "dd", "--jobs", "2",
+                 "--json"]) == 0
+    assert experiments == [dict(out="here", only=["table1", "fig4"], quick=True, data_dir="dd", progress=True, n_jobs=2)]
     assert json.loads(capsys.readouterr().out) == {"out": "out", "seconds": "inf", "table1": [[1, 2.5]]}
 
 
@@ -830,6 +832,15 @@ def test_reproduce_unknown_experiment(experiments, capsys):
     assert err.splitlines() == ["advcluster: error: unknown experiment(s) 'fig99' in --only; valid names: fig4, table1"]
 
 
+def test_reproduce_bad_settings_and_jobs_are_rejected_before_anything_runs(experiments, capsys):
+    for args, words in ((["--set", "bad=1"], "advcluster: error: bad --set: fig4 on iris: bad must be good, got 1."),
+                        (["--jobs", "-2"], "advcluster: error: --jobs must be a positive number of processes or -1")):
+        assert main(["reproduce", *args]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.splitlines()) == 1 and err.startswith(words)
+    assert experiments == []
+
+
 def test_reproduce_errors_are_one_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "advcluster.experiments", None)  # cannot be imported
     assert main(["reproduce"]) == 2
@@ -837,6 +848,7 @@ def test_reproduce_errors_are_one_line(monkeypatch, capsys):
     assert len(err) == 1 and err[0].startswith("advcluster: error: reproduce needs the module advcluster.experiments")
     module = types.ModuleType("advcluster.experiments")
     module.EXPERIMENTS = {}
+    module.check_settings = lambda settings, only=None, quick=False: None
 
     def reproduce(**kwargs):
         raise ValueError("bad\ndata folder")

@@ -54,9 +54,12 @@ def add_reproduce(subparsers):
     p.add_argument("--quick", action="store_true",
                    help="coarser grids, and Table 1's staircase to 1e-5 instead of 1e-8: seconds, not tens of seconds")
     p.add_argument("--set", type=key_value, action="append", default=[], metavar="KEY=VALUE", dest="settings",
-                   help="override a setting of every experiment, repeatable, e.g. --set gamma=0.016 "
-                   "--set index=even-first-class (settings: dataset fields of advcluster.experiments.Setup: "
-                   "gamma, weights, index, eps_low, eps_high, num, standardize)")
+                   help="override a setting of every experiment, repeatable, e.g. --set gamma=11 "
+                   "--set index=1:10 (settings, the fields of advcluster.experiments.Setup: feature, rows, gamma, "
+                   "weights, k, phi, index, eps_low, eps_high, num, standardize; --set weights=uniform selects "
+                   "the uniform-weights variant with its own defaults)")
+    p.add_argument("--jobs", type=int, default=-1, metavar="N",
+                   help="data sets run in N processes at once (default -1: one per data set, up to the CPUs)")
     p.add_argument("--data-dir", metavar="DIR", help="a folder holding seeds_dataset.txt")
     add_json(p, "print the report as one JSON object instead of its summary")
     p.set_defaults(run=_run_reproduce)
@@ -79,9 +82,15 @@ def _run_reproduce(args):
     settings = dict(args.settings)
     if len(settings) < len(args.settings):
         raise UsageError("a --set KEY is given twice")
+    try:
+        experiments.check_settings(settings, args.only, args.quick)
+    except ValueError as exc:
+        raise UsageError(f"bad --set: {exc}") from None
+    if args.jobs == 0 or args.jobs < -1:
+        raise UsageError(f"--jobs must be a positive number of processes or -1 (one per data set), got {args.jobs}")
     kwargs = dict(settings=settings) if settings else {}
     report = experiments.reproduce(out=args.out, only=args.only, quick=args.quick, data_dir=args.data_dir,
-                                   progress=True, **kwargs)
+                                   progress=True, n_jobs=args.jobs, **kwargs)
     if args.json:
         print_json(report.to_dict())
     else:
