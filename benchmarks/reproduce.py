@@ -37,7 +37,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs of each command, best kept (default 2)")
     args = parser.parse_args()
-    print(header())
+    header()
     print("| command | --jobs 1 s | default s | ratio |")
     print("|---|---|---|---|")
     for name, extra in COMMANDS.items():

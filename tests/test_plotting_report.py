@@ -9,6 +9,8 @@ browser to prove the embedded images decode.
 from __future__ import annotations
 
 import base64
+import html
+import json
 import re
 import shutil
 import struct
@@ -101,6 +103,7 @@ def table_fig8():
 
 
 def table_table1():
+    """Table 1's shape: 21 columns, long verdict and reason texts."""
     return {
         "dataset": ["iris", "iris", "iris"],
         "method": ["direct", "trust-constr", "staircase"],
@@ -109,7 +112,28 @@ def table_table1():
         "time": [0.5, 0.2, 0.01], "n_evals": [321, 40, 12],
         "paper_eps": [-6.45, -7.97, np.nan], "paper_delta": [4974, 4470, np.nan],
         "paper_n_changed": [52, 40, np.nan], "paper_time": [12.9, 2.202, np.nan],
+        "delta_at_paper_eps": [4974, 4470, -1], "n_changed_at_paper_eps": [52, 40, -1],
+        "eps_verdict": ["same", "differs", ""], "delta_verdict": ["same", "same", ""],
+        "n_changed_verdict": ["same", "same", ""],
+        "verdict": ["reproduced exactly", "differs; at the paper's eps* = -7.97: delta and N_c reproduced exactly",
+                    "no paper counterpart"],
+        "reason": ["", "fmincon's interior-point path is not scipy's; the paper's start point is not printed", ""],
     }
+
+
+SETTINGS_TEXT = """\
+What the paper fixes: the data (Iris feature 4 ...), an additive perturbation ``eps`` on a
+set of rows. What it does not report (gamma, ...) is chosen here:
+
+- the feature is standardised (zero mean, unit variance), so one ``eps`` scale and one
+  ``gamma`` scale serve the three data sets (Wine's proline runs from 278 to 1680);
+- **uniform weights**: the problem is then solved exactly (Hocking et al. 2011) in
+  microseconds (advcluster.solvers.exact1d), which makes the exact staircase affordable;
+
+Introducing a list with no blank line:
+- one ``a_b`` item
+- another, with `single` code
+"""
 
 
 TABLES = {"fig4": table_fig4, "fig5": table_fig5, "fig6": table_fig6, "fig7": table_fig7, "fig8": table_fig8}
@@ -238,6 +262,7 @@ def report(tmp_path_factory):
                     ("jump to N_c = 6 with delta = 1128", False, "got <6>")]},
         {"name": "fig5", "title": "Figure 5: the staircase", "text": "Plain paragraph.",
          "table": table_fig5(), "csv": csv, "figures": [fig5], "params": {}, "claims": []},
+        {"name": "settings", "title": "Settings and why", "text": SETTINGS_TEXT, "params": {}},
         {"name": "table1", "title": "Table 1", "text": "No figure here.", "table": table_table1(),
          "csv": None, "figures": [], "claims": [("runs", True, "")],
          "params": {"num": 321, "setups": {"iris": {"gamma": 0.018, "standardize": True}, "wine": {"gamma": 0.012}}}},
@@ -255,6 +280,7 @@ def test_report_markdown(report):
     for fig in figures:
         assert fig.relative_to(out).as_posix() in text
     assert "tables/fig5_iris.csv" in text
+    assert "| Figure 4: robustness near eps = 0 | 2 | 1 | 1 |" in text and "| all | 3 | 2 | 1 |" in text
     assert "- [x] **PASS** N_c = 0 on an interval around 0" in text
     assert "- [ ] **FAIL** jump to N_c = 6" in text
     assert "first 15 of 41 rows" in text
@@ -280,7 +306,24 @@ def test_report_html_is_self_contained_and_escaped(report):
     assert "got &lt;6&gt;" in page and "4974 &lt;ok&gt;" in page
     assert page.count('class="pass"') == 2 and page.count('class="fail"') == 1
     assert page.count("<tr>") >= 3 * 1 + MAX_ROWS
-    assert 'href="tables/fig5_iris.csv"' in page
+    # The CSV travels inside the page, as a download link: nothing refers to files beside it.
+    link = re.search(r'<a download="fig5_iris.csv" href="data:text/csv;base64,([A-Za-z0-9+/=]+)">', page)
+    assert link and base64.b64decode(link.group(1)) == (out / "tables" / "fig5_iris.csv").read_bytes()
+    assert all(u.startswith("data:") for u in re.findall(r'(?:src|href)="([^"#][^"]*)"', page))
+
+
+def test_report_renders_settings_markup(report):
+    page = report[2].read_text()
+    settings = page[page.index('<section id="settings">'):page.index("</section>", page.index('id="settings"'))]
+    assert settings.count("<p>") == 2 and settings.count("<ul>") == 2 and settings.count("<li>") == 4
+    assert "<code>eps</code>" in settings and "<code>gamma</code>" in settings and "<code>single</code>" in settings
+    assert "<li>the feature is standardised (zero mean, unit variance), so one <code>eps</code> scale and one " \
+           "<code>gamma</code> scale serve the three data sets" in settings
+    assert "<li><strong>uniform weights</strong>: the problem" in settings
+    assert "<code>a_b</code>" in settings
+    text = re.sub(r"<[^>]+>", "", settings)
+    for mark in ("`", "**", "\n- "):
+        assert mark not in text, mark
 
 
 def test_missing_figure_is_an_error(tmp_path):
@@ -299,11 +342,24 @@ def _browser():
     return None
 
 
+_MEASURE = """<script>
+window.addEventListener("load", () => {
+  const page = document.body.clientWidth - 2 * parseFloat(getComputedStyle(document.body).paddingLeft);
+  const widths = [...document.querySelectorAll("table, pre")].map(e => Math.max(e.scrollWidth, e.getBoundingClientRect().width));
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({page: page, widths: widths, text: document.body.innerText});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
 @pytest.mark.skipif(_browser() is None, reason=f"no headless browser found (looked for {', '.join(BROWSERS)})")
 def test_report_renders_in_headless_browser(report, tmp_path):
     _, _, html_path, _ = report
     browser = _browser()
     base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={tmp_path / 'profile'}"]
     url = html_path.resolve().as_uri()
     dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
@@ -318,3 +374,20 @@ def test_report_renders_in_headless_browser(report, tmp_path):
     magenta = np.all(pixels == (255, 0, 255), axis=1).sum()
     assert magenta > 100_000, f"only {magenta} magenta pixels: the embedded PNG did not render"
     assert n_colours(pixels) > 100
+    # A copy of the page with a script that measures what the browser laid out (the report
+    # itself has no script): every table and preformatted block within the page's width, and
+    # no markup characters in the text a reader sees.
+    probe = tmp_path / "probe.html"
+    probe.write_text(html_path.read_text().replace("</body>", _MEASURE + "</body>"))
+    dom = subprocess.run(base + ["--window-size=1100,3000", "--virtual-time-budget=5000", "--dump-dom",
+                                 probe.resolve().as_uri()], capture_output=True, text=True, timeout=90)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stdout[-2000:]
+    measured = json.loads(html.unescape(found.group(1)))
+    assert len(measured["widths"]) >= 6 and measured["page"] > 500
+    assert max(measured["widths"]) <= measured["page"] + 1, measured
+    text = measured["text"]
+    assert "uniform weights: the problem" in text
+    for mark in ("`", "**"):
+        assert mark not in text, f"literal {mark!r} in the rendered text"
+    assert not re.search(r"^\s*- ", text, re.M), "a list item rendered as a literal '- ' line"

@@ -4,7 +4,8 @@ tables written as CSV; every file written atomically.
 One function, :func:`load_matrix`, shared by the command line subcommands. Every problem
 with a file is a ``ValueError`` (or ``OSError`` for a missing or unreadable file) whose
 message names the file, the line and the column. :func:`atomic_write` is how every file
-advcluster writes reaches the disk: whole, or not at all.
+advcluster writes reaches the disk: whole, or not at all. :func:`run_folder` holds an output
+folder for one run: a lock against a second run, and the files of an earlier run removed.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ._validation import is_integer
 
-__all__ = ["load_matrix", "load_table", "write_table", "atomic_write"]
+__all__ = ["load_matrix", "load_table", "write_table", "atomic_write", "run_folder", "RunFolder", "FolderInUseError"]
 
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and restored
 os.umask(_UMASK)
@@ -354,3 +358,126 @@ def atomic_write(path, mode: str = "w", **open_kw):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class FolderInUseError(OSError):
+    """Another run holds the output folder (its lock file names it)."""
+
+
+LOCK_FILE = ".advcluster.lock"
+MANIFEST_FILE = ".advcluster-manifest.json"
+
+
+class RunFolder:
+    """An output folder held by one run (:func:`run_folder`).
+
+    Attributes
+    ----------
+    path : Path
+    removed : list of str
+        Files an earlier run wrote there and this one did not (deleted when the run ends).
+    foreign : list of str
+        Files no run wrote (kept, listed).
+    took_over : str
+        The stale lock found on entry (a run that is gone), or ``""``.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.written: set[str] = set()
+        self.removed: list[str] = []
+        self.foreign: list[str] = []
+        self.took_over = ""
+
+    def wrote(self, *paths):
+        """Record files this run wrote (inside the folder)."""
+        for p in paths:
+            rel = Path(os.path.relpath(Path(p).resolve(), self.path.resolve()))
+            if rel.parts[:1] == ("..",) or rel.is_absolute():
+                raise ValueError(f"{p} is outside the run's folder {self.path}.")
+            self.written.add(rel.as_posix())
+
+    def _files(self) -> set[str]:
+        return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*")
+                if p.is_file() and p.name not in (LOCK_FILE, MANIFEST_FILE) and not p.name.endswith(".part")}
+
+    def _finish(self):
+        """Delete what the previous run wrote and this one did not; list the rest; new manifest."""
+        manifest = self.path / MANIFEST_FILE
+        earlier = set()
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            earlier = set(json.loads(manifest.read_text())["files"])
+        for rel in sorted(earlier - self.written):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / rel).unlink()
+                self.removed.append(rel)
+        self.foreign = sorted(self._files() - self.written)
+        with atomic_write(manifest) as fh:
+            json.dump({"files": sorted(self.written), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, fh, indent=1)
+
+
+def _lock_owner(lock: Path):
+    """``(pid, host, text)`` of a lock file, or None when it cannot be read."""
+    try:
+        info = json.loads(lock.read_text())
+        return int(info["pid"]), str(info["host"]), f"pid {info['pid']} on {info['host']}, since {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_folder(path):
+    """Hold the folder ``path`` for one run: ``with run_folder(out) as folder: ... folder.wrote(f)``.
+
+    On entry a lock file is created (``.advcluster.lock``, with the pid, host and start time);
+    while another live run on this host holds it, :class:`FolderInUseError` is raised, naming
+    it. A lock left by a run that is gone is taken over. When the block ends normally, the
+    files that the previous run listed in ``.advcluster-manifest.json`` and this run did not
+    write are deleted (``folder.removed``), files no run wrote are listed (``folder.foreign``)
+    and never touched, and the manifest lists this run's files. When the block fails or is
+    interrupted, nothing is deleted and the earlier manifest stays. The lock is always released.
+    """
+    folder = RunFolder(Path(path))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    lock = folder.path / LOCK_FILE
+    host = socket.gethostname()
+    stamp = json.dumps({"pid": os.getpid(), "host": host, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    # The lock appears whole or not at all: written aside, then linked into place (which fails
+    # if it exists), so a reader never sees an empty lock.
+    fd, tmp = tempfile.mkstemp(prefix=f"{LOCK_FILE}.", suffix=".part", dir=folder.path)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(stamp)
+    try:
+        for _ in range(2):
+            try:
+                os.link(tmp, lock)
+                break
+            except FileExistsError:
+                owner = _lock_owner(lock)
+                if owner is not None and (owner[1] != host or _alive(owner[0])):
+                    raise FolderInUseError(
+                        f"the folder {folder.path} is in use by another run ({owner[2]}); wait for it to end or "
+                        f"choose another output folder (if that run is gone, delete {lock})") from None
+                folder.took_over = owner[2] if owner else "an unreadable lock file"
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+        else:  # pragma: no cover - a third run took the lock between our unlink and our link
+            raise FolderInUseError(f"the folder {folder.path} was taken by another run; try again")
+    finally:
+        os.unlink(tmp)
+    try:
+        yield folder
+        folder._finish()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()

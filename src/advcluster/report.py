@@ -10,11 +10,14 @@ A section is a dict or any object with these fields (all but ``name`` optional):
 
 ``name``      short identifier, used as the HTML anchor (``"fig4"``)
 ``title``     heading
-``text``      paragraphs separated by blank lines; ``**bold**``, ```code``` and ``- `` lists
+``text``      paragraphs separated by blank lines; ``**bold**``, code in single or double
+              backticks, and ``- `` lists (an item continues on indented lines)
 ``params``    dict, rendered as a two-column table
 ``claims``    list of ``(statement, passed, detail)``, rendered as a PASS/FAIL checklist
 ``table``     mapping column -> values; the first :data:`MAX_ROWS` rows are rendered
-``csv``       path of the full table, linked
+``columns``   the columns of ``table`` to show (default: all; the CSV has them all)
+``csv``       path of the full table: linked from report.md, embedded in report.html as a
+              download (up to :data:`MAX_EMBED` bytes), so the page works when shared alone
 ``figures``   list of PNG paths (or ``(path, alt text)`` pairs)
 
 ``meta`` is a dict; the keys ``version, date, command, machine, total_time`` (seconds, or
@@ -40,6 +43,12 @@ __all__ = ["MAX_ROWS", "write_report"]
 MAX_ROWS = 15
 """Rows of each table shown in the report (the CSV holds them all)."""
 
+WIDE = 10
+"""Tables with more columns than this are set in a smaller font, to fit the page."""
+
+MAX_EMBED = 2 << 20
+"""Largest CSV embedded in report.html (bytes); a larger one is named, not embedded."""
+
 _DEFAULT_TITLE = "advcluster reproduce: Section 6 of Zheng & Li (2025)"
 _META_LABELS = {
     "version": "advcluster version",
@@ -58,9 +67,13 @@ h2 { font-size: 1.3rem; margin-top: 2.5rem; border-bottom: 1px solid #ccc; paddi
 h3 { font-size: 1.05rem; margin-bottom: .3rem; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
 code { background: #f3f3f3; padding: 0 .2em; border-radius: 3px; }
-pre { background: #f6f6f6; border: 1px solid #ddd; padding: .6rem; overflow-x: auto; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .88rem; }
-th, td { border: 1px solid #ccc; padding: .15rem .5rem; text-align: right; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: .6rem; font-size: .7rem; white-space: pre-wrap; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .8rem; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: .15rem .4rem; text-align: right; }
+td.text { overflow-wrap: anywhere; min-width: 4em; }
+table.wide { font-size: .7rem; }
+table.wide th, table.wide td { padding: .1rem .25rem; }
+table.wide th { overflow-wrap: anywhere; }
 th { background: #eee; }
 td.text, th.text { text-align: left; }
 table.meta td, table.meta th { text-align: left; }
@@ -128,6 +141,18 @@ def _param_rows(params: Mapping) -> list[list[str]]:
         else:
             rows.append([str(key), _format_value(value)])
     return rows
+
+
+def _shown_columns(section) -> dict[str, list]:
+    """The section's table, limited to its ``columns`` when given."""
+    columns = _as_columns(_field(section, "table"))
+    shown = _field(section, "columns")
+    if shown:
+        missing = [c for c in shown if c not in columns]
+        if missing:
+            raise ValueError(f"columns {missing} of section {_field(section, 'name', '')!r} are not in its table.")
+        columns = {c: columns[c] for c in shown}
+    return columns
 
 
 def _as_columns(table) -> dict[str, list]:
@@ -217,7 +242,7 @@ def _markdown(sections, out_dir: Path, meta: Mapping) -> str:
         parts += [_md_table(["", ""], [[f"**{k}**", v] for k, v in items]), ""]
     summary = _summary(sections)
     if summary:
-        parts += ["## Summary", "", _md_table(["section", "claims passed"], summary), ""]
+        parts += ["## Summary", "", _md_table(_SUMMARY_HEADER, summary), ""]
     if (meta or {}).get("table1"):
         parts += ["## Table 1 (terminal)", "", "```text", str(meta["table1"]).rstrip("\n"), "```", ""]
     for section in sections:
@@ -238,7 +263,7 @@ def _markdown(sections, out_dir: Path, meta: Mapping) -> str:
         params = _field(section, "params", {})
         if params:
             parts += ["### Parameters", "", _md_table(["parameter", "value"], _param_rows(params)), ""]
-        columns = _as_columns(_field(section, "table"))
+        columns = _shown_columns(section)
         csv = _field(section, "csv")
         if columns:
             header, rows, n = _table_rows(columns)
@@ -250,51 +275,65 @@ def _markdown(sections, out_dir: Path, meta: Mapping) -> str:
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
+_SUMMARY_HEADER = ["section", "claims checked", "hold", "fail"]
+
+
 def _summary(sections) -> list[list[str]]:
-    rows = []
+    """One row per section with claims, then the totals."""
+    rows, total, held = [], 0, 0
     for section in sections:
         claims = _claims(section)
         if claims:
             passed = sum(p for _, p, _ in claims)
             title = str(_field(section, "title", _field(section, "name", "")))
-            rows.append([title, f"{passed} of {len(claims)}" + ("" if passed == len(claims) else " (FAIL)")])
-    return rows
+            rows.append([title, str(len(claims)), str(passed), str(len(claims) - passed)])
+            total, held = total + len(claims), held + passed
+    return rows + [["all", str(total), str(held), str(total - held)]] if rows else []
 
 
 # ----------------------------------------------------------------------------- HTML
 
-_CODE = re.compile(r"`([^`]+)`")
+_CODE = re.compile(r"``(.+?)``|`([^`]+)`")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_ITEM = re.compile(r"^\s*[-*] ")
 
 
 def _inline(text: str) -> str:
-    """Escape ``text`` for HTML, then render ```code```, ``**bold**``, ``*italic*``, links."""
-    pieces = []
-    for k, chunk in enumerate(_CODE.split(text)):
-        if k % 2:  # inside backticks: literal
-            pieces.append(f"<code>{html.escape(chunk)}</code>")
-            continue
-        chunk = html.escape(chunk)
-        chunk = _BOLD.sub(r"<strong>\1</strong>", chunk)
-        chunk = _ITALIC.sub(r"<em>\1</em>", chunk)
-        chunk = _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', chunk)
-        pieces.append(chunk)
+    """Escape ``text`` for HTML, then render code (in single or double backticks),
+    ``**bold**``, ``*italic*`` and links."""
+    pieces, end = [], 0
+    for m in _CODE.finditer(text):
+        pieces.append(_prose(text[end:m.start()]))
+        pieces.append(f"<code>{html.escape(m.group(1) or m.group(2))}</code>")
+        end = m.end()
+    pieces.append(_prose(text[end:]))
     return "".join(pieces)
 
 
+def _prose(chunk: str) -> str:
+    chunk = html.escape(chunk)
+    chunk = _BOLD.sub(r"<strong>\1</strong>", chunk)
+    chunk = _ITALIC.sub(r"<em>\1</em>", chunk)
+    return _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', chunk)
+
+
 def _paragraphs(text: str) -> str:
-    """Blank-line separated paragraphs; a paragraph whose lines all start ``- `` is a list."""
+    """Blank-line separated blocks. In a block, lines up to the first ``- `` item are a
+    paragraph; each item runs on over the lines that follow it until the next item."""
     out = []
     for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
-        if not lines:
-            continue
-        if all(line.startswith(("- ", "* ")) for line in lines):
-            out.append("<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>")
-        else:
-            out.append(f"<p>{_inline(' '.join(lines))}</p>")
+        lead, items = [], []
+        for line in block.splitlines():
+            if _ITEM.match(line):
+                items.append([_ITEM.sub("", line, count=1).strip()])
+            elif line.strip():
+                (items[-1] if items else lead).append(line.strip())
+        if lead:
+            out.append(f"<p>{_inline(' '.join(lead))}</p>")
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline(' '.join(item))}</li>" for item in items) + "</ul>")
     return "\n".join(out)
 
 
@@ -303,8 +342,13 @@ def _html_table(header: list[str], rows: list[list[str]], cls: str = "", raw: bo
         text_cls = "" if _looks_numeric(value) else ' class="text"'
         return f"<{tag}{text_cls}>{value if raw else html.escape(value)}</{tag}>"
 
-    head = "<tr>" + "".join(cell("th", h) for h in header) + "</tr>"
+    def head_cell(name):  # long names may break after an underscore
+        text_cls = "" if _looks_numeric(name) else ' class="text"'
+        return f"<th{text_cls}>{html.escape(name).replace('_', '_<wbr>')}</th>"
+
+    head = "<tr>" + "".join(head_cell(h) for h in header) + "</tr>"
     body = "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in rows)
+    cls = " ".join(c for c in (cls, "wide" if len(header) > WIDE else "") if c)
     cls_attr = f' class="{cls}"' if cls else ""
     return f"<table{cls_attr}><thead>{head}</thead><tbody>{body}</tbody></table>"
 
@@ -313,8 +357,18 @@ def _looks_numeric(text: str) -> bool:
     return bool(re.fullmatch(r"[-+]?(\d[\d.]*(e[-+]?\d+)?|\.\d+|inf|nan|\u2014)", text.strip(), re.I))
 
 
+def _csv_link(csv) -> str:
+    """A download link that carries the CSV itself (the page may be shared alone)."""
+    path = Path(csv)
+    name = html.escape(path.name)
+    if not path.is_file() or path.stat().st_size > MAX_EMBED:
+        return f"<code>{name}</code> (next to the report)"
+    return f'<a download="{name}" href="{_data_uri(path)}">{name}</a>'
+
+
 def _data_uri(path: Path) -> str:
-    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+            ".csv": "text/csv"}
     kind = mime.get(path.suffix.lower(), "application/octet-stream")
     return f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
@@ -341,7 +395,7 @@ def _html(sections, out_dir: Path, meta: Mapping) -> str:
             f'{esc(str(_field(s, "title", _field(s, "name", ""))))}</a></li>' for s in sections) + "</ul></nav>")
     summary = _summary(sections)
     if summary:
-        body += ["<h2>Summary</h2>", _html_table(["section", "claims passed"], summary)]
+        body += ["<h2>Summary</h2>", _html_table(_SUMMARY_HEADER, summary)]
     if (meta or {}).get("table1"):
         body += ["<h2>Table 1 (terminal)</h2>", f"<pre>{esc(str(meta['table1']).rstrip())}</pre>"]
     for section in sections:
@@ -368,11 +422,9 @@ def _html(sections, out_dir: Path, meta: Mapping) -> str:
         if params:
             body += ["<h3>Parameters</h3>",
                      _html_table(["parameter", "value"], _param_rows(params))]
-        columns = _as_columns(_field(section, "table"))
+        columns = _shown_columns(section)
         csv = _field(section, "csv")
-        link = ""
-        if csv:
-            link = f'<a href="{esc(_relative(Path(csv), out_dir))}">{esc(Path(csv).name)}</a>'
+        link = _csv_link(csv) if csv else ""
         if columns:
             header, rows, n = _table_rows(columns)
             shown = f"first {len(rows)} of {n} rows" if n > len(rows) else f"{n} rows"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import socket
 import urllib.request
 
 import numpy as np
@@ -299,3 +301,26 @@ def test_report_names_the_settings_and_no_word_repeats(report):
     md = report.markdown.read_text()
     assert "61:2:129" in md and "gamma = 12" in md
     assert not re.search(r"\b(\S+:) \1", md), "a label repeated ('trust-constr: trust-constr:')"
+
+
+def test_a_run_folder_holds_exactly_one_run(tmp_path, capsys):
+    from advcluster.cli import main
+    from advcluster.io import LOCK_FILE
+
+    out = tmp_path / "r"
+    first = reproduce(out=out, only=["fig4"], quick=True, progress=False, settings={"num": 5}, n_jobs=1)
+    assert (out / "fig4_iris.png").exists() and not first.removed
+    (out / "mine.txt").write_text("keep")
+    second = reproduce(out=out, only=["fig8"], quick=True, progress=False, n_jobs=1)
+    assert set(second.removed) == {"fig4.csv", "fig4.json", "fig4_iris.png", "fig4_seeds.png", "fig4_wine.png"}
+    assert second.foreign == ["mine.txt"] and (out / "mine.txt").exists()
+    assert not (out / "fig4.csv").exists() and (out / "fig8.csv").exists()
+    assert "Removed 5 file(s)" in second.summary() and "mine.txt" in second.summary()
+    # A folder held by a live run: one line, exit 2, nothing written.
+    (out / LOCK_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+    before = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    assert main(["reproduce", "--quick", "--only", "fig8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is in use by another run" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == before

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._records import plain
-from ..io import atomic_write, write_table
+from ..io import atomic_write, run_folder, write_table
 from . import section6
 from .setups import SETUPS, UNIFORM_SETUPS, Setup, load_setup, setup_for
 
@@ -41,6 +41,7 @@ class Experiment:
     datasets: tuple = tuple(SETUPS)
     setting: dict = field(default_factory=dict)
     quick_setting: dict = field(default_factory=dict)
+    columns: tuple = ()  # the table's columns the report shows (default: all; the CSV has every one)
 
     def setups(self, quick=False, **settings) -> dict:
         """The setting of each data set, checked (a bad value is a ValueError, before any work)."""
@@ -91,7 +92,10 @@ EXPERIMENTS = {
                    "started at eps = 1), and the exact staircase beside both; each timed on a fresh model. For "
                    "every number of the paper: ours, the deviation at the paper's own eps*, and a verdict per "
                    "cell (same / differs, with the reason where it is known). Times are not compared across "
-                   "machines."),
+                   "machines.",
+                   columns=("dataset", "method", "clusters", "eps", "delta", "n_changed", "time", "paper_eps",
+                            "paper_delta", "paper_n_changed", "delta_at_paper_eps", "n_changed_at_paper_eps",
+                            "verdict", "reason")),
     )
 }
 """The experiments by name."""
@@ -247,6 +251,9 @@ class Report:
     html: Path | None
     time: float
     skipped: list
+    removed: list = field(default_factory=list)  # files of an earlier run in ``out``, deleted
+    foreign: list = field(default_factory=list)  # files in ``out`` no run wrote, kept
+    took_over: str = ""  # the lock of a run that was gone, taken over
 
     def table1_text(self) -> str:
         t1 = next((o for o in self.outputs if o.name == "table1"), None)
@@ -260,9 +267,12 @@ class Report:
         for i in range(len(t["dataset"])):
             pe, pd, pn, pt = (t[c][i] for c in ("paper_eps", "paper_delta", "paper_n_changed", "paper_time"))
             paper = f"{'':>7} {'':>6} {'':>4} {'':>7}" if math.isnan(pe) else f"{pe:>7.4g} {pd:>6} {pn:>4} {pt:>7.4g}"
+            verdict = t["verdict"][i]
+            if verdict.startswith("differs; at the paper's eps*"):
+                verdict = "differs (its delta, N_c at the paper's eps*)"
             lines.append(f"{t['dataset'][i]:6} {t['method'][i]:12} {t['K'][i]:>2} {t['clusters'][i]:>5} "
                          f"{t['eps'][i]:>9.6g} {t['delta'][i]:>6} {t['n_changed'][i]:>4} {t['time'][i]:>7.2f}"
-                         f" | {paper} | {t['verdict'][i]}")
+                         f" | {paper} | {verdict}")
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -272,6 +282,13 @@ class Report:
         lines += [f"Of the {len(claims)} claims checked, {passed} hold and {len(claims) - passed} fail:"]
         lines += [f"  fails: {s} ({d})" for o in self.outputs for s, ok, d in o.claims if not ok]
         lines += [f"  note: {s}" for s in self.skipped]
+        if self.removed:
+            lines.append(f"Removed {len(self.removed)} file(s) an earlier run left in {self.out}: "
+                         + ", ".join(self.removed))
+        if self.foreign:
+            lines.append(f"Kept {len(self.foreign)} file(s) in {self.out} that no run wrote: " + ", ".join(self.foreign))
+        if self.took_over:
+            lines.append(f"Took over the lock of a run that is gone ({self.took_over}).")
         if self.markdown:
             lines.append(f"Report: {self.markdown} and {self.html} ({self.time:.1f} s)")
         return "\n".join(lines)
@@ -279,7 +296,7 @@ class Report:
     def to_dict(self) -> dict:
         return dict(
             out=str(self.out), report_md=str(self.markdown), report_html=str(self.html), seconds=self.time,
-            skipped=self.skipped,
+            skipped=self.skipped, removed=self.removed, foreign=self.foreign,
             experiments={o.name: dict(title=o.title, csv=str(o.csv), figures=[str(f) for f in o.figures],
                                       seconds=o.time, claims=[dict(statement=s, passed=ok, detail=d)
                                                               for s, ok, d in o.claims])
@@ -301,22 +318,28 @@ def reproduce(out="advcluster-report", only=None, quick=False, data_dir=None, pr
     check_settings(settings, names, quick)
     out = Path(out)
     t0 = time.perf_counter()
-    outputs = _execute(names, out, quick, data_dir, settings, n_jobs, progress)
-    skipped = list(dict.fromkeys(n for o in outputs for n in o.notes))
-    report = Report(outputs, out, None, None, time.perf_counter() - t0, skipped)
-    try:
-        from ..report import write_report
-    except ImportError:  # pragma: no cover
-        return report
-    meta = dict(version=_version(), date=datetime.date.today().isoformat(),
-                command="advcluster reproduce" + (" --quick" if quick else "") + (f" --only {','.join(only)}" if only else "")
-                + "".join(f" --set {k}={v}" for k, v in settings.items()),
-                machine=f"{platform.platform()}, Python {platform.python_version()}",
-                total_time=report.time, table1=report.table1_text(), quick=quick)
-    sections = [_settings_section(settings)] + [
-        dict(name=o.name, title=o.title, text=o.text + "".join(f" Note: {n}." for n in o.notes),
-             table=o.table, csv=o.csv, figures=[f for f in o.figures if str(f).endswith(".png")],
-             params=o.params, claims=o.claims) for o in outputs]
-    report.markdown, report.html = write_report(sections, out, meta)
+    with run_folder(out) as folder:
+        outputs = _execute(names, out, quick, data_dir, settings, n_jobs, progress)
+        for o in outputs:
+            folder.wrote(*[p for p in (o.csv, out / f"{o.name}.json", *o.figures) if p is not None])
+        skipped = list(dict.fromkeys(n for o in outputs for n in o.notes))
+        report = Report(outputs, out, None, None, time.perf_counter() - t0, skipped)
+        try:
+            from ..report import write_report
+        except ImportError:  # pragma: no cover
+            return report
+        meta = dict(version=_version(), date=datetime.date.today().isoformat(),
+                    command="advcluster reproduce" + (" --quick" if quick else "")
+                    + (f" --only {','.join(only)}" if only else "") + "".join(f" --set {k}={v}" for k, v in settings.items()),
+                    machine=f"{platform.platform()}, Python {platform.python_version()}",
+                    total_time=report.time, table1=report.table1_text(), quick=quick)
+        sections = [_settings_section(settings)] + [
+            dict(name=o.name, title=o.title, text=o.text + "".join(f" Note: {n}." for n in o.notes),
+                 table=o.table, columns=EXPERIMENTS[o.name].columns if o.table else (), csv=o.csv,
+                 figures=[f for f in o.figures if str(f).endswith(".png")], params=o.params, claims=o.claims)
+            for o in outputs]
+        report.markdown, report.html = write_report(sections, out, meta)
+        folder.wrote(report.markdown, report.html)
+    report.removed, report.foreign, report.took_over = folder.removed, folder.foreign, folder.took_over
     report.time = time.perf_counter() - t0
     return report
