@@ -9,10 +9,7 @@ browser to prove the embedded images decode.
 from __future__ import annotations
 
 import base64
-import html
-import json
 import re
-import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -29,6 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from advcluster import plotting  # noqa: E402
 from advcluster.report import MAX_ROWS, write_report  # noqa: E402
+from browser import BROWSERS, browser, command, measure  # noqa: E402
 
 WIDTH, HEIGHT = 800, 450
 
@@ -331,36 +329,10 @@ def test_missing_figure_is_an_error(tmp_path):
         write_report([{"name": "x", "title": "x", "figures": [tmp_path / "nope.png"]}], tmp_path, {})
 
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
-
-def _browser():
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-_MEASURE = """<script>
-window.addEventListener("load", () => {
-  const page = document.body.clientWidth - 2 * parseFloat(getComputedStyle(document.body).paddingLeft);
-  const widths = [...document.querySelectorAll("table, pre")].map(e => Math.max(e.scrollWidth, e.getBoundingClientRect().width));
-  const out = document.createElement("pre");
-  out.id = "measured";
-  out.textContent = JSON.stringify({page: page, widths: widths, text: document.body.innerText});
-  document.body.appendChild(out);
-});
-</script>"""
-
-
-@pytest.mark.skipif(_browser() is None, reason=f"no headless browser found (looked for {', '.join(BROWSERS)})")
+@pytest.mark.skipif(browser() is None, reason=f"no headless browser found (looked for {', '.join(BROWSERS)})")
 def test_report_renders_in_headless_browser(report, tmp_path):
     _, _, html_path, _ = report
-    browser = _browser()
-    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}"]
+    base = command(tmp_path / "profile")
     url = html_path.resolve().as_uri()
     dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -374,17 +346,10 @@ def test_report_renders_in_headless_browser(report, tmp_path):
     magenta = np.all(pixels == (255, 0, 255), axis=1).sum()
     assert magenta > 100_000, f"only {magenta} magenta pixels: the embedded PNG did not render"
     assert n_colours(pixels) > 100
-    # A copy of the page with a script that measures what the browser laid out (the report
-    # itself has no script): every table and preformatted block within the page's width, and
-    # no markup characters in the text a reader sees.
-    probe = tmp_path / "probe.html"
-    probe.write_text(html_path.read_text().replace("</body>", _MEASURE + "</body>"))
-    dom = subprocess.run(base + ["--window-size=1100,3000", "--virtual-time-budget=5000", "--dump-dom",
-                                 probe.resolve().as_uri()], capture_output=True, text=True, timeout=90)
-    found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
-    assert found, dom.stdout[-2000:]
-    measured = json.loads(html.unescape(found.group(1)))
-    assert len(measured["widths"]) >= 6 and measured["page"] > 500
+    # As laid out: every table and preformatted block within the page's width (a 21-column
+    # table among them), and no markup characters in the text a reader sees.
+    measured = measure(html_path, tmp_path)
+    assert len(measured["widths"]) >= 6 and measured["page"] > 500 and measured["images"] == 3
     assert max(measured["widths"]) <= measured["page"] + 1, measured
     text = measured["text"]
     assert "uniform weights: the problem" in text

@@ -410,7 +410,7 @@ def _html(sections, out_dir: Path, meta: Mapping) -> str:
             body.append("<h3>Claims checked</h3><ul class=\"claims\">")
             for statement, passed, detail in claims:
                 cls, word = ("pass", "PASS") if passed else ("fail", "FAIL")
-                extra = f' <span class="detail">({esc(detail)})</span>' if detail else ""
+                extra = f' <span class="detail">({_inline(detail)})</span>' if detail else ""
                 body.append(f'<li class="{cls}"><span class="badge">{word}</span>{_inline(statement)}{extra}</li>')
             body.append("</ul>")
         for path, alt in _figures(section):
