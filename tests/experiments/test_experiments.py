@@ -135,7 +135,8 @@ def test_table1_claims_about_the_methods(report):
         _, ok, _ = _claim(report, "table1", d, "the direct method takes longer")
         assert ok == (r["time"][direct] > r["time"][tc])
         _, ok, _ = _claim(report, "table1", d, "trust-constr stops near its start")
-        assert ok == (abs(r["eps"][tc] - 1.0) <= 0.05)
+        x0 = _params(report, "table1")[d]["trust_constr_x0"]
+        assert x0 == 1.0 and ok == (abs(r["eps"][tc] - x0) <= 0.05)
         _, ok, _ = _claim(report, "table1", d, "the clean clustering has the paper's K")
         assert ok == (r["clusters"][0] == r["K"][0])
         stair = np.flatnonzero(r["method"] == "staircase")[0]
