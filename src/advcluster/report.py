@@ -44,7 +44,8 @@ MAX_ROWS = 15
 """Rows of each table shown in the report (the CSV holds them all)."""
 
 WIDE = 10
-"""Tables with more columns than this are set in a smaller font, to fit the page."""
+"""Tables with more columns than this are set in a smaller font, to fit the page (above 16
+columns their headers may also break inside a word)."""
 
 MAX_EMBED = 2 << 20
 """Largest CSV embedded in report.html (bytes); a larger one is named, not embedded."""
@@ -73,7 +74,7 @@ th, td { border: 1px solid #ccc; padding: .15rem .4rem; text-align: right; }
 td.text { overflow-wrap: anywhere; min-width: 4em; }
 table.wide { font-size: .7rem; }
 table.wide th, table.wide td { padding: .1rem .25rem; }
-table.wide th { overflow-wrap: anywhere; }
+table.widest th { overflow-wrap: anywhere; }
 th { background: #eee; }
 td.text, th.text { text-align: left; }
 table.meta td, table.meta th { text-align: left; }
@@ -348,7 +349,8 @@ def _html_table(header: list[str], rows: list[list[str]], cls: str = "", raw: bo
 
     head = "<tr>" + "".join(head_cell(h) for h in header) + "</tr>"
     body = "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in rows)
-    cls = " ".join(c for c in (cls, "wide" if len(header) > WIDE else "") if c)
+    cls = " ".join(c for c in (cls, "wide" if len(header) > WIDE else "",
+                                "widest" if len(header) > 16 else "") if c)
     cls_attr = f' class="{cls}"' if cls else ""
     return f"<table{cls_attr}><thead>{head}</thead><tbody>{body}</tbody></table>"
 

@@ -437,7 +437,7 @@ def table1(setups=SETUPS, quick=False, data_dir=None) -> Outcome:
         for method, r in results.items():
             paper = PAPER_TABLE1.get((name, method), (math.nan,) * 4)
             at = run.at(paper[0]) if not math.isnan(paper[0]) else None
-            at_paper = (int(at.value), int(at.n_changed)) if at is not None else (-1, -1)
+            at_paper = (int(at.value), int(at.n_changed)) if at is not None else (math.nan, math.nan)
             cells = _cells(name, method, float(r.theta[0]), int(r.deviation), int(r.n_changed), at_paper)
             row = (method, run.n, PAPER_K[name], int(run.clean.max() + 1), float(r.theta[0]), int(r.deviation),
                    int(r.n_changed), r.time, r.n_evals, *paper, *at_paper, *cells)
