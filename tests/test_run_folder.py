@@ -100,3 +100,26 @@ def test_files_outside_the_folder_are_refused(tmp_path):
     with run_folder(tmp_path / "out") as folder:
         with pytest.raises(ValueError, match="outside the run's folder"):
             folder.wrote(tmp_path / "elsewhere.csv")
+
+
+def test_an_edited_manifest_removes_nothing_outside_the_folder(tmp_path):
+    out = tmp_path / "out"
+    outside = tmp_path / "keep.txt"
+    outside.write_text("mine")
+    (out / "sub").mkdir(parents=True)
+    (out / MANIFEST_FILE).write_text(json.dumps(
+        {"files": [str(outside), "../keep.txt", "sub/../../keep.txt", "sub", LOCK_FILE, "gone.csv"]}))
+    with run_folder(out) as folder:
+        _write(folder, "a.csv")
+    assert outside.read_text() == "mine" and (out / "sub").is_dir()
+    assert folder.removed == []
+
+
+def test_a_manifest_that_is_not_a_list_of_files_is_ignored(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("mine")
+    (out / MANIFEST_FILE).write_text(json.dumps({"files": "abc"}))
+    with run_folder(out) as folder:
+        pass
+    assert (out / "a").exists() and folder.removed == [] and folder.foreign == ["a"]

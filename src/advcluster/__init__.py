@@ -23,11 +23,29 @@ from .deviation import (
 )
 from .attacks import BL1, BL2, OPTIMIZERS, AttackResult, attack
 from .datasets import list_datasets, load_dataset
-from .estimator import ConvexClustering, UnprovenLabelsWarning
 from .models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
 from .perturbation import Additive, FeatureShift, Multiplicative, Pointwise
 from .graph import Graph, complete_graph, knn_graph, uniform_graph
 from .solvers import METHODS, ClusteringResult, clusterpath, solve
+
+# The estimator needs scikit-learn's base classes, which take about a second to import: it is
+# loaded on first use, so that ``import advcluster`` and the command line start quickly.
+_LAZY = {"ConvexClustering": "estimator", "UnprovenLabelsWarning": "estimator"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     __version__ = version("advcluster")

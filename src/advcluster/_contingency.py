@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 # Contingency tables with at most this many cells (or 4 n) are counted densely
@@ -144,6 +143,8 @@ def assignment(rows, cols, counts, ka, kb) -> int:
     if ka * kb <= DENSE_MATCH_CELLS:
         table = np.zeros((ka, kb), dtype=np.int64)
         table[rows, cols] = counts
+        from scipy.optimize import linear_sum_assignment  # here: scipy.optimize is slow to import
+
         r, c = linear_sum_assignment(table, maximize=True)
         return int(table[r, c].sum())
     # Sparse: only nonzero cells are edges.  Put the smaller side on the rows and

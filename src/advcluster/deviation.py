@@ -31,7 +31,6 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from ._contingency import code_pair, contingency, delta_of_codes, label_array, label_codes, max_matched
 from .graph import first_appearance
@@ -194,6 +193,8 @@ def ari(ref, new) -> float:
     ``1``, not ``0``, when nothing changed, and it can be negative.
     """
     ca, _, cb, _ = code_pair(ref, new)
+    from sklearn.metrics import adjusted_rand_score
+
     return float(adjusted_rand_score(ca, cb))
 
 
@@ -233,6 +234,8 @@ def nmi(ref, new, average_method: str = "arithmetic") -> float:
     if average_method not in _NMI_AVERAGES:
         raise ValueError(f"unknown average_method {average_method!r}; choose one of {_NMI_AVERAGES}.")
     ca, _, cb, _ = code_pair(ref, new)
+    from sklearn.metrics import normalized_mutual_info_score
+
     return float(normalized_mutual_info_score(ca, cb, average_method=average_method))
 
 

@@ -19,7 +19,6 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee, shortest_path
-from sklearn.neighbors import BallTree, KDTree
 
 from ._validation import Integer, Real, Rule, check_data, check_nonnegative, is_integer, is_real
 
@@ -466,6 +465,8 @@ def _knn_indices(A, k):
     """
     n, d = A.shape
     q = min(n, k + 2)
+    from sklearn.neighbors import BallTree, KDTree  # here: scikit-learn takes a second to import
+
     tree = (KDTree if d <= 15 else BallTree)(A)
     ind = tree.query(A, k=q, return_distance=False)
     rows = np.arange(n)

@@ -404,12 +404,20 @@ class RunFolder:
     def _finish(self):
         """Delete what the previous run wrote and this one did not; list the rest; new manifest."""
         manifest = self.path / MANIFEST_FILE
-        earlier = set()
+        earlier = []
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            earlier = set(json.loads(manifest.read_text())["files"])
-        for rel in sorted(earlier - self.written):
+            earlier = json.loads(manifest.read_text())["files"]
+        if not isinstance(earlier, list):
+            earlier = []
+        root = self.path.resolve()
+        for rel in sorted({f for f in earlier if isinstance(f, str)} - self.written):
+            target, where = self.path / rel, (self.path / rel).parent.resolve()
+            # An edited manifest reaches no file outside the folder, no folder, nor the lock.
+            if (where != root and root not in where.parents) or target.name in (LOCK_FILE, MANIFEST_FILE) \
+                    or not (target.is_file() or target.is_symlink()):
+                continue
             with contextlib.suppress(FileNotFoundError):
-                (self.path / rel).unlink()
+                target.unlink()
                 self.removed.append(rel)
         self.foreign = sorted(self._files() - self.written)
         with atomic_write(manifest) as fh:

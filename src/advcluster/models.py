@@ -20,7 +20,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
 
 from ._validation import Flag, Integer, OneOf, check_data, check_int, renamed, validate
 from .graph import GRAPH_RULES, Graph, build_graph
@@ -319,6 +318,8 @@ class SklearnClusterer(LowerLevel):
         self.estimator = estimator
 
     def _solve(self, A):
+        from sklearn.base import clone
+
         est = clone(self.estimator)
         labels = est.fit_predict(A) if hasattr(est, "fit_predict") else est.fit(A).predict(A)
         return Response(np.asarray(labels))
@@ -362,6 +363,8 @@ class SklearnClassifier(LowerLevel):
         self._X_eval = A.copy() if self.X_eval is None else self.X_eval
 
     def _solve(self, A):
+        from sklearn.base import clone
+
         est = clone(self.estimator).fit(A, self.y)
         return Response(np.asarray(est.predict(self._X_eval)))
 

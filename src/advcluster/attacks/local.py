@@ -25,7 +25,6 @@ import warnings
 
 import numpy as np
 import scipy
-from scipy.optimize import BFGS, Bounds, NonlinearConstraint, minimize
 
 from .._validation import check_int, is_real
 from .core import EndNested, Outcome, check_optimizer, register
@@ -148,6 +147,8 @@ def run_trust_constr(search, *, x0=None, maxiter=100, finite_diff_rel_step=None)
         step = np.asarray(finite_diff_rel_step, dtype=float)
         if not (np.all(np.isfinite(step)) and np.all(step > 0)):
             raise ValueError(f"finite_diff_rel_step must be positive, got {finite_diff_rel_step!r}.")
+    from scipy.optimize import BFGS, Bounds, NonlinearConstraint, minimize  # here: slow to import
+
     problem = search.problem
     lo, hi = problem.search_box()
     t0 = _start(search, x0, lo, hi, "trust-constr")
@@ -196,6 +197,8 @@ def _scipy_dfo(search, name, method, x0, maxiter, step, xtol):
 
     def fun(u):
         return -obj(problem.project(unit.theta(u))).value
+
+    from scipy.optimize import Bounds, minimize  # here: slow to import
 
     bounds = Bounds(np.zeros(p), np.ones(p))
     if method == "COBYLA":

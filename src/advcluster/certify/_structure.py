@@ -9,7 +9,6 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial.distance import cdist
-from sklearn.neighbors import KDTree
 
 from ._inputs import metric, row_norms
 
@@ -60,6 +59,8 @@ class ClusterPairs:
     def __init__(self, C, q):
         self.C, self.q, self.K = C, q, C.shape[0]
         self.brute = self.K * (self.K - 1) // 2 <= BRUTE_CLUSTER_PAIRS
+        if not self.brute:
+            from sklearn.neighbors import KDTree  # here: scikit-learn takes a second to import
         self._tree = None if self.brute else KDTree(C, metric=TREE_METRIC[q])
         self._cache = None
 

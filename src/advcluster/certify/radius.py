@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.neighbors import KDTree
 
 from .._records import Record
 from .._validation import check_data, check_gamma
@@ -116,6 +115,8 @@ def _knn_margin(A, k, geom):
     if k >= n - 1:  # every other point is a neighbour: nothing can change
         return math.inf, None
     m = k + 2
+    from sklearn.neighbors import KDTree  # here: scikit-learn takes a second to import
+
     ind = KDTree(A).query(A, k=m, return_distance=False)
     rows = np.arange(n)
     self_hit = ind == rows[:, None]

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .. import ConvexClustering, ari
+from .. import ari
 from .args import add_model, add_solver
 from .inputs import add_input, read_input
 from .output import json_head, print_json, warn, save_table
@@ -57,6 +57,8 @@ def _run_solve(args):
 
 def fit(args, X):
     """The fitted :class:`~advcluster.ConvexClustering` of the model and solver options."""
+    from ..estimator import ConvexClustering  # here: scikit-learn is slow to import
+
     model = ConvexClustering(gamma=args.gamma, weights=args.weights, k=args.k, phi=args.phi,
                              method=args.method, tol=args.tol, p=args.p, max_iter=args.max_iter)
     with warnings.catch_warnings():

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.optimize import isotonic_regression, lsq_linear
 
 from ..graph import first_appearance
 from . import problem
@@ -128,6 +127,8 @@ def _column(a, gamma, w):
         return a.copy(), rank, False
     k = (n - 1 - 2 * np.arange(n)).astype(float)
     y = a[order] + lam * k
+    from scipy.optimize import isotonic_regression  # here: scipy.optimize is slow to import
+
     fit = isotonic_regression(y, increasing=True)
     starts = fit.blocks[:-1]
     if _blocks_proven(y, fit.x[starts], starts, np.abs(a[order]) + 3 * np.abs(lam * k)):
@@ -273,6 +274,8 @@ def _dual_column(graph, a, x, rank, lam):
         if np.abs(Z.sum(axis=1) * lam - t[nodes]).max() <= 1e-9 * (1 + np.abs(t[nodes]).max()):
             z[sel] = lam * np.clip(Z[pos], -1.0, 1.0)
         else:  # not expected; a bounded least-squares flow is slower but general
+            from scipy.optimize import lsq_linear
+
             J = graph.incidence[nodes][:, sel].toarray()
             z[sel] = lsq_linear(J, t[nodes], bounds=(-lam, lam), method="bvls", tol=1e-15).x
     return z
