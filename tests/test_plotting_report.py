@@ -324,6 +324,16 @@ def test_report_renders_settings_markup(report):
         assert mark not in text, mark
 
 
+def test_report_links_only_to_the_web_or_within_the_page(tmp_path):
+    text = ("See [the paper](https://example.org/p), [settings](#settings), [the CSV](tables/x.csv) "
+            "and [this](javascript:alert(1)).")
+    _, html_path = write_report([{"name": "settings", "title": "Links", "text": text}], tmp_path, {})
+    page = html_path.read_text()
+    assert '<a href="https://example.org/p">the paper</a>' in page and '<a href="#settings">settings</a>' in page
+    assert "the CSV (<code>tables/x.csv</code>)" in page and "this (<code>javascript:alert(1</code>))" in page
+    assert not [u for u in re.findall(r'(?:src|href)="([^"]*)"', page) if not u.startswith(("https:", "#"))]
+
+
 def test_missing_figure_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_report([{"name": "x", "title": "x", "figures": [tmp_path / "nope.png"]}], tmp_path, {})

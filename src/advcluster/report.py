@@ -298,12 +298,14 @@ _CODE = re.compile(r"``(.+?)``|`([^`]+)`")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_WEB = re.compile(r"(https?:|mailto:|#)", re.I)
 _ITEM = re.compile(r"^\s*[-*] ")
 
 
 def _inline(text: str) -> str:
     """Escape ``text`` for HTML, then render code (in single or double backticks),
-    ``**bold**``, ``*italic*`` and links."""
+    ``**bold**``, ``*italic*`` and links (web and in-page ones; a link to a file beside the
+    report, which travels alone, shows its path instead)."""
     pieces, end = [], 0
     for m in _CODE.finditer(text):
         pieces.append(_prose(text[end:m.start()]))
@@ -317,7 +319,8 @@ def _prose(chunk: str) -> str:
     chunk = html.escape(chunk)
     chunk = _BOLD.sub(r"<strong>\1</strong>", chunk)
     chunk = _ITALIC.sub(r"<em>\1</em>", chunk)
-    return _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', chunk)
+    return _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>' if _WEB.match(m.group(2))
+                     else f"{m.group(1)} (<code>{m.group(2)}</code>)", chunk)
 
 
 def _paragraphs(text: str) -> str:
