@@ -53,6 +53,7 @@ def run(
     check_every=10,
     max_jacobi=0,
     cg_tol=None,
+    callback=None,
 ):
     """Solve convex clustering by the alternating direction method of multipliers.
 
@@ -111,6 +112,9 @@ def run(
     cg_tol : float, optional
         Relative residual of those CG solves; default ``min(1e-10, tol / 100)``: the errors of
         inexact ``X``-updates accumulate in the multiplier, so looser solves stall above ``tol``.
+    callback : callable, optional
+        Called with each ``history`` record as it is made (:func:`advcluster.solve` adds the
+        method and the seconds since the solve began).
 
     Returns
     -------
@@ -157,6 +161,8 @@ def run(
                 primal_objective=ev["primal_objective"],
             )
         )
+        if callback is not None:
+            callback(history[-1])
         if verbose:
             print(
                 f"admm {k:6d}  sigma {sigma:8.2e}  kkt {ev['kkt_residual']:.3e}  "

@@ -153,6 +153,7 @@ def solve(
     label_rule="components",
     certify=True,
     verbose=False,
+    callback=None,
     **options,
 ) -> ClusteringResult:
     """Solve convex clustering ``min_X 1/2 ||X - A||^2 + gamma sum_e w_e ||x_i - x_j||_p``.
@@ -188,6 +189,14 @@ def solve(
         none is, the solve continues at a tighter tolerance up to :data:`REFINE_ROUNDS` times,
         and what stays undecided is reported (``labels_certified``, ``n_undecided``).
         False reads labels off the centres with ``label_tol`` (faster; nothing proven).
+    callback : callable, optional
+        Progress of an iterative method (ssnal, admm), instead of ``verbose``'s prints:
+        ``callback(record)`` after each of its iterations that measures the evidence, with
+        ``record`` a dict: ``method``, ``iteration`` (from 1 in each run; a re-solve that
+        settles the partition starts again), ``seconds`` since the solve began, the relative
+        ``kkt_residual`` and ``duality_gap`` (as on the result) and the method's own counters:
+        its ``history`` entry, objectives in the centred, unit-spread frame it solves in.
+        Exact methods make no such record. Its return value is ignored.
     **options
         Passed to the method (see its docstring).
 
@@ -213,10 +222,12 @@ def solve(
     spec = METHODS[method]
     options = renamed(options, RENAMED_OPTIONS, f"method {method!r}")
     accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
-    accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose")]
+    accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose", "callback")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for method {method!r}; it accepts {accepted}.")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable (it receives one dict per iteration), got {callback!r}.")
     x0 = _check_start(x0, (n, d), "x0")
     z0 = _check_start(z0, (graph.n_edges, d), "z0")
     why = spec.why_not(graph, d, p)
@@ -224,6 +235,13 @@ def solve(
         raise ValueError(why)
 
     start = time.perf_counter()
+    if callback is not None and "callback" in inspect.signature(spec.run).parameters:
+        user = callback
+
+        def progress(record):
+            user({"method": spec.name, **record, "seconds": time.perf_counter() - start})
+
+        options = {**options, "callback": progress}
     local = _renumbering(graph)
     if local is None:
         res = _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rule, certify, verbose,

@@ -281,6 +281,7 @@ def run(
     max_coarse=2000,
     inner_ratio=0.2,
     max_jacobi=None,
+    callback=None,
 ):
     """SSNAL for p = 2.
 
@@ -326,6 +327,9 @@ def run(
         for good (:class:`~advcluster.solvers.linear.ShiftedLaplacian`); 0
         always factorises.  Default: 0 for ``d <= 3`` (kNN graphs of such data
         have small separators, so the factor stays sparse), 20 above.
+    callback : callable, optional
+        Called with each outer iteration's ``history`` record (the ADMM phase's are not
+        reported; :func:`advcluster.solve` adds the method and the seconds since it began).
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
@@ -416,6 +420,8 @@ def run(
         ev = problem.evidence(A, graph, gamma, X, U, Z, 2)
         history.append(dict(iteration=it, sigma=sigma, admm=n_admm, newton=n_newton, cg=n_cg,
                             line_search_failures=stalled, **ev))
+        if callback is not None:
+            callback(history[-1])
         if verbose:
             print(
                 f"ssnal {it:3d}  sigma {sigma:9.3e}  kkt {ev['kkt_residual']:.2e}  "
