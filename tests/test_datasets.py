@@ -207,6 +207,23 @@ def test_packaged_copy_is_found_without_network_or_settings(monkeypatch, isolate
     assert "CC BY 4.0" in licence.read_text() and "10.24432/C5H30K" in licence.read_text()
 
 
+def test_packaged_copy_is_never_downloaded_over(monkeypatch, seeds_bytes, isolated):
+    calls = []
+
+    def download(url, dest):
+        calls.append(url)
+        return ds._parse_seeds(seeds_bytes, url)
+
+    monkeypatch.setattr(ds, "_download", download)
+    monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA")
+    assert load_dataset("seeds").n_samples == 210  # download=True by default
+    assert {row.name: row for row in list_datasets()}["seeds"].available
+    assert calls == []
+    monkeypatch.setenv("ADVCLUSTER_NO_PACKAGED_DATA", "1")  # hidden: the same call downloads
+    assert load_dataset("seeds").n_samples == 210
+    assert calls == [SEEDS_URL]
+
+
 def test_given_copies_beat_the_packaged_one(monkeypatch, tmp_path, seeds_bytes, isolated):
     monkeypatch.delenv("ADVCLUSTER_NO_PACKAGED_DATA")
     lines = _lines(seeds_bytes)

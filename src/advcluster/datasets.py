@@ -50,7 +50,7 @@ SEEDS_FILE = "seeds_dataset.txt"
 SEEDS_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00236/seeds_dataset.txt"
 DATA_ENV = "ADVCLUSTER_DATA"
 CACHE_ENV = "ADVCLUSTER_CACHE"
-NO_PACKAGED_ENV = "ADVCLUSTER_NO_PACKAGED_DATA"  # set (not "0") to ignore the packaged copy
+NO_PACKAGED_ENV = "ADVCLUSTER_NO_PACKAGED_DATA"  # set (not "" or "0") to ignore the packaged copy
 _TIMEOUT = 30.0  # seconds, for the download
 _MAX_BYTES = 1 << 20  # the real file is 9,300 bytes; refuse anything absurd
 
@@ -175,7 +175,9 @@ def load_dataset(name, data_dir=None, download=True, **options) -> Dataset:
     data_dir : str or path-like, optional
         Seeds only: a folder holding ``seeds_dataset.txt``, looked in first, before the
         folder named by ``$ADVCLUSTER_DATA``, the copy shipped with the package
-        (:func:`packaged_seeds`) and the cache (:func:`cache_dir`).
+        (:func:`packaged_seeds`) and the cache (:func:`cache_dir`). A given folder (or
+        ``$ADVCLUSTER_DATA``) without the file is passed over for the next place; the
+        :attr:`Dataset.description` names the file read.
     download : bool, default=True
         Seeds only: when the file is found nowhere (the packaged copy hidden or removed),
         download it from :data:`SEEDS_URL` into the cache (one notice line on stderr).
@@ -300,7 +302,7 @@ def _find_seeds(data_dir):
 
 def packaged_seeds() -> Path | None:
     """The Seeds file shipped with the package, or None when it is absent or hidden by
-    ``$ADVCLUSTER_NO_PACKAGED_DATA`` (any value but ``0``)."""
+    ``$ADVCLUSTER_NO_PACKAGED_DATA`` (set to anything but empty or ``0``)."""
     if os.environ.get(NO_PACKAGED_ENV, "0") not in ("", "0"):
         return None
     path = Path(str(importlib.resources.files("advcluster") / "data" / SEEDS_FILE))

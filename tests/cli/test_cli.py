@@ -13,6 +13,7 @@ what the user sees, and an exception escaping it would be a traceback.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ from advcluster import ConvexClustering, certified_radius, recovery_bounds, unif
 from advcluster.attacks import OPTIMIZERS
 from advcluster.cli import main
 from advcluster.cli.args import key_value
-from advcluster.datasets import list_datasets, packaged_seeds
+from advcluster.datasets import SEEDS_FILE, list_datasets
 from advcluster.deviation import deviation
 from advcluster.io import load_matrix
 from advcluster.models import ConvexClusteringModel
@@ -45,8 +46,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 # The installed console script sits next to the interpreter in a virtual environment.
 SCRIPT = shutil.which("advcluster", path=str(Path(sys.executable).parent)) or shutil.which("advcluster")
 
-# The folder of the UCI Seeds file shipped with the package (given as --data-dir in some tests).
-SEEDS_DIR = packaged_seeds().parent
 
 # ----------------------------------------------------------------------------- data files
 
@@ -269,6 +268,13 @@ def _no_seeds(d: Path):
     """Environment variables under which the Seeds file is found nowhere (and never downloaded)."""
     return {"ADVCLUSTER_DATA": str(d / "nodata"), "ADVCLUSTER_CACHE": str(d / "nocache"),
             "ADVCLUSTER_NO_PACKAGED_DATA": "1"}
+
+
+@pytest.fixture
+def seeds_dir(tmp_path):
+    """A folder holding a copy of the Seeds file shipped with the package (for --data-dir)."""
+    (tmp_path / SEEDS_FILE).write_bytes((importlib.resources.files("advcluster") / "data" / SEEDS_FILE).read_bytes())
+    return tmp_path
 
 
 class _Result:
@@ -554,7 +560,7 @@ def test_help_lists_every_subcommand(capsys):
         assert name in out
 
 
-def test_datasets_table(cli, workdir, monkeypatch):
+def test_datasets_table(cli, workdir, monkeypatch, seeds_dir):
     for key, value in _no_seeds(workdir).items():
         monkeypatch.setenv(key, value)
     proc = _ok(cli(GOOD["datasets"]))
@@ -568,7 +574,7 @@ def test_datasets_table(cli, workdir, monkeypatch):
                             "yes" if info.available else "no"]
     assert {_split_row(line)[0]: _split_row(line)[5] for line in lines[1:1 + len(infos)]}["seeds"] == "no"
     assert "downloaded on first use" in lines[-1]
-    out = _ok(cli(["datasets", "--data-dir", str(SEEDS_DIR)])).stdout
+    out = _ok(cli(["datasets", "--data-dir", str(seeds_dir)])).stdout
     seeds = next(_split_row(line) for line in out.splitlines() if line.startswith("seeds "))
     assert seeds[5] == "yes"
 
@@ -598,11 +604,14 @@ def test_seeds_by_name_in_a_process(processes):
     assert res["n_samples"] == 210 and res["n_features"] == 7 and res["data"].startswith("data set seeds")
 
 
-def test_seeds_by_name_equals_the_seeds_file(cli):
+def test_seeds_by_name_equals_the_seeds_file(cli, workdir, monkeypatch, seeds_dir):
     # The file has irregular runs of tabs; read as a FILE it gives the same matrix (column 7 is the class).
-    by_name = _json(cli(["solve", "--dataset", "seeds", "--data-dir", str(SEEDS_DIR), "--columns", "area,perimeter",
+    # The packaged copy is hidden, so --data-dir is what finds the file by name.
+    for key, value in _no_seeds(workdir).items():
+        monkeypatch.setenv(key, value)
+    by_name = _json(cli(["solve", "--dataset", "seeds", "--data-dir", str(seeds_dir), "--columns", "area,perimeter",
                          "--gamma", "2", "--json"]))
-    by_file = _json(cli(["solve", str(SEEDS_DIR / "seeds_dataset.txt"), "--columns", "0,1", "--gamma", "2", "--json"]))
+    by_file = _json(cli(["solve", str(seeds_dir / SEEDS_FILE), "--columns", "0,1", "--gamma", "2", "--json"]))
     assert by_name["n_features"] == by_file["n_features"] == 2
     assert by_name["labels"] == by_file["labels"]
 

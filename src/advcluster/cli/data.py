@@ -36,7 +36,7 @@ def _run_datasets(args):
     for row in (head, *table):
         print("  ".join(x.rjust(w) if j in right else x.ljust(w) for j, (x, w) in enumerate(zip(row, widths))).rstrip())
     if not all(r.available for r in rows):
-        print("local 'no': not found in --data-dir, $ADVCLUSTER_DATA or the cache; downloaded on first use "
+        print("local 'no': not found in --data-dir, $ADVCLUSTER_DATA, the package or the cache; downloaded on first use "
               "(or give --data-dir DIR)")
     return 0
 

@@ -33,8 +33,8 @@ def add_input(parser, demo=True):
     g.add_argument("--no-header", action="store_true",
                    help="the first row of a text file is data (default: detected)")
     g.add_argument("--data-dir", metavar="DIR",
-                   help="--dataset seeds: a folder holding seeds_dataset.txt, looked in before "
-                   "$ADVCLUSTER_DATA and the cache")
+                   help="--dataset seeds: a folder holding another copy of seeds_dataset.txt, looked in "
+                   "before $ADVCLUSTER_DATA, the copy shipped with advcluster and the cache")
     g.add_argument("--no-download", action="store_true",
                    help="--dataset seeds: never download the file (default: download it once into the "
                    "cache when it is found nowhere)")
