@@ -143,20 +143,23 @@ def run_experiment(name, out=None, quick=False, data_dir=None, n_jobs=1, **setti
     :class:`Setup` but ``dataset``; ``weights="uniform"`` selects :data:`UNIFORM_SETUPS`).
     ``n_jobs``: data sets run in parallel processes (joblib).
     """
-    return _execute([name], out, quick, data_dir, settings, n_jobs)[0]
+    return _execute(check_settings(settings, [name], quick), out, quick, data_dir, n_jobs)[0]
 
 
-def _execute(names, out, quick, data_dir, settings, n_jobs=1, progress=False) -> list[ExperimentOutput]:
-    """The experiments ``names`` on every data set, one process per data set (its experiments
-    run in order and share its runs), merged into one output per experiment and written to ``out``."""
-    check_settings(settings, names, quick)
-    datasets = list(dict.fromkeys(d for n in names for d in EXPERIMENTS[n].datasets))
+def _execute(setups, out, quick, data_dir, n_jobs=1, progress=False) -> list[ExperimentOutput]:
+    """The experiments of ``setups`` (:func:`check_settings`'s answer) on every data set, one
+    process per data set (its experiments run in order and share its runs), merged into one
+    output per experiment and written to ``out``."""
+    names = list(setups)
+    by_dataset = {}  # dataset -> {experiment: Setup}, experiments in order
+    for name in names:
+        for dataset, setup in setups[name].items():
+            by_dataset.setdefault(dataset, {})[name] = setup
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
     # The largest data set first, so that it does not start last on a busy worker.
-    rows = {d: check_settings(settings, [n], quick)[n][d].rows for n in names for d in EXPERIMENTS[n].datasets}
-    jobs = [(d, names, quick, None if data_dir is None else str(data_dir), settings, out)
-            for d in sorted(datasets, key=lambda d: -rows[d])]
+    jobs = [(d, by_dataset[d], quick, None if data_dir is None else str(data_dir), out)
+            for d in sorted(by_dataset, key=lambda d: -max(s.rows for s in by_dataset[d].values()))]
     from joblib import Parallel, delayed, effective_n_jobs
 
     workers = min(len(jobs), effective_n_jobs(n_jobs))
@@ -189,16 +192,15 @@ def _execute(names, out, quick, data_dir, settings, n_jobs=1, progress=False) ->
     return outputs
 
 
-def _on_dataset(dataset, names, quick, data_dir, settings, out):
-    """``(dataset, {experiment: (Outcome, seconds, figures, notes)})``: the experiments ``names``
-    that run on ``dataset``, in order, each with its figure written to ``out``."""
+def _on_dataset(dataset, setups, quick, data_dir, out):
+    """``(dataset, {experiment: (Outcome, seconds, figures, notes)})``: the experiments of
+    ``setups`` (experiment -> its Setup on ``dataset``), in order, each with its figure written
+    to ``out``."""
+    section6.forget_runs()  # shared within this call only: no answers or times from an earlier one
     results = {}
-    for name in names:
-        exp = EXPERIMENTS[name]
-        if dataset not in exp.datasets:
-            continue
+    for name, setup in setups.items():
         t0 = time.perf_counter()
-        outcome = exp.run({dataset: exp.setups(quick, **settings)[dataset]}, quick=quick, data_dir=data_dir)
+        outcome = EXPERIMENTS[name].run({dataset: setup}, quick=quick, data_dir=data_dir)
         seconds = time.perf_counter() - t0
         figures, notes = _figure(name, outcome, dataset, out, svg=not quick) if out is not None else ([], [])
         results[name] = (outcome, seconds, figures, notes)
@@ -315,11 +317,11 @@ def reproduce(out="advcluster-report", only=None, quick=False, data_dir=None, pr
     """
     names = list(EXPERIMENTS) if only is None else list(only)
     settings = dict(settings or {})
-    check_settings(settings, names, quick)
+    setups = check_settings(settings, names, quick)
     out = Path(out)
     t0 = time.perf_counter()
     with run_folder(out) as folder:
-        outputs = _execute(names, out, quick, data_dir, settings, n_jobs, progress)
+        outputs = _execute(setups, out, quick, data_dir, n_jobs, progress)
         for o in outputs:
             folder.wrote(*[p for p in (o.csv, out / f"{o.name}.json", *o.figures) if p is not None])
         skipped = list(dict.fromkeys(n for o in outputs for n in o.notes))

@@ -122,6 +122,11 @@ def _run(setup: Setup, data_dir=None) -> Run:
     return Run(setup, data_dir)
 
 
+def forget_runs():
+    """Drop the kept runs: the next experiment solves afresh (and times its direct method anew)."""
+    _run.cache_clear()
+
+
 def _each(setups, data_dir, one) -> Outcome:
     """``one(run, name) -> (table, params, claims)`` on every setting; tables stacked with a
     ``dataset`` column, claims prefixed with the data set's name."""
