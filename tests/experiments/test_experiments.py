@@ -13,7 +13,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from advcluster.experiments import EXPERIMENTS, SETUPS, UNIFORM_SETUPS, check_settings, reproduce, run_experiment
+from advcluster.experiments import (EXPERIMENTS, SETUPS, UNIFORM_SETUPS, check_settings, reproduce, run_experiment,
+                                    setup_for)
 from advcluster.experiments.setups import index_rows
 from browser import browser, measure
 
@@ -326,6 +327,8 @@ def test_settings_are_checked_before_anything_runs(tmp_path):
         assert not (tmp_path / "r").exists()
     with pytest.raises(ValueError, match="unknown experiment"):
         run_experiment("fig9")
+    with pytest.raises(ValueError, match=r"no Section 6 setting for data set 'moons'; choose one of \['iris'"):
+        setup_for("moons")
 
 
 def test_every_setting_is_honoured_by_fig4(tmp_path):

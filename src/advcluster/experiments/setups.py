@@ -179,6 +179,8 @@ def setup_for(dataset: str, **settings) -> Setup:
     """``dataset``'s setting with ``settings`` applied: the uniform variant's defaults when
     ``weights="uniform"`` is asked for, the paper's model otherwise."""
     base = UNIFORM_SETUPS if settings.get("weights") == "uniform" else SETUPS
+    if dataset not in base:
+        raise ValueError(f"no Section 6 setting for data set {dataset!r}; choose one of {sorted(base)}.")
     return base[dataset].with_(**settings)
 
 
