@@ -892,3 +892,66 @@ def test_hops_from_match_a_plain_breadth_first_search(case, data):
                     nxt.append(v)
         frontier = nxt
     np.testing.assert_array_equal(g.hops_from(sources, mask), expected)
+
+
+# ---------------------------------------------------------------- KnnGraphs (updates after moves)
+
+def _moved_copies(seed):
+    """A reference and three moved copies: integer grids (many ties), Gaussian data, duplicates."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(15, 200))
+    d = int(rng.choice([1, 2, 3, 5, 20]))
+    k = int(rng.integers(1, min(12, n - 1) + 1))
+    kind = seed % 3
+    A = rng.integers(0, 4, (n, d)).astype(float) if kind == 0 else rng.normal(size=(n, d))
+    if kind == 2:
+        A[rng.integers(0, n, n // 5)] = A[rng.integers(0, n, n // 5)]
+    copies = []
+    for r in range(3):
+        B = A.copy()
+        rows = rng.choice(n, int(rng.integers(1, max(2, n // 10))), replace=False)
+        if kind == 0:
+            B[rows] = rng.integers(0, 4, (rows.size, d))
+        elif kind == 2 and r == 2:  # moved onto other points: duplicates made and undone
+            B[rows] = A[rng.integers(0, n, rows.size)]
+        else:
+            B[rows] += rng.normal(0, rng.choice([0.01, 0.3, 2.0]), (rows.size, d))
+        copies.append(B)
+    return A, k, copies
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_knn_graphs_updates_equal_fresh_builds(seed):
+    from advcluster.graph import KnnGraphs
+
+    A, k, copies = _moved_copies(seed)
+    graphs = KnnGraphs(A, k, 0.5)
+    for B in copies:
+        fresh, updated = knn_graph(B, k, 0.5), graphs.graph_for(B)
+        np.testing.assert_array_equal(updated.edges, fresh.edges)
+        np.testing.assert_array_equal(updated.weights, fresh.weights)
+
+
+def test_knn_graphs_unmoved_data_share_the_reference_graph_and_bad_shapes_are_named():
+    from advcluster.graph import KnnGraphs
+
+    A = np.random.default_rng(0).normal(size=(40, 2))
+    graphs = KnnGraphs(A, 5)
+    assert graphs.graph_for(A.copy()) is graphs.graph
+    B = A + 1.0  # every row moved: more than max_moved, built afresh
+    np.testing.assert_array_equal(graphs.graph_for(B).edges, knn_graph(B, 5).edges)
+    with pytest.raises(ValueError, match="same points"):
+        graphs.graph_for(A[:30])
+    with pytest.raises(ValueError, match="max_moved"):
+        KnnGraphs(A, 5, max_moved=-1)
+
+
+def test_knn_graphs_search_only_the_lists_that_can_change():
+    from advcluster.graph import KnnGraphs
+
+    A = np.random.default_rng(1).normal(size=(2000, 2))
+    graphs = KnnGraphs(A, 10)
+    B = A.copy()
+    B[:20] += 0.01
+    changed = graphs.changed_lists(B, np.arange(20))
+    assert set(range(20)) <= set(changed) and changed.size < 400  # about 2 k lists per moved point

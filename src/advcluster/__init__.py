@@ -25,7 +25,7 @@ from .attacks import BL1, BL2, OPTIMIZERS, AttackResult, attack
 from .datasets import list_datasets, load_dataset
 from .models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
 from .perturbation import Additive, FeatureShift, Multiplicative, Pointwise
-from .graph import Graph, complete_graph, knn_graph, uniform_graph
+from .graph import Graph, KnnGraphs, complete_graph, knn_graph, uniform_graph
 from .solvers import METHODS, ClusteringResult, clusterpath, solve
 
 # The estimator needs scikit-learn's base classes, which take about a second to import: it is
@@ -55,6 +55,7 @@ del PackageNotFoundError, version
 
 __all__ = [
     "Graph",
+    "KnnGraphs",
     "knn_graph",
     "complete_graph",
     "uniform_graph",

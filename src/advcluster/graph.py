@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee, sh
 
 from ._validation import Integer, Real, Rule, check_data, check_nonnegative, is_integer, is_real
 
-__all__ = ["Graph", "Relabelling", "WEIGHT_SCHEMES", "GRAPH_RULES", "build_graph", "knn_graph", "complete_graph",
+__all__ = ["Graph", "KnnGraphs", "Relabelling", "WEIGHT_SCHEMES", "GRAPH_RULES", "build_graph", "knn_graph", "complete_graph",
            "uniform_graph"]
 
 WEIGHT_SCHEMES = ("knn", "complete", "uniform")
@@ -435,9 +435,98 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
     return _gaussian_graph(A, n, np.column_stack([rows, neighbours.ravel()]), phi)
 
 
+class KnnGraphs:
+    """The kNN graphs (:func:`knn_graph`) of data that differ from a reference in a few rows,
+    each equal to a fresh build and made in time proportional to the change.
+
+    An attack moves a few points and rebuilds the graph, again and again.  A point's list of
+    ``k`` nearest others changes only when the point moved, when its list held a point that
+    moved, or when a moved point comes within its ``k``-th distance (ties included); only those
+    lists are searched again, on the new data.  Every update is made from the reference, so
+    nothing drifts however many are made.
+
+    Parameters
+    ----------
+    A : array (n_samples, n_features)
+        The reference data (the clean data of an attack).
+    k, phi
+        As :func:`knn_graph`.
+    max_moved : float
+        Above this share of moved rows, :meth:`graph_for` builds afresh (the same graph).
+    """
+
+    def __init__(self, A, k: int = 10, phi: float = 0.5, max_moved: float = 0.2):
+        self.graph = knn_graph(A, k, phi)  # checks A, k and phi
+        self.max_moved = float(check_nonnegative(max_moved, "max_moved"))
+        self.reference = np.array(A, dtype=float)
+        self.reference.setflags(write=False)
+        self.k, self.phi = int(k), float(phi)
+        n = self.graph.n
+        self.neighbours = _knn_indices(self.reference, self.k)
+        self.kth = _sq_dist(self.reference, np.arange(n), self.neighbours[:, -1])
+
+    def graph_for(self, B) -> Graph:
+        """``knn_graph(B, k, phi)``, updated from the reference's."""
+        B = check_data(B)
+        if B.shape != self.reference.shape:
+            raise ValueError(f"the data have shape {B.shape}, the reference {self.reference.shape}; "
+                             "an update needs the same points with some rows moved.")
+        n = B.shape[0]
+        moved = np.flatnonzero(np.any(B != self.reference, axis=1))
+        if moved.size == 0:
+            return self.graph
+        if moved.size > self.max_moved * n:
+            return knn_graph(B, self.k, self.phi)
+        neighbours = self.neighbours.copy()
+        changed = self.changed_lists(B, moved)
+        neighbours[changed] = _knn_indices(B, self.k, changed)
+        return _gaussian_graph(B, n, np.column_stack([np.repeat(np.arange(n), self.k), neighbours.ravel()]),
+                               self.phi)
+
+    def changed_lists(self, B, moved):
+        """The points whose neighbour list may differ on ``B`` (rows ``moved`` moved)."""
+        n = B.shape[0]
+        was_moved = np.zeros(n, dtype=bool)
+        was_moved[moved] = True
+        held = np.any(was_moved[self.neighbours], axis=1)
+        # Each point's distance to the nearest moved point's new place, by a tree over those
+        # places: a candidate when within its own k-th distance (widened for the tree's rounding),
+        # then checked with the distances the lists are ranked by.
+        from sklearn.neighbors import BallTree, KDTree
+
+        tree = (KDTree if B.shape[1] <= 15 else BallTree)(B[moved])
+        dist, nearest = tree.query(self.reference, k=1)
+        near = np.flatnonzero(~was_moved & (dist[:, 0] <= np.sqrt(self.kth) * (1 + 1e-9) + 1e-300))
+        if near.size and moved.size > 1:  # every moved point within reach of a candidate
+            found = tree.query_radius(self.reference[near], r=np.sqrt(self.kth[near]) * (1 + 1e-9) + 1e-300)
+            counts = np.array([len(f) for f in found], dtype=np.int64)
+            near, source = np.repeat(near, counts), moved[np.concatenate(found).astype(np.int64)]
+        else:
+            source = moved[nearest[near, 0]]
+        entered = near[_sq_dist(B, near, source) <= self.kth[near]]
+        out = was_moved | held
+        out[entered] = True
+        return np.flatnonzero(out)
+
+
+def carry_edges(values, edges, graph):
+    """Rows of ``values`` (one per edge of ``edges``, sorted as a :class:`Graph`'s) moved onto
+    ``graph``'s edges: the rows of the edges both have, 0 on the others (a warm start's dual)."""
+    n = graph.n
+    key_old = edges[:, 0] * n + edges[:, 1]
+    key_new = graph.edges[:, 0] * n + graph.edges[:, 1]
+    out = np.zeros((graph.n_edges,) + values.shape[1:])
+    if len(key_old):
+        pos = np.minimum(np.searchsorted(key_old, key_new), len(key_old) - 1)
+        hit = key_old[pos] == key_new
+        out[hit] = values[pos[hit]]
+    return out
+
+
 def _gaussian_graph(A, n, pairs, phi):
     i, j = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-    key = np.unique(i * n + j)
+    key = np.sort(i * n + j)  # np.unique's hashing is slower on a million keys
+    key = key[np.r_[True, key[1:] != key[:-1]]]
     edges = np.column_stack([key // n, key % n]).astype(np.int64)
     return Graph(n, edges, _gaussian(A, edges, phi))
 
@@ -453,8 +542,9 @@ def _sq_dist(A, rows, cols):
     return np.sum(diff * diff, axis=-1)
 
 
-def _knn_indices(A, k):
-    """The k nearest other points of every point, ties broken by the smaller index.
+def _knn_indices(A, k, rows=None):
+    """The k nearest other points of every point (of ``rows``, default all), ties broken by the
+    smaller index.
 
     A k-d tree (a ball tree above 15 features) proposes the ``k + 2`` nearest points;
     both compute distances from coordinate differences, so equal distances stay equal
@@ -468,8 +558,8 @@ def _knn_indices(A, k):
     from sklearn.neighbors import BallTree, KDTree  # here: scikit-learn takes a second to import
 
     tree = (KDTree if d <= 15 else BallTree)(A)
-    ind = tree.query(A, k=q, return_distance=False)
-    rows = np.arange(n)
+    rows = np.arange(n) if rows is None else rows
+    ind = tree.query(A[rows], k=q, return_distance=False)
     d2 = np.empty(ind.shape)
     for c in range(q):
         d2[:, c] = _sq_dist(A, rows, ind[:, c])
@@ -484,8 +574,8 @@ def _knn_indices(A, k):
     for start in range(0, ambiguous.size, _RADIUS_CHUNK):
         chunk = ambiguous[start:start + _RADIUS_CHUNK]
         radius = np.sqrt(d_last[chunk]) * (1 + 1e-9)
-        found = tree.query_radius(A[chunk], r=radius, return_distance=False)
-        out[chunk] = _nearest_others_ragged(A, chunk, found, k)
+        found = tree.query_radius(A[rows[chunk]], r=radius, return_distance=False)
+        out[chunk] = _nearest_others_ragged(A, rows[chunk], found, k)
     return out
 
 

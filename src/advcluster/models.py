@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import Flag, Integer, OneOf, check_data, check_int, renamed, validate
-from .graph import GRAPH_RULES, Graph, build_graph
+from .graph import GRAPH_RULES, Graph, KnnGraphs, build_graph, carry_edges
 from .solvers import METHODS, solve
 from .solvers.core import SOLVE_RULES
 from .solvers.exact1d import exact_solution
@@ -223,6 +223,8 @@ class ConvexClusteringModel(LowerLevel):
 
     def _setup(self, A):
         self._graph = build_graph(A, self.weights, self.k, self.phi)
+        # kNN graphs of perturbed data: updated where the points moved (equal to a fresh build)
+        self._knn = KnnGraphs(A, self.k, self.phi) if self.rebuilds_graph and self.weights == "knn" else None
         exact_ok = not METHODS["exact1d"].why_not(self._graph, A.shape[1], self.p)
         self._method = ("exact1d" if exact_ok else "ssnal") if self.method == "auto" else self.method
         self._past, self._new = [], []
@@ -253,6 +255,8 @@ class ConvexClusteringModel(LowerLevel):
 
     def graph_for(self, A) -> Graph:
         """The weight graph used on data ``A`` (rebuilt when ``reweight``)."""
+        if self._knn is not None:
+            return self._knn.graph_for(A)
         return build_graph(A, self.weights, self.k, self.phi) if self.rebuilds_graph else self._graph
 
     def _solve(self, A):
@@ -265,7 +269,7 @@ class ConvexClusteringModel(LowerLevel):
             dist = [np.sum((A - P) ** 2) for P, *_ in self._past]
             P, x0, z0, edges = self._past[int(np.argmin(dist))]
             if not np.array_equal(edges, graph.edges):
-                z0 = _carry_dual(z0, edges, graph, A.shape[0])
+                z0 = carry_edges(z0, edges, graph)
         res = solve(A, graph, self.gamma, self._method, p=self.p, tol=self.tol, x0=x0, z0=z0,
                     label_tol=self.label_tol)
         if self.warm_pool:
@@ -281,18 +285,6 @@ class ConvexClusteringModel(LowerLevel):
         extra = f", k={self.k}, phi={self.phi:g}" if w in ("knn", "complete") else ""
         return (f"ConvexClusteringModel(gamma={self.gamma:g}, weights={w!r}{extra}, p={self.p}, "
                 f"reweight={self.reweight}, method={self.method!r}, tol={self.tol:g})")
-
-
-def _carry_dual(z0, edges, graph, n):
-    """A dual start on ``graph``'s edges: rows of ``z0`` for the edges both graphs have, 0 elsewhere."""
-    key_old = edges[:, 0] * n + edges[:, 1]
-    key_new = graph.edges[:, 0] * n + graph.edges[:, 1]
-    pos = np.searchsorted(key_old, key_new)  # edges are sorted lexicographically
-    pos = np.minimum(pos, len(key_old) - 1)
-    hit = key_old[pos] == key_new if len(key_old) else np.zeros(len(key_new), dtype=bool)
-    z = np.zeros((graph.n_edges, z0.shape[1]))
-    z[hit] = z0[pos[hit]]
-    return z
 
 
 def _check_seed(estimator):

@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris, make_blobs
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 
-from advcluster import solve, uniform_graph
+from advcluster import knn_graph, solve, uniform_graph
 from advcluster.attacks import BL1, BL2, OPTIMIZERS, attack
 from advcluster.deviation import deviation
 from advcluster.models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
@@ -157,6 +157,28 @@ def test_model_cache_warm_start_and_reweighting():
     kept.reference(A)
     assert kept.graph_for(A + E) is kept.graph
     assert not np.array_equal(m.graph_for(A + 10 * E).weights, m.graph.weights)
+
+
+def test_model_answers_on_moved_points_equal_cold_solves_on_fresh_graphs():
+    """The model updates the kNN graph where points moved and starts from its nearest earlier
+    answer; every answer equals a cold solve on a freshly built graph."""
+    A, _ = make_blobs(120, centers=3, random_state=4)
+    m = ConvexClusteringModel(0.5, k=6)
+    m.reference(A)
+    rng = np.random.default_rng(5)
+    proven = 0
+    for trial in range(12):
+        B = A.copy()
+        rows = rng.choice(len(A), 3, replace=False)
+        B[rows] += rng.normal(scale=(0.01, 0.3, 2.0)[trial % 3], size=(3, 2))
+        graph = knn_graph(B, 6)
+        assert m.graph_for(B).edges.tolist() == graph.edges.tolist()
+        np.testing.assert_array_equal(m.graph_for(B).weights, graph.weights)
+        answer, cold = m.respond(B), solve(B, graph, 0.5)
+        assert answer.certified and cold.labels_certified
+        np.testing.assert_array_equal(answer.labels, cold.labels)
+        proven += "warm start's partition is proven" in answer.message
+    assert proven >= 3  # small moves keep the partition: proven with no iteration
 
 
 def test_exact_path_agrees_with_the_certified_solver():

@@ -73,7 +73,7 @@ class Proof:
     near_threshold: bool = False
 
 
-def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
+def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False):
     """Prove the partition of the solution near ``(X, Z)``, or count what stays undecided.
 
     Parameters
@@ -91,6 +91,10 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
     data_error : float
         A bound on how far ``A`` is from the exact data it represents (the rounding of centring
         and scaling), added to the proof's ``beta``.
+    shown_only : bool
+        Try one candidate only: the partition ``X`` shows at ``label_tol`` (a warm start's, from
+        a solution of nearby data), with no search for the flows beyond projections from ``Z``.
+        A quick test before any iteration; ``gap`` is then not used.
     """
     n, d = A.shape
     positive = graph.weights > 0
@@ -101,7 +105,12 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0):
     Xp, Zp, beta, certified, near = np.empty_like(X), np.empty_like(Z), 0.0, True, False
     for cols in blocks:
         dist = problem.norms(problem.edge_diff(graph, X[:, cols]), 2)
-        result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball, data_error)
+        if shown_only:
+            labels = components(graph, positive & (dist <= label_tol))
+            result = _certify(A[:, cols], graph, gamma, labels, X[:, cols], Z[:, cols], data_error, quick=True)
+        else:
+            result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball,
+                                  data_error)
         if result is None or isinstance(result, Near):
             certified = False
             undecided |= positive & (dist <= np.sqrt(2.0) * ball)
@@ -170,10 +179,10 @@ def _ladder(dist, cap):
     return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
 
 
-def _certify(A, graph, gamma, labels, X, Z, data_error):
+def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False):
     """The fused solution of ``labels`` and its verified certificate; a :class:`Near` when a
     certificate holds in floating point (flows in the balls, groups apart) but without the
-    room its rounding needs; None otherwise."""
+    room its rounding needs; None otherwise.  ``quick``: flows by projection from ``Z`` only."""
     n, d = A.shape
     radius = gamma * graph.weights
     fp = FusedProblem(A, graph, gamma, labels)
@@ -199,7 +208,7 @@ def _certify(A, graph, gamma, labels, X, Z, data_error):
     if groups is not None:
         target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d), groups.shortest())
         flows = Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
-        candidates = flows.candidates(np.minimum(target / radius[inner], 0.5))
+        candidates = flows.candidates(np.minimum(target / radius[inner], 0.5), quick)
     else:
         candidates = iter([None])
     near = None

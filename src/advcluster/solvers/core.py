@@ -274,12 +274,21 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
                                     frame.duals_in(it.Z), p)
         return problem.evidence(An, graph, gamma_n, it.X, it.U, it.Z, p)
 
-    it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
-    ev = judge(it)
-    n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
     proof, refined, tol_run = None, 0, tol
+    if certify and not raw and x0 is not None:  # the warm start's partition may hold for these data
+        proof = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
+                             frame.data_error)
+    if proof is not None and proof.certified:
+        it = Iterate(An, None, None, 0, True, "the warm start's partition is proven for these data: no iterations")
+    else:
+        proof = None
+        it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
+        ev = judge(it)
+    n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
     if it.labels is not None:
         labels, certified, n_undecided, bound = it.labels, True, 0, 0.0
+    elif proof is not None:
+        labels, certified, n_undecided, bound = proof.labels, True, 0, proof.bound
     elif certify:
         while True:
             proof = _prove(An, graph, gamma_n, p, it, ev, label_tol, frame.scale if raw else 1.0,
@@ -293,15 +302,15 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
             ev = judge(it)
             n_iter, n_inner, history = n_iter + it.n_iter, n_inner + it.n_inner, history + list(it.history)
         labels, certified, n_undecided, bound = proof.labels, proof.certified, proof.n_undecided, proof.bound
-        if certified:
-            it.X, it.Z = proof.centers, proof.dual
-            it.U = problem.edge_diff(graph, it.X)
-            it.U[labels[graph.edges[:, 0]] == labels[graph.edges[:, 1]]] = 0.0
-            ev = judge(it)
     else:
         labels = labels_from_centers(it.X, graph, label_tol, label_rule, scale=frame.scale if raw else 1.0)
         certified, n_undecided, bound = False, -1, math.nan
 
+    if proof is not None and proof.certified:
+        it.X, it.Z = proof.centers, proof.dual
+        it.U = problem.edge_diff(graph, it.X)
+        it.U[labels[graph.edges[:, 0]] == labels[graph.edges[:, 1]]] = 0.0
+        ev = judge(it)
     success = bool(it.exact or ((it.converged or certified) and ev["kkt_residual"] <= tol
                                 and ev["duality_gap"] <= tol))
     message = _message(it, ev, tol, success, proof, refined, tol_run)
@@ -336,6 +345,12 @@ def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error):
     gap = (ev["primal_objective"] - ev["dual_objective"] + size * (ev["gap_roundoff"] + 8 * np.finfo(float).eps))
     gap *= scale**2
     return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error)
+
+
+def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
+    """:func:`certificate.prove` of the partition the warm start ``x0`` shows, for these data."""
+    z0 = np.zeros((graph.n_edges, An.shape[1])) if z0 is None else z0
+    return certificate.prove(An, graph, gamma_n, p, x0, z0, math.inf, label_tol, data_error, shown_only=True)
 
 
 def _message(it, ev, tol, success, proof, refined, tol_run):

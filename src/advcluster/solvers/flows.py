@@ -37,6 +37,7 @@ REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the fl
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 BARRIER_MAX_UNKNOWNS = 20_000  # the barrier method on every group: at most this many unknowns (nodes x d)
 REGION_MAX_UNKNOWNS = 4_000  # the barrier method around the edges short of room: at most this many
+BARRIER_MAX_FILL = 2_000_000  # entries of a barrier step's LU factor, beyond which the method gives up
 _GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
 
@@ -74,13 +75,13 @@ class Flows:
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
         self.T = T - group_means(T, labels, int(labels.max()) + 1)[labels]
 
-    def candidates(self, margin):
+    def candidates(self, margin, quick=False):
         """Flows in the balls, cheapest first: projections from the solver's dual, aiming for
-        ``margin`` (relative room per edge); then the flow with the most room, first on the
-        groups the projections left short of room only (groups are independent problems), then
-        on all."""
+        ``margin`` (relative room per edge); then (unless ``quick``) the flow with the most room,
+        first on the groups the projections left short of room only (groups are independent
+        problems), then on all."""
         best = -np.inf
-        for z in self._proposals(margin):
+        for z in self._proposals(margin, quick):
             if z is None:
                 continue
             z = self._refined(z)
@@ -89,13 +90,16 @@ class Flows:
                 best = room
                 yield z
 
-    def _proposals(self, margin):
+    def _proposals(self, margin, quick):
         z, inside = self._projected(margin)
         if z is None:
-            yield self._most_room(margin)
+            if not quick:
+                yield self._most_room(margin)
             return
         if np.all(inside):
             yield z
+        if quick:
+            return
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
         if np.any(short):
             edges = self._region(short)
@@ -281,6 +285,8 @@ class Flows:
         try:
             lu = splu(S, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
         except RuntimeError:
+            return None
+        if lu.L.nnz + lu.U.nnz > BARRIER_MAX_FILL:  # groups of wide data fill in: each step would cost seconds
             return None
         residual = T - scatter(v)
         nu1 = lu.solve(np.ravel(scatter(hinv(-g_v)) - residual)).reshape(n, d)

@@ -296,8 +296,10 @@ def run(
     cg_tol, cg_maxiter
         Relative tolerance and iteration cap of the preconditioned CG.
     admm_iters : int
-        Most ADMM iterations run first (as in the reference code) when no
-        ``z0`` is given; 0 turns the phase off.
+        Most ADMM iterations run first (as in the reference code), from the
+        warm start when one is given (after a small change of the data it
+        settles the changed region faster than Newton steps at the warm
+        penalty: BENCHMARKS.md, warm re-solves); 0 turns the phase off.
     admm_tol : float
         The ADMM phase stops early once its KKT residual and duality gap are
         at most this (checked every 10 iterations): well-separated data
@@ -360,7 +362,7 @@ def run(
         if meets_tol(ev, tol):
             return Iterate(X, U, Z, 0, True, "warm start already meets tol", history=[dict(iteration=0, **ev)])
         warm_kkt = ev["kkt_residual"]
-    if admm_iters and z0 is None:
+    if admm_iters:
         pre = admm.run(A, graph, gamma, p=2, tol=max(tol, admm_tol), max_iter=admm_iters, x0=x0, z0=z0,
                        verbose=False, sigma=sigma * admm_sigma_factor, check_every=min(10, admm_iters),
                        balance_every=50 if low_dimensional else 10,
