@@ -67,9 +67,10 @@ default="knn"
         it is never shrunk silently). Ignored by the other weights.
     phi : float, default=0.5
         Gaussian bandwidth :math:`\phi \ge 0` for ``"knn"`` and ``"complete"``.
-    method : {"ssnal", "admm", "exact1d"}, default="ssnal"
+    method : {"auto", "ssnal", "admm", "exact1d"}, default="auto"
         The solver (:data:`advcluster.METHODS`). ``"exact1d"`` needs ``weights="uniform"``
-        and one feature (or ``p=1``).
+        and one feature (or ``p=1``); ``"auto"`` takes it there, else ``"ssnal"`` (``"admm"``
+        for ``p=1``).
     tol : float, default=1e-6
         Stop when the relative KKT residual and duality gap are at most ``tol`` (measured on
         the data centred and scaled to unit spread).
@@ -147,7 +148,7 @@ default="knn"
         weights="knn",
         k=10,
         phi=0.5,
-        method="ssnal",
+        method="auto",
         tol=1e-6,
         p=2,
         max_iter=None,

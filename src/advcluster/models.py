@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import Flag, Integer, OneOf, check_data, check_int, renamed, validate
+from ._validation import Flag, Integer, check_data, check_int, renamed, validate
 from .graph import GRAPH_RULES, Graph, KnnGraphs, build_graph, carry_edges
-from .solvers import METHODS, solve
-from .solvers.core import SOLVE_RULES
+from .solvers import solve
+from .solvers.core import SOLVE_RULES, choose_method
 from .solvers.exact1d import exact_solution
 
 __all__ = ["Response", "LowerLevel", "ConvexClusteringModel", "SklearnClusterer", "SklearnClassifier"]
@@ -173,7 +173,7 @@ def _respond_block(model, data):
     return responses, [model._key(A) for A in data], model.n_solves - before, model._warm_state()
 
 
-_CONVEX_RULES = {**GRAPH_RULES, **SOLVE_RULES, "method": OneOf(METHODS, also=("auto",)), "reweight": Flag(),
+_CONVEX_RULES = {**GRAPH_RULES, **SOLVE_RULES, "reweight": Flag(),
                  "warm_start": Flag(), "warm_pool": Integer(0)}
 
 
@@ -196,7 +196,7 @@ class ConvexClusteringModel(LowerLevel):
         given graph.
     method : {"auto", "ssnal", "admm", "exact1d"}, default "auto"
         ``"auto"``: ``"exact1d"`` for uniform weights with one feature (or ``p = 1``), else
-        ``"ssnal"``. ``"exact1d"`` here skips the dual certificate: the partition is exact by
+        ``"ssnal"`` (``"admm"`` for ``p = 1``): :func:`advcluster.solvers.core.choose_method`. ``"exact1d"`` here skips the dual certificate: the partition is exact by
         construction.
     tol, label_tol : float
         Solver tolerance, and the relative tolerance that reads labels off the centres where
@@ -225,8 +225,7 @@ class ConvexClusteringModel(LowerLevel):
         self._graph = build_graph(A, self.weights, self.k, self.phi)
         # kNN graphs of perturbed data: updated where the points moved (equal to a fresh build)
         self._knn = KnnGraphs(A, self.k, self.phi) if self.rebuilds_graph and self.weights == "knn" else None
-        exact_ok = not METHODS["exact1d"].why_not(self._graph, A.shape[1], self.p)
-        self._method = ("exact1d" if exact_ok else "ssnal") if self.method == "auto" else self.method
+        self._method = choose_method(self._graph, A.shape[1], self.p)[0] if self.method == "auto" else self.method
         self._past, self._new = [], []
 
     def _copy(self):

@@ -87,7 +87,7 @@ def test_not_a_graph(data, graph):
 @pytest.mark.parametrize("method", ["SSNAL", "newton", "", None])
 def test_unknown_method_lists_the_choices(data, method):
     A, G = data
-    with pytest.raises(ValueError, match=r"unknown method .*choose one of \['admm'"):
+    with pytest.raises(ValueError, match=r"unknown method .*choose 'auto' or one of \['admm'"):
         solve(A, G, 1.0, method)
 
 

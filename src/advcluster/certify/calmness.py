@@ -12,7 +12,7 @@ from ..solvers import solve
 from ._inputs import build, check_like, resolve_weights
 
 
-def calmness(A, weights, gamma, directions, radii, method="ssnal", **solve_options) -> list[dict]:
+def calmness(A, weights, gamma, directions, radii, method="auto", **solve_options) -> list[dict]:
     r"""Empirical calmness modulus ``||X*(A + E) - X*(A)||_F / ||E||_F``.
 
     For each direction ``D`` and radius ``r``, ``E = r D / ||D||_F`` and the problem is

@@ -161,8 +161,9 @@ def add_model(parser):
 
 def add_solver(parser):
     g = parser.add_argument_group("solver")
-    g.add_argument("--method", choices=sorted(METHODS), default="ssnal",
-                   help="ssnal (default), admm (p=1 or 2), exact1d (uniform weights, one feature or p=1)")
+    g.add_argument("--method", choices=["auto", *sorted(METHODS)], default="auto",
+                   help="auto (default: exact1d where it applies, else ssnal for p=2, admm for p=1), ssnal, "
+                        "admm (p=1 or 2), exact1d (uniform weights, one feature or p=1)")
     g.add_argument("--tol", type=number(0, strict=True), default=1e-6, metavar="TOL",
                    help="stop at relative KKT residual <= TOL (default: 1e-6)")
     g.add_argument("--max-iter", type=positive_int, default=None, metavar="N",

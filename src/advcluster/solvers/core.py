@@ -74,7 +74,7 @@ RENAMED_OPTIONS = {"warm_start": "admm_iters", "warm_tol": "admm_tol", "max_cg":
 # What solve (and every entry point that solves: the estimator, the models) accepts.
 SOLVE_RULES = {
     "gamma": Real(0.0),
-    "method": OneOf(METHODS),
+    "method": OneOf(METHODS, also=("auto",)),
     "p": OneOf(problem.PENALTY_NORMS),
     "tol": Real(0.0, strict=True),
     "max_iter": Optional(Integer(1)),
@@ -82,6 +82,22 @@ SOLVE_RULES = {
     "label_rule": OneOf(LABEL_RULES),
     "certify": Flag(),
 }
+
+
+def choose_method(graph, d, p):
+    """``(method, why)``: what ``method="auto"`` solves with.
+
+    ``exact1d`` wherever it applies (uniform weights with one feature, or ``p = 1``): exact,
+    and the fastest.  Else ``ssnal`` for ``p = 2`` and ``admm`` for ``p = 1``, the one
+    iterative method for that norm.  (Where nearly nothing fuses, thousands of clusters on
+    low-dimensional data, admm can be faster than ssnal, which cannot be known before solving:
+    BENCHMARKS.md, "method='auto'".)
+    """
+    if not METHODS["exact1d"].why_not(graph, d, p):
+        return "exact1d", "uniform weights with one feature or p = 1, solved exactly"
+    if p == 2:
+        return "ssnal", "p = 2"
+    return "admm", "p = 1 with weights that are not uniform"
 
 
 def meets_tol(ev, tol):
@@ -142,7 +158,7 @@ def solve(
     A,
     graph,
     gamma,
-    method="ssnal",
+    method="auto",
     *,
     p=2,
     tol=1e-6,
@@ -165,7 +181,9 @@ def solve(
         Weight graph on the ``n_samples`` points.
     gamma : float >= 0
         Fusion penalty.
-    method : {"ssnal", "admm", "exact1d"}
+    method : {"auto", "ssnal", "admm", "exact1d"}
+        ``auto`` (the default): ``exact1d`` where it applies, else ``ssnal`` for p = 2 and
+        ``admm`` for p = 1 (:func:`choose_method`); the result's ``method`` and message say which.
         ``ssnal``: semismooth Newton-CG augmented Lagrangian (Sun, Toh & Yuan
         2021), p = 2.  ``admm``: plain ADMM, p = 1 or 2, the cross-check.
         ``exact1d``: exact solution for uniform weights in one dimension (or
@@ -179,7 +197,9 @@ def solve(
     max_iter : int, optional
         Outer iteration limit (method-specific default).
     x0, z0 : arrays, optional
-        Warm start: primal centres (n, d) and dual variable (m, d).
+        Warm start: primal centres (n, d) and dual variable (m, d).  With ``certify``, the
+        partition ``x0`` shows is first tried as the answer for these data (docs/partitions.md,
+        section 7): where it is proven, the exact solution comes back with no iteration.
     label_tol, label_rule
         How labels are read off the centres when the partition cannot be proven
         (:mod:`advcluster.solvers.labels`; ``label_tol`` is relative to the data's spread).
@@ -219,13 +239,17 @@ def solve(
     gamma, method, p, tol, max_iter, label_tol, label_rule, certify = validate(
         SOLVE_RULES, gamma=gamma, method=method, p=p, tol=tol, max_iter=max_iter, label_tol=label_tol,
         label_rule=label_rule, certify=certify).values()
+    chosen = None
+    if method == "auto":
+        method, chosen = choose_method(graph, d, p)
     spec = METHODS[method]
     options = renamed(options, RENAMED_OPTIONS, f"method {method!r}")
     accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
     accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose", "callback")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; it accepts {accepted}.")
+        auto = f" (method 'auto' chose it: {chosen}; name the method whose options you pass)" if chosen else ""
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}{auto}; it accepts {accepted}.")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable (it receives one dict per iteration), got {callback!r}.")
     x0 = _check_start(x0, (n, d), "x0")
@@ -252,6 +276,8 @@ def solve(
         res.centers = local.nodes_out(res.centers)
         res.labels = first_appearance(local.nodes_out(res.labels[:, None])[:, 0])
         res.dual, res.splitting = local.edges_out(res.dual), local.edges_out(res.splitting)
+    if chosen is not None:
+        res.message = f"method 'auto' chose {method} ({chosen}); {res.message}"
     res.time = time.perf_counter() - start
     return res
 
@@ -428,7 +454,7 @@ def _renumbering(graph):
     return None
 
 
-def clusterpath(A, graph, gammas, method="ssnal", **kwargs) -> list[ClusteringResult]:
+def clusterpath(A, graph, gammas, method="auto", **kwargs) -> list[ClusteringResult]:
     """Solve along a grid of ``gammas``, each solve warm-started from the previous one.
 
     The grid is solved in the order given (increasing gammas are best: clusters
