@@ -291,6 +291,8 @@ class _Groups:
         """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""
         margin = r - problem.norms(z, 2) - (z.shape[1] + 8) * EPS * r
         diameter = self.full
+        if np.all(margin > self.need(beta_t, diameter)):  # every edge has room for any diameter: no search
+            return True
         for k in range(self.MAX_ROUNDS):
             spans, bound = self._diameter_bound(margin > self.need(beta_t, diameter))
             valid = spans & (bound <= diameter)
