@@ -54,6 +54,8 @@ from .linear import SUPERLU_OPTIONS, ShiftedLaplacian
 # steps, or its line search fails) with no 10 % gain towards the stopping test, after which the
 # method stops as stalled: the residuals are at their rounding floor.
 STALL_ITERS = 10
+# From this many points, 3-D problems try Jacobi-CG (up to 200 iterations) before the factor.
+JACOBI_3D_MIN_NODES = 5000
 
 
 def _envelope(norm, c, active):
@@ -328,7 +330,10 @@ def run(
         and in the Newton systems) before the sparse factor of ``P`` takes over
         for good (:class:`~advcluster.solvers.linear.ShiftedLaplacian`); 0
         always factorises.  Default: 0 for ``d <= 3`` (kNN graphs of such data
-        have small separators, so the factor stays sparse), 20 above.
+        have small separators, so the factor stays sparse), 20 above; but 200
+        for ``d = 3`` from :data:`JACOBI_3D_MIN_NODES` points on, where the
+        factor of a 3-D kNN graph fills in (measured 1.1-2.1x faster, n = 5,000
+        to 20,000, few clusters and nearly all singletons: BENCHMARKS.md).
     callback : callable, optional
         Called with each outer iteration's ``history`` record (the ADMM phase's are not
         reported; :func:`advcluster.solve` adds the method and the seconds since it began).
@@ -336,7 +341,9 @@ def run(
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
     low_dimensional = d <= 3  # kNN graphs with small separators: cheap factor, slow mixing
-    max_jacobi = (0 if low_dimensional else 20) if max_jacobi is None else check_int(max_jacobi, "max_jacobi", low=0)
+    if max_jacobi is None:
+        max_jacobi = 200 if d == 3 and n >= JACOBI_3D_MIN_NODES else 0 if low_dimensional else 20
+    max_jacobi = check_int(max_jacobi, "max_jacobi", low=0)
     admm_sigma_factor = ((3.0 if low_dimensional else 1.0) if admm_sigma_factor is None
                          else check_positive(admm_sigma_factor, "admm_sigma_factor"))
     admm_tol = check_positive(admm_tol, "admm_tol")
