@@ -944,6 +944,10 @@ def test_knn_graphs_unmoved_data_share_the_reference_graph_and_bad_shapes_are_na
         graphs.graph_for(A[:30])
     with pytest.raises(ValueError, match="max_moved"):
         KnnGraphs(A, 5, max_moved=-1)
+    with pytest.raises(ValueError, match="choose k <= 39"):
+        KnnGraphs(A, 40)
+    with pytest.raises(ValueError, match="phi"):
+        KnnGraphs(A, 5, phi=-1.0)
 
 
 def test_knn_graphs_search_only_the_lists_that_can_change():
@@ -955,3 +959,23 @@ def test_knn_graphs_search_only_the_lists_that_can_change():
     B[:20] += 0.01
     changed = graphs.changed_lists(B, np.arange(20))
     assert set(range(20)) <= set(changed) and changed.size < 400  # about 2 k lists per moved point
+
+
+def test_carry_edges_moves_rows_onto_the_shared_edges():
+    from advcluster.graph import carry_edges
+
+    rng = np.random.default_rng(7)
+    A = rng.normal(size=(60, 2))
+    old = knn_graph(A, 4)
+    B = A.copy()
+    B[:6] += 1.5
+    new = knn_graph(B, 4)
+    values = rng.normal(size=(old.n_edges, 3))
+    index = {tuple(e): k for k, e in enumerate(old.edges.tolist())}
+    expected = np.array([values[index[tuple(e)]] if tuple(e) in index else np.zeros(3) for e in new.edges.tolist()])
+    shared = sum(tuple(e) in index for e in new.edges.tolist())
+    assert 0 < shared < new.n_edges  # both kinds of edge occur
+    np.testing.assert_array_equal(carry_edges(values, old.edges, new), expected)
+    np.testing.assert_array_equal(carry_edges(values[:0], old.edges[:0], new), np.zeros((new.n_edges, 3)))
+    with pytest.raises(ValueError, match="one row per edge"):
+        carry_edges(values[:-1], old.edges, new)

@@ -22,8 +22,8 @@ from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee, sh
 
 from ._validation import Integer, Real, Rule, check_data, check_nonnegative, is_integer, is_real
 
-__all__ = ["Graph", "KnnGraphs", "Relabelling", "WEIGHT_SCHEMES", "GRAPH_RULES", "build_graph", "knn_graph", "complete_graph",
-           "uniform_graph"]
+__all__ = ["Graph", "KnnGraphs", "Relabelling", "WEIGHT_SCHEMES", "GRAPH_RULES", "build_graph", "knn_graph",
+           "complete_graph", "uniform_graph"]
 
 WEIGHT_SCHEMES = ("knn", "complete", "uniform")
 
@@ -420,6 +420,12 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
     k : int, 1 <= k < n_samples
     phi : float >= 0
     """
+    A, k, phi = _knn_arguments(A, k, phi)
+    return _union_graph(A, _knn_indices(A, k), phi)
+
+
+def _knn_arguments(A, k, phi):
+    """``(A, k, phi)`` of :func:`knn_graph`, checked."""
     A = check_data(A)
     n = A.shape[0]
     phi = check_nonnegative(phi, "phi")
@@ -430,9 +436,13 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
             f"k={k} neighbours need at least k + 1 = {k + 1} points, but A has {n}; "
             f"choose k <= {n - 1}."
         )
-    neighbours = _knn_indices(A, int(k))
-    rows = np.repeat(np.arange(n), k)
-    return _gaussian_graph(A, n, np.column_stack([rows, neighbours.ravel()]), phi)
+    return A, int(k), phi
+
+
+def _union_graph(A, neighbours, phi):
+    """The union graph of the neighbour lists ``neighbours`` (n, k), Gaussian weights."""
+    n, k = neighbours.shape
+    return _gaussian_graph(A, n, np.column_stack([np.repeat(np.arange(n), k), neighbours.ravel()]), phi)
 
 
 class KnnGraphs:
@@ -456,14 +466,13 @@ class KnnGraphs:
     """
 
     def __init__(self, A, k: int = 10, phi: float = 0.5, max_moved: float = 0.2):
-        self.graph = knn_graph(A, k, phi)  # checks A, k and phi
+        A, self.k, self.phi = _knn_arguments(A, k, phi)
         self.max_moved = float(check_nonnegative(max_moved, "max_moved"))
         self.reference = np.array(A, dtype=float)
         self.reference.setflags(write=False)
-        self.k, self.phi = int(k), float(phi)
-        n = self.graph.n
         self.neighbours = _knn_indices(self.reference, self.k)
-        self.kth = _sq_dist(self.reference, np.arange(n), self.neighbours[:, -1])
+        self.kth = _sq_dist(self.reference, np.arange(A.shape[0]), self.neighbours[:, -1])
+        self.graph = _union_graph(self.reference, self.neighbours, self.phi)
 
     def graph_for(self, B) -> Graph:
         """``knn_graph(B, k, phi)``, updated from the reference's."""
@@ -480,8 +489,7 @@ class KnnGraphs:
         neighbours = self.neighbours.copy()
         changed = self.changed_lists(B, moved)
         neighbours[changed] = _knn_indices(B, self.k, changed)
-        return _gaussian_graph(B, n, np.column_stack([np.repeat(np.arange(n), self.k), neighbours.ravel()]),
-                               self.phi)
+        return _union_graph(B, neighbours, self.phi)
 
     def changed_lists(self, B, moved):
         """The points whose neighbour list may differ on ``B`` (rows ``moved`` moved)."""
@@ -512,6 +520,10 @@ class KnnGraphs:
 def carry_edges(values, edges, graph):
     """Rows of ``values`` (one per edge of ``edges``, sorted as a :class:`Graph`'s) moved onto
     ``graph``'s edges: the rows of the edges both have, 0 on the others (a warm start's dual)."""
+    values, edges = np.asarray(values, dtype=float), np.asarray(edges)
+    if edges.ndim != 2 or edges.shape[1] != 2 or values.shape[:1] != edges.shape[:1]:
+        raise ValueError(f"values must have one row per edge: got {values.shape[:1]} rows for edges of shape "
+                         f"{edges.shape}; pass the (m, 2) edges the values belong to.")
     n = graph.n
     key_old = edges[:, 0] * n + edges[:, 1]
     key_new = graph.edges[:, 0] * n + graph.edges[:, 1]
@@ -631,6 +643,13 @@ def uniform_graph(n: int, weight: float = 1.0) -> Graph:
     return Graph(int(n), np.column_stack([i, j]).astype(np.int64), np.full(len(i), weight))
 
 
+def check_knn_size(k, n):
+    """``ValueError`` unless ``k`` neighbours fit in ``n`` samples (the words of the estimator and models)."""
+    if k >= n:
+        raise ValueError(f"k={k} neighbours need at least k + 1 = {k + 1} samples, but the data has "
+                         f"{n}; set k <= {n - 1} or use weights='complete'.")
+
+
 def build_graph(A, weights="knn", k: int = 10, phi: float = 0.5) -> Graph:
     """The weight graph named by ``weights`` on the rows of ``A``.
 
@@ -642,11 +661,7 @@ def build_graph(A, weights="knn", k: int = 10, phi: float = 0.5) -> Graph:
     w = GRAPH_RULES["weights"](weights, "weights")
     if isinstance(w, str):
         if w == "knn":
-            if k >= n:
-                raise ValueError(
-                    f"k={k} neighbours need at least k + 1 = {k + 1} samples, but the data has "
-                    f"{n}; set k <= {n - 1} or use weights='complete'."
-                )
+            check_knn_size(k, n)
             return knn_graph(A, k, phi)
         if w == "complete":
             return complete_graph(A, phi)

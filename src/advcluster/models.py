@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import Flag, Integer, check_data, check_int, renamed, validate
-from .graph import GRAPH_RULES, Graph, KnnGraphs, build_graph, carry_edges
+from .graph import GRAPH_RULES, Graph, KnnGraphs, build_graph, carry_edges, check_knn_size
 from .solvers import solve
 from .solvers.core import SOLVE_RULES, choose_method
 from .solvers.exact1d import exact_solution
@@ -196,8 +196,8 @@ class ConvexClusteringModel(LowerLevel):
         given graph.
     method : {"auto", "ssnal", "admm", "exact1d"}, default "auto"
         ``"auto"``: ``"exact1d"`` for uniform weights with one feature (or ``p = 1``), else
-        ``"ssnal"`` (``"admm"`` for ``p = 1``): :func:`advcluster.solvers.core.choose_method`. ``"exact1d"`` here skips the dual certificate: the partition is exact by
-        construction.
+        ``"ssnal"`` (``"admm"`` for ``p = 1``): :func:`advcluster.solvers.core.choose_method`.
+        ``"exact1d"`` here skips the dual certificate: the partition is exact by construction.
     tol, label_tol : float
         Solver tolerance, and the relative tolerance that reads labels off the centres where
         their partition cannot be proven (:func:`advcluster.solve`).
@@ -222,9 +222,13 @@ class ConvexClusteringModel(LowerLevel):
         self._past, self._new = [], []
 
     def _setup(self, A):
-        self._graph = build_graph(A, self.weights, self.k, self.phi)
-        # kNN graphs of perturbed data: updated where the points moved (equal to a fresh build)
-        self._knn = KnnGraphs(A, self.k, self.phi) if self.rebuilds_graph and self.weights == "knn" else None
+        self._knn = None
+        if self.rebuilds_graph and self.weights == "knn":  # perturbed data's graphs: updated where points moved
+            check_knn_size(self.k, A.shape[0])
+            self._knn = KnnGraphs(A, self.k, self.phi)
+            self._graph = self._knn.graph
+        else:
+            self._graph = build_graph(A, self.weights, self.k, self.phi)
         self._method = choose_method(self._graph, A.shape[1], self.p)[0] if self.method == "auto" else self.method
         self._past, self._new = [], []
 

@@ -310,3 +310,10 @@ def test_respond_many_matches_respond_and_rejects_bad_input():
         many.respond_many([A[:5]])
     with pytest.raises(ValueError, match="call reference"):
         ConvexClusteringModel(0.05).respond_many(data)
+
+
+@pytest.mark.parametrize("reweight", [True, False])
+def test_model_with_more_neighbours_than_samples_says_how_to_fix_it(reweight):
+    A, _ = make_blobs(12, centers=2, random_state=0)
+    with pytest.raises(ValueError, match=r"k=20 neighbours need at least k \+ 1 = 21 samples.*weights='complete'"):
+        ConvexClusteringModel(1.0, k=20, reweight=reweight).reference(A)

@@ -16,7 +16,7 @@ import pytest
 import reference
 from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 
-from advcluster.graph import complete_graph, knn_graph, uniform_graph
+from advcluster.graph import carry_edges, complete_graph, knn_graph, uniform_graph
 from advcluster.solvers import solve
 
 N_INSTANCES = 40
@@ -49,16 +49,6 @@ def perturbed_instance(seed):
     return A0, A1, G0, G1, gamma, kind
 
 
-def carried(dual, old, new):
-    """``dual`` on ``new``'s edges (0 on edges ``old`` lacks)."""
-    index = {tuple(e): k for k, e in enumerate(np.asarray(old.edges))}
-    z = np.zeros((new.n_edges, dual.shape[1]))
-    for k, e in enumerate(np.asarray(new.edges)):
-        if tuple(e) in index:
-            z[k] = dual[index[tuple(e)]]
-    return z
-
-
 _CASES: dict = {}
 
 
@@ -66,7 +56,7 @@ def case(seed):
     if seed not in _CASES:
         A0, A1, G0, G1, gamma, kind = perturbed_instance(seed)
         clean = solve(A0, G0, gamma)
-        warm = solve(A1, G1, gamma, x0=clean.centers, z0=carried(clean.dual, G0, G1))
+        warm = solve(A1, G1, gamma, x0=clean.centers, z0=carry_edges(clean.dual, G0.edges, G1))
         labels, X_ref = reference.reference_partition(A1, G1, gamma)
         _CASES[seed] = (A1, G1, gamma, kind, clean, warm, labels, X_ref)
     return _CASES[seed]

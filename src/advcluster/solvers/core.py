@@ -304,19 +304,17 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     if certify and not raw and x0 is not None:  # the warm start's partition may hold for these data
         proof = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
                              frame.data_error)
-    if proof is not None and proof.certified:
-        it = Iterate(An, None, None, 0, True, "the warm start's partition is proven for these data: no iterations")
-    else:
-        proof = None
+        proof = proof if proof.certified else None
+    if proof is None:
         it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
         ev = judge(it)
+    else:  # centres, dual and evidence come from the proof below
+        it = Iterate(None, None, None, 0, True, "the warm start's partition is proven for these data: no iterations")
     n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
     if it.labels is not None:
         labels, certified, n_undecided, bound = it.labels, True, 0, 0.0
-    elif proof is not None:
-        labels, certified, n_undecided, bound = proof.labels, True, 0, proof.bound
     elif certify:
-        while True:
+        while proof is None:  # prove, re-solving tighter while that can help
             proof = _prove(An, graph, gamma_n, p, it, ev, label_tol, frame.scale if raw else 1.0,
                            0.0 if raw else frame.data_error)
             if (proof.certified or proof.near_threshold or not it.converged or refined == REFINE_ROUNDS
@@ -327,6 +325,7 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
             it = run(tol_run, it.X, it.Z)
             ev = judge(it)
             n_iter, n_inner, history = n_iter + it.n_iter, n_inner + it.n_inner, history + list(it.history)
+            proof = None
         labels, certified, n_undecided, bound = proof.labels, proof.certified, proof.n_undecided, proof.bound
     else:
         labels = labels_from_centers(it.X, graph, label_tol, label_rule, scale=frame.scale if raw else 1.0)
