@@ -402,9 +402,9 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
 
     ``(i, j)`` is an edge when ``j`` is among the ``k`` nearest other points of
     ``i`` or ``i`` among those of ``j``; ``w_ij = exp(-phi ||a_i - a_j||^2)``
-    (Sun, Toh & Yuan 2021).  Neighbours are found with a tree
-    (:class:`sklearn.neighbors.KDTree`, or ``BallTree`` above 15 features), so
-    memory is ``O(n k)`` and time ``O(n k log n)`` for data in general position.
+    (Sun, Toh & Yuan 2021).  Neighbours are found with a k-d tree
+    (:class:`scipy.spatial.cKDTree`, queried on every core), so memory is ``O(n k)``
+    and time ``O(n k log n)`` for data in general position.
     Ties are broken deterministically: among points at equal distance, the smaller
     index wins; a point never counts as its own neighbour, even when duplicated.
     Distances are compared as the computed squared distances
@@ -500,17 +500,18 @@ class KnnGraphs:
         # Each point's distance to the nearest moved point's new place, by a tree over those
         # places: a candidate when within its own k-th distance (widened for the tree's rounding),
         # then checked with the distances the lists are ranked by.
-        from sklearn.neighbors import BallTree, KDTree
+        from scipy.spatial import cKDTree  # here: kept out of `import advcluster`
 
-        tree = (KDTree if B.shape[1] <= 15 else BallTree)(B[moved])
-        dist, nearest = tree.query(self.reference, k=1)
-        near = np.flatnonzero(~was_moved & (dist[:, 0] <= np.sqrt(self.kth) * (1 + 1e-9) + 1e-300))
+        tree = cKDTree(B[moved])
+        dist, nearest = tree.query(self.reference, k=1, workers=-1)
+        near = np.flatnonzero(~was_moved & (dist <= np.sqrt(self.kth) * (1 + 1e-9) + 1e-300))
         if near.size and moved.size > 1:  # every moved point within reach of a candidate
-            found = tree.query_radius(self.reference[near], r=np.sqrt(self.kth[near]) * (1 + 1e-9) + 1e-300)
+            found = tree.query_ball_point(self.reference[near], r=np.sqrt(self.kth[near]) * (1 + 1e-9) + 1e-300,
+                                          workers=-1)
             counts = np.array([len(f) for f in found], dtype=np.int64)
             near, source = np.repeat(near, counts), moved[np.concatenate(found).astype(np.int64)]
         else:
-            source = moved[nearest[near, 0]]
+            source = moved[nearest[near]]
         entered = near[_sq_dist(B, near, source) <= self.kth[near]]
         out = was_moved | held
         out[entered] = True
@@ -558,20 +559,20 @@ def _knn_indices(A, k, rows=None):
     """The k nearest other points of every point (of ``rows``, default all), ties broken by the
     smaller index.
 
-    A k-d tree (a ball tree above 15 features) proposes the ``k + 2`` nearest points;
-    both compute distances from coordinate differences, so equal distances stay equal
-    (no ``||x||^2 - 2 x.y + ||y||^2`` rounding).  Candidates are re-ranked by computed
-    squared distance, then index.  When the k-th other point ties with the farthest
+    A k-d tree (:class:`scipy.spatial.cKDTree`, queried on every core) proposes the
+    ``k + 2`` nearest points; it computes distances from coordinate differences, as
+    the re-ranking does, so equal distances stay equal (no ``||x||^2 - 2 x.y + ||y||^2``
+    rounding).  Candidates are re-ranked by computed squared distance, then index.  When the k-th other point ties with the farthest
     candidate, points at that distance may have been left out, so that row is redone
     with a radius query that returns every point up to that distance.
     """
     n, d = A.shape
     q = min(n, k + 2)
-    from sklearn.neighbors import BallTree, KDTree  # here: scikit-learn takes a second to import
+    from scipy.spatial import cKDTree  # here: kept out of `import advcluster`
 
-    tree = (KDTree if d <= 15 else BallTree)(A)
+    tree = cKDTree(A)
     rows = np.arange(n) if rows is None else rows
-    ind = tree.query(A[rows], k=q, return_distance=False)
+    ind = tree.query(A[rows], k=q, workers=-1)[1].reshape(len(rows), q)
     d2 = np.empty(ind.shape)
     for c in range(q):
         d2[:, c] = _sq_dist(A, rows, ind[:, c])
@@ -586,7 +587,7 @@ def _knn_indices(A, k, rows=None):
     for start in range(0, ambiguous.size, _RADIUS_CHUNK):
         chunk = ambiguous[start:start + _RADIUS_CHUNK]
         radius = np.sqrt(d_last[chunk]) * (1 + 1e-9)
-        found = tree.query_radius(A[rows[chunk]], r=radius, return_distance=False)
+        found = tree.query_ball_point(A[rows[chunk]], r=radius, workers=-1)
         out[chunk] = _nearest_others_ragged(A, rows[chunk], found, k)
     return out
 

@@ -188,7 +188,7 @@ class Flows:
     def _projected(self, margin):
         """``(z, inside)``: the flow after the last round, and whether it is in the balls."""
         r = self.r
-        z = self.z0
+        z, inside = self.z0, None
         for k in range(MAX_ROUNDS + REWEIGHTED_ROUNDS):
             if k == 0 or k >= MAX_ROUNDS:  # conductances: the room the flow leaves, refreshed late
                 room = _floored(np.maximum(r - problem.norms(z, 2), 1e-9 * r))

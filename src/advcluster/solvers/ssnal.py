@@ -28,7 +28,9 @@ of ``M``, applied by its diagonal (Jacobi) while that lets CG finish in a few
 iterations, else by its sparse factor, built when ``sigma`` changes, from the
 edges of that moment (:mod:`.linear`); for ``d = 1`` it equals ``H``, is
 refactorised every step, and one solve is the step.  CG is deflated by the
-vectors constant on the fused components.
+vectors constant on the parts of a partition (:func:`_coarse_parts`): the fused
+components, or in 2-D the components of the edges well inside their ball, which
+also give the points of a group's edge layer parts of their own (docs/model.md).
 
 The Newton phase starts from a short ADMM run (as in the reference code),
 which ends once it meets ``admm_tol``; on low-dimensional data its penalty is
@@ -56,6 +58,13 @@ from .linear import SUPERLU_OPTIONS, ShiftedLaplacian
 STALL_ITERS = 10
 # From this many points, 3-D problems try Jacobi-CG (up to 200 iterations) before the factor.
 JACOBI_3D_MIN_NODES = 5000
+# Fractions f of the ball radius tried, finest first, for the parts that deflate CG: the
+# components of the edges with ||D_e|| <= f c_e (:func:`_coarse_parts`).
+COARSE_FRACTIONS = (0.2, 0.3, 0.5)
+# The finer parts are used from the first Newton system that needs more than this many CG
+# iterations on: where CG is cheap already, the larger coarse matrix costs more than it saves
+# (moons, n = 10,000: 0.57 s against 0.67 s with finer parts throughout; BENCHMARKS.md).
+REFINE_AFTER_CG = 20
 
 
 def _envelope(norm, c, active):
@@ -175,51 +184,58 @@ class _Line:
 
 
 class _Coarse:
-    """Deflation space: vectors constant on each component of the fused-edge graph.
+    """Deflation space: vectors constant on each part of a partition of the nodes.
 
     The troublesome modes of ``H`` are relative motions of groups of points held
     together by fused edges (weight ``sigma``) and coupled by separated edges
     whose ``M_e = alpha_e (I - u_e u_e^T)`` is strongly anisotropic.  With ``W``
-    the component indicators (times ``I_d``), ``E = W^T H W`` is a small sparse
-    matrix (blocks on the graph of components) assembled from the edges that cross
-    components alone, and factorised by sparse LU.
+    the part indicators (times ``I_d``), ``E = W^T H W`` is a small sparse
+    matrix (blocks on the graph of parts) assembled from the edges that cross
+    parts alone (fused or not), and factorised by sparse LU.
     """
 
-    def __init__(self, graph, comp, K, d, sigma, cross, alpha, u):
+    def __init__(self, graph, comp, K, d, sigma, alpha, u):
         self.comp, self.K, self.d, self.sigma = comp, K, d, sigma
-        self.ci, self.cj = comp[graph.edges[cross, 0]], comp[graph.edges[cross, 1]]
-        self.cross, self.alpha, self.u = cross, alpha[cross], u[cross]
+        ci, cj = comp[graph.edges[:, 0]], comp[graph.edges[:, 1]]
+        cross = np.flatnonzero(ci != cj)
+        self.i, self.j = graph.edges[cross, 0], graph.edges[cross, 1]
+        self.ci, self.cj = ci[cross], cj[cross]
+        self.alpha, self.u = alpha[cross], u[cross]
         # E: sizes I_d on the diagonal blocks, and sigma M_e added at (a, a), (b, b) and
-        # subtracted at (a, b), (b, a) for each crossing edge between components a and b.
+        # subtracted at (a, b), (b, a) for each crossing edge between parts a and b; the edges
+        # between one pair of parts summed first.
         Me = sigma * self.alpha[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
-        sizes = np.bincount(comp, minlength=K)
-        rows, cols, vals = [np.arange(K * d)], [np.arange(K * d)], [np.repeat(sizes, d).astype(float)]
-        offset = np.arange(d)
-        ci, cj = self.ci, self.cj
-        for a, b, block in ((ci, ci, Me), (cj, cj, Me), (ci, cj, -Me), (cj, ci, -Me)):
-            rows.append(np.broadcast_to((a * d)[:, None, None] + offset[None, :, None], block.shape).ravel())
-            cols.append(np.broadcast_to((b * d)[:, None, None] + offset[None, None, :], block.shape).ravel())
-            vals.append(block.ravel())
-        E = sp.csc_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(K * d, K * d))
+        Me = Me.reshape(len(cross), d * d)
+        lo, hi = np.minimum(self.ci, self.cj), np.maximum(self.ci, self.cj)
+        pairs, pair_of = np.unique(lo * K + hi, return_inverse=True)
+        lo, hi = pairs // K, pairs % K
+        blocks = np.column_stack([np.bincount(pair_of, Me[:, k], minlength=len(pairs)) for k in range(d * d)])
+        diag = np.zeros((K, d * d))
+        diag[:, :: d + 1] = np.bincount(comp, minlength=K)[:, None]
+        for side in (lo, hi):
+            diag += np.column_stack([np.bincount(side, blocks[:, k], minlength=K) for k in range(d * d)])
+        offset_r, offset_c = np.divmod(np.arange(d * d), d)
+        rows = np.concatenate([(np.arange(K) * d)[:, None] + offset_r, (lo * d)[:, None] + offset_r,
+                               (hi * d)[:, None] + offset_r]).ravel()
+        cols = np.concatenate([(np.arange(K) * d)[:, None] + offset_c, (hi * d)[:, None] + offset_c,
+                               (lo * d)[:, None] + offset_c]).ravel()
+        vals = np.concatenate([diag, -blocks, -blocks]).ravel()
+        E = sp.csc_array((vals, (rows, cols)), shape=(K * d, K * d))
         self.factor = splu(E, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
-        n = len(comp)
-        self.sum_by_component = sp.csr_array((np.ones(n), (comp, np.arange(n))), shape=(K, n))
-        self.cross_diff = graph.difference[cross]  # rows of B for the crossing edges
-        k = len(cross)
-        self.cross_scatter = sp.csr_array(  # component a gets +v_e, component b gets -v_e
-            (np.r_[np.ones(k), -np.ones(k)], (np.r_[self.ci, self.cj], np.r_[np.arange(k), np.arange(k)])),
-            shape=(K, k),
-        )
+
+    def _sum(self, labels, V):
+        """Row sums of ``V`` by ``labels``, shape (K, d)."""
+        return np.column_stack([np.bincount(labels, V[:, k], minlength=self.K) for k in range(V.shape[1])])
 
     def restrict(self, Y):
-        """``W^T Y``: component sums, shape (K, d)."""
-        return self.sum_by_component @ Y
+        """``W^T Y``: part sums, shape (K, d)."""
+        return self._sum(self.comp, Y)
 
     def restrict_hess(self, Y):
         """``(H W)^T Y = W^T H Y`` using only the crossing edges."""
-        V = self.cross_diff @ Y
+        V = Y[self.i] - Y[self.j]
         V = self.alpha[:, None] * (V - self.u * problem.row_dots(self.u, V)[:, None])
-        return self.sum_by_component @ Y + self.sigma * (self.cross_scatter @ V)
+        return self.restrict(Y) + self.sigma * (self._sum(self.ci, V) - self._sum(self.cj, V))
 
     def lift_solve(self, R):
         """``W E^{-1} R`` for R of shape (K, d)."""
@@ -227,7 +243,29 @@ class _Coarse:
         return C[self.comp]
 
 
-def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol, cg_maxiter, max_coarse):
+def _coarse_parts(graph, nD, c, fused, d, max_coarse, refine=True):
+    """The partition that deflates CG: ``(K, labels)``, or None.
+
+    The fused components (``||D_e|| <= c_e``) when their space (parts times ``d``) fits in
+    ``max_coarse``; with ``refine`` and ``d <= 2``, the components of the edges well inside
+    their ball (``||D_e|| <= f c_e``) for the smallest ``f`` of :data:`COARSE_FRACTIONS`
+    that fits.  The points of a group's edge layer, where edges sit near their ball's
+    boundary and the step moves points against each other, then become parts of their
+    own, resolved exactly by ``E``, while the group's interior moves as one: on moons
+    (n = 30,000, 60 clusters) CG per Newton step 25 -> 5 (BENCHMARKS.md).
+    """
+    K, comp = graph.components_of(fused)
+    if K * d > max_coarse or K == graph.n:
+        return None
+    for f in COARSE_FRACTIONS if refine and d <= 2 else ():  # above, the finer coarse matrices fill in
+        finer = graph.components_of(nD <= f * c)
+        if finer[0] * d <= max_coarse:
+            return finer
+    return K, comp
+
+
+def _newton_direction(graph, grad, D, nD, c, active, shrink, sigma, system, cg_tol, cg_maxiter, max_coarse,
+                      refine=True):
     """Solve ``H dX = -grad`` by deflated CG, preconditioned as ``system`` decides; returns ``dX``, CG count.
 
     While Jacobi is the system's choice, CG gets ``system.max_jacobi`` iterations
@@ -251,11 +289,8 @@ def _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol,
         V = B_act @ Y
         return H_fused @ Y + J_act @ (a_act * (V - u_act * problem.row_dots(u_act, V)[:, None]))
 
-    coarse = None
-    K, comp = graph.components_of(fused)
-    if K * d <= max_coarse and K < n:
-        cross = np.flatnonzero(comp[graph.edges[:, 0]] != comp[graph.edges[:, 1]])
-        coarse = _Coarse(graph, comp, K, d, sigma, cross, alpha, u)
+    parts = _coarse_parts(graph, nD, c, fused, d, max_coarse, refine)
+    coarse = None if parts is None else _Coarse(graph, parts[1], parts[0], d, sigma, alpha, u)
     return system.pcg(hess, rhs, cg_tol, cg_maxiter, coarse=coarse)
 
 
@@ -280,7 +315,7 @@ def run(
     admm_tol=3e-4,
     admm_sigma_factor=None,
     warm_sigma_factor=100.0,
-    max_coarse=2000,
+    max_coarse=None,
     inner_ratio=0.2,
     max_jacobi=None,
     callback=None,
@@ -315,8 +350,13 @@ def run(
     warm_sigma_factor : float
         Once started near the solution (after the ADMM phase, or from ``z0``),
         the Newton phase begins at ``sigma`` times this factor.
-    max_coarse : int
-        Largest deflation space (components times d) used in CG.
+    max_coarse : int, optional
+        Largest deflation space (parts times d) used in CG (:func:`_coarse_parts`).
+        Default: the larger of 10,000 and ``0.4 n`` for ``d <= 2``, where the
+        coarse matrix lives on a nearly planar graph of parts and its factor stays
+        sparse (moons, n = 100,000: 53 s with 10,000, 43 s with 40,000); 2,000
+        above, where it fills in (3-D Gaussian data, n = 5,000, 2,476 clusters:
+        5.2 s -> 11.1 s with 10,000; BENCHMARKS.md).
     verbose : bool or int
         1 prints each outer iteration, 2 also each Newton step.
     inner_ratio : float
@@ -344,6 +384,9 @@ def run(
     if max_jacobi is None:
         max_jacobi = 200 if d == 3 and n >= JACOBI_3D_MIN_NODES else 0 if low_dimensional else 20
     max_jacobi = check_int(max_jacobi, "max_jacobi", low=0)
+    if max_coarse is None:
+        max_coarse = max(10000, int(0.4 * n)) if d <= 2 else 2000
+    max_coarse = check_int(max_coarse, "max_coarse", low=0)
     admm_sigma_factor = ((3.0 if low_dimensional else 1.0) if admm_sigma_factor is None
                          else check_positive(admm_sigma_factor, "admm_sigma_factor"))
     admm_tol = check_positive(admm_tol, "admm_tol")
@@ -383,6 +426,7 @@ def run(
     system = ShiftedLaplacian(graph, max_jacobi)
     n_newton = 0
     n_cg = 0
+    refine = False
     stalled = 0
     distance, stuck_run = [], 0
     converged = False
@@ -406,7 +450,9 @@ def run(
             if d == 1:
                 dX, k = system.factor_solve(-grad), 0
             else:
-                dX, k = _newton_direction(graph, grad, D, nD, active, shrink, sigma, system, cg_tol, cg_maxiter, max_coarse)
+                dX, k = _newton_direction(graph, grad, D, nD, sub.c, active, shrink, sigma, system, cg_tol,
+                                          cg_maxiter, max_coarse, refine)
+                refine = refine or k > REFINE_AFTER_CG
             n_cg += k
             n_newton += 1
             slope = np.sum(grad * dX)
