@@ -51,14 +51,15 @@ def one(name, n, certify):
 
 
 def child(name, n, certify, limit):
-    """The child's JSON record, or None when it passed ``limit`` seconds."""
+    """The child's JSON record; None when it passed ``limit`` seconds; its error's last line
+    (a string) when it failed."""
     cmd = [sys.executable, __file__, "--one", name, str(n), str(int(certify))]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, check=True)
     except subprocess.TimeoutExpired:
         return None
     except subprocess.CalledProcessError as err:
-        raise SystemExit(f"{name} n={n} failed:\n{err.stderr}") from None
+        return "failed: " + (err.stderr.strip().splitlines() or ["no message"])[-1]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -83,8 +84,8 @@ def main():
         previous = None
         for n in args.sizes:
             plain = child(name, n, False, args.limit)
-            if plain is None:
-                print(f"| {name} | {n} | | | over {args.limit:.0f} s | | | | | | | | |", flush=True)
+            if not isinstance(plain, dict):
+                print(f"| {name} | {n} | | | {plain or f'over {args.limit:.0f} s'} | | | | | | | | |", flush=True)
                 break
             growth = ""
             if previous is not None:
@@ -93,8 +94,8 @@ def main():
             cert = None if args.no_certify else child(name, n, True, args.limit)
             if args.no_certify:
                 cert_cells = "- | - | -"
-            elif cert is None:
-                cert_cells = f"over {args.limit:.0f} s | | "
+            elif not isinstance(cert, dict):
+                cert_cells = f"{cert or f'over {args.limit:.0f} s'} | | "
             else:
                 cert_cells = f"{cert['solve_s']:.2f} | {cert['certified']} | {cert['rss_mib']:.0f}"
             print(f"| {name} | {n} | {plain['edges']} | {plain['graph_s']:.2f} | {plain['solve_s']:.2f} | {growth} "

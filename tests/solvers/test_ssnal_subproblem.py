@@ -192,3 +192,19 @@ def test_newton_direction_solves_the_dense_system(seed, max_coarse, refine):
     residual = np.linalg.norm(H @ dX.ravel() + grad.ravel())
     assert residual <= 1e-9 * np.linalg.norm(grad), (residual, k)
     np.testing.assert_allclose(dX.ravel(), expected, rtol=0, atol=1e-7 * np.abs(expected).max() * (1 + sigma))
+
+
+def test_deflation_space_with_more_parts_than_int32_pair_keys():
+    # 60,000 parts (every point its own, labels as int32 like scipy's components): the pair
+    # keys a * K + b pass 2^31, and with W = I the coarse solve inverts H exactly.
+    from advcluster.graph import Graph
+
+    n, d, sigma = 60_000, 2, 3.0
+    rng = np.random.default_rng(0)
+    graph = Graph(n, np.column_stack([np.arange(n - 1), np.arange(1, n)]), np.ones(n - 1))
+    alpha = rng.uniform(0.1, 1.0, n - 1)
+    u = rng.standard_normal((n - 1, d))
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    coarse = _Coarse(graph, np.arange(n, dtype=np.int32), n, d, sigma, alpha, u)
+    Y = rng.standard_normal((n, d))
+    np.testing.assert_allclose(coarse.lift_solve(coarse.restrict_hess(Y)), Y, rtol=0, atol=1e-9)

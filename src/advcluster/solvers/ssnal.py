@@ -206,8 +206,8 @@ class _Coarse:
         # between one pair of parts summed first.
         Me = sigma * self.alpha[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
         Me = Me.reshape(len(cross), d * d)
-        lo, hi = np.minimum(self.ci, self.cj), np.maximum(self.ci, self.cj)
-        pairs, pair_of = np.unique(lo * K + hi, return_inverse=True)
+        lo, hi = np.minimum(self.ci, self.cj).astype(np.int64), np.maximum(self.ci, self.cj).astype(np.int64)
+        pairs, pair_of = np.unique(lo * K + hi, return_inverse=True)  # int64: K^2 passes 2^31 from K = 46,341
         lo, hi = pairs // K, pairs % K
         blocks = np.column_stack([np.bincount(pair_of, Me[:, k], minlength=len(pairs)) for k in range(d * d)])
         diag = np.zeros((K, d * d))
