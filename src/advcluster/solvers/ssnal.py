@@ -272,7 +272,7 @@ def _newton_direction(graph, grad, D, nD, c, active, shrink, sigma, system, cg_t
     with it; if they fall short, the system switches to its sparse factor for good
     (:meth:`~advcluster.solvers.linear.ShiftedLaplacian.pcg`).
     """
-    n, d = grad.shape
+    d = grad.shape[1]
     alpha = np.where(active, shrink, 1.0)  # alpha_e on separated edges, 1 on fused ones
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(active[:, None], D / nD[:, None], 0.0)
@@ -354,7 +354,7 @@ def run(
         Largest deflation space (parts times d) used in CG (:func:`_coarse_parts`).
         Default: the larger of 10,000 and ``0.4 n`` for ``d <= 2``, where the
         coarse matrix lives on a nearly planar graph of parts and its factor stays
-        sparse (moons, n = 100,000: 53 s with 10,000, 43 s with 40,000); 2,000
+        sparse (moons, n = 100,000: about 50 s with 10,000, 43 s with 40,000); 2,000
         above, where it fills in (3-D Gaussian data, n = 5,000, 2,476 clusters:
         5.2 s -> 11.1 s with 10,000; BENCHMARKS.md).
     verbose : bool or int
