@@ -25,12 +25,11 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from scipy.sparse.linalg import splu
 
 from . import problem
 from ..graph import Graph
 from .fused import block_laplacian, group_means
-from .linear import LDL_MAX_COLUMNS, SUPERLU_OPTIONS, LDL, LU, cg
+from .linear import LDL_MAX_COLUMNS, LDL, LU, cg, spd_splu
 
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
@@ -283,7 +282,7 @@ class Flows:
         ground = np.repeat(self.ground, d) * float(np.max(0.5 * q * r * r))  # on the blocks' scale
         S = block_laplacian(n, d, self.i, self.j, blocks, ground).tocsc()
         try:
-            lu = splu(S, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
+            lu = spd_splu(S)
         except RuntimeError:
             return None
         if lu.L.nnz + lu.U.nnz > BARRIER_MAX_FILL:  # groups of wide data fill in: each step would cost seconds

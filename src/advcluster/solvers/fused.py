@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from . import problem
-from .linear import SUPERLU_OPTIONS
+from .linear import spd_splu
 
 DENSE_MAX = 600  # Hessians of at most this order are solved dense
 _BLAS = []  # a threadpoolctl controller, made on first use
@@ -149,7 +149,7 @@ class FusedProblem:
                     with _one_thread():
                         return sla.solve(H, rhs.ravel(), assume_a="pos").reshape(K, d)
                 # symmetric minimum-degree order: half the time of spsolve's default on 10-D groups
-                lu = spla.splu(H, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
+                lu = spd_splu(H)
                 return lu.solve(rhs.ravel()).reshape(K, d)
             except (sla.LinAlgWarning, spla.MatrixRankWarning, RuntimeError) as exc:
                 raise np.linalg.LinAlgError(str(exc)) from None

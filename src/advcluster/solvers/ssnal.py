@@ -45,12 +45,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from .._validation import check_int, check_positive
 from . import admm, problem
 from .core import Iterate, converged_message, meets_tol, register
-from .linear import SUPERLU_OPTIONS, ShiftedLaplacian
+from .linear import ShiftedLaplacian, spd_splu
 
 # Outer iterations in a row whose Newton loop cannot meet its tolerance (it runs all max_newton
 # steps, or its line search fails) with no 10 % gain towards the stopping test, after which the
@@ -221,7 +220,7 @@ class _Coarse:
                                (lo * d)[:, None] + offset_c]).ravel()
         vals = np.concatenate([diag, -blocks, -blocks]).ravel()
         E = sp.csc_array((vals, (rows, cols)), shape=(K * d, K * d))
-        self.factor = splu(E, permc_spec="MMD_AT_PLUS_A", options=SUPERLU_OPTIONS)
+        self.factor = spd_splu(E)
 
     def _sum(self, labels, V):
         """Row sums of ``V`` by ``labels``, shape (K, d)."""
