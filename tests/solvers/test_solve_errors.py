@@ -171,6 +171,7 @@ def test_unknown_option_is_a_value_error(method):
      ("ssnal", "admm_tol", 0.0, "admm_tol must be a finite number > 0"), ("ssnal", "admm_tol", np.inf, "admm_tol must be"),
      ("ssnal", "admm_sigma_factor", -1.0, "admm_sigma_factor must be a finite number > 0"),
      ("ssnal", "admm_iters", -1, "admm_iters must be an integer >= 0"), ("ssnal", "admm_iters", 1.5, "admm_iters must be"),
+     ("ssnal", "max_coarse", -1, "max_coarse must be an integer >= 0"), ("ssnal", "max_coarse", 2.5, "max_coarse must be"),
      ("admm", "balance_every", 0, "balance_every must be an integer >= 1")],
 )
 def test_bad_linear_solver_options(data, method, option, value, message):
