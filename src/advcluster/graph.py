@@ -551,6 +551,7 @@ def _workers(queries):
 
 
 PARALLEL_QUERIES = 10_000
+
 # Rows of ambiguous points whose radius queries are processed together (bounds memory
 # when many points tie).
 _RADIUS_CHUNK = 256
