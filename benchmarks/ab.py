@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import header
+from common import child_json, header
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -58,10 +56,7 @@ def one(kind, n, gamma, repeat):
 
 
 def side(src, case):
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    cmd = [sys.executable, __file__, "--one", *map(str, case)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_json(__file__, ["--one", *case], env={**os.environ, "PYTHONPATH": str(src)})
 
 
 def main():

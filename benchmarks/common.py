@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -45,3 +47,12 @@ def best_of(fn, repeat):
     """Smallest wall time of ``repeat`` calls of ``fn()``, and the last result."""
     times, out = timings(fn, repeat)
     return float(times.min()), out
+
+
+def child_json(script, args, env=None, timeout=None):
+    """Run ``python script args`` in a fresh process and return the JSON of its last output line
+    (a fresh process: its own peak memory, no state shared with the caller).  Raises
+    ``subprocess.TimeoutExpired`` or ``subprocess.CalledProcessError`` as ``subprocess.run`` does."""
+    out = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True,
+                         env=env, timeout=timeout, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])

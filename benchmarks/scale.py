@@ -20,10 +20,9 @@ import json
 import math
 import resource
 import subprocess
-import sys
 import time
 
-from common import header
+from common import child_json, header
 
 SIZES = [1000, 10000, 50000, 200000, 1000000]
 
@@ -53,14 +52,12 @@ def one(name, n, certify):
 def child(name, n, certify, limit):
     """The child's JSON record; None when it passed ``limit`` seconds; its error's last line
     (a string) when it failed."""
-    cmd = [sys.executable, __file__, "--one", name, str(n), str(int(certify))]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, check=True)
+        return child_json(__file__, ["--one", name, n, int(certify)], timeout=limit)
     except subprocess.TimeoutExpired:
         return None
     except subprocess.CalledProcessError as err:
         return "failed: " + (err.stderr.strip().splitlines() or ["no message"])[-1]
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():

@@ -403,8 +403,8 @@ def knn_graph(A, k: int = 10, phi: float = 0.5) -> Graph:
     ``(i, j)`` is an edge when ``j`` is among the ``k`` nearest other points of
     ``i`` or ``i`` among those of ``j``; ``w_ij = exp(-phi ||a_i - a_j||^2)``
     (Sun, Toh & Yuan 2021).  Neighbours are found with a k-d tree
-    (:class:`scipy.spatial.cKDTree`, queried on every core for large data), so memory is ``O(n k)``
-    and time ``O(n k log n)`` for data in general position.
+    (:class:`scipy.spatial.cKDTree`, queried on every core for large data), so
+    memory is ``O(n k)`` and time ``O(n k log n)`` for data in general position.
     Ties are broken deterministically: among points at equal distance, the smaller
     index wins; a point never counts as its own neighbour, even when duplicated.
     Distances are compared as the computed squared distances
@@ -500,9 +500,7 @@ class KnnGraphs:
         # Each point's distance to the nearest moved point's new place, by a tree over those
         # places: a candidate when within its own k-th distance (widened for the tree's rounding),
         # then checked with the distances the lists are ranked by.
-        from scipy.spatial import cKDTree  # here: kept out of `import advcluster`
-
-        tree = cKDTree(B[moved])
+        tree = _kdtree(B[moved])
         dist, nearest = tree.query(self.reference, k=1, workers=_workers(n))
         near = np.flatnonzero(~was_moved & (dist <= np.sqrt(self.kth) * (1 + 1e-9) + 1e-300))
         if near.size and moved.size > 1:  # every moved point within reach of a candidate
@@ -544,13 +542,20 @@ def _gaussian_graph(A, n, pairs, phi):
     return Graph(n, edges, _gaussian(A, edges, phi))
 
 
+PARALLEL_QUERIES = 10_000  # tree queries from which the search runs on every core
+
+
+def _kdtree(points):
+    """scipy's k-d tree over ``points`` (scipy.spatial loaded here, not at ``import advcluster``)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(points)
+
+
 def _workers(queries):
     """Threads for ``queries`` tree queries: every core from :data:`PARALLEL_QUERIES` on; below,
     starting the threads costs more than they save (178 x 13 points: 2.6 ms against 0.6 ms)."""
     return -1 if queries >= PARALLEL_QUERIES else 1
-
-
-PARALLEL_QUERIES = 10_000
 
 # Rows of ambiguous points whose radius queries are processed together (bounds memory
 # when many points tie).
@@ -570,15 +575,14 @@ def _knn_indices(A, k, rows=None):
     A k-d tree (:class:`scipy.spatial.cKDTree`, on every core for many rows) proposes the
     ``k + 2`` nearest points; it computes distances from coordinate differences, as
     the re-ranking does, so equal distances stay equal (no ``||x||^2 - 2 x.y + ||y||^2``
-    rounding).  Candidates are re-ranked by computed squared distance, then index.  When the k-th other point ties with the farthest
-    candidate, points at that distance may have been left out, so that row is redone
-    with a radius query that returns every point up to that distance.
+    rounding).  Candidates are re-ranked by computed squared distance, then index.
+    When the k-th other point ties with the farthest candidate, points at that
+    distance may have been left out, so that row is redone with a radius query that
+    returns every point up to that distance.
     """
     n, d = A.shape
     q = min(n, k + 2)
-    from scipy.spatial import cKDTree  # here: kept out of `import advcluster`
-
-    tree = cKDTree(A)
+    tree = _kdtree(A)
     rows = np.arange(n) if rows is None else rows
     ind = tree.query(A[rows], k=q, workers=_workers(len(rows)))[1].reshape(len(rows), q)
     d2 = np.empty(ind.shape)

@@ -208,11 +208,9 @@ class _Coarse:
         lo, hi = np.minimum(self.ci, self.cj).astype(np.int64), np.maximum(self.ci, self.cj).astype(np.int64)
         pairs, pair_of = np.unique(lo * K + hi, return_inverse=True)  # int64: K^2 passes 2^31 from K = 46,341
         lo, hi = pairs // K, pairs % K
-        blocks = np.column_stack([np.bincount(pair_of, Me[:, k], minlength=len(pairs)) for k in range(d * d)])
-        diag = np.zeros((K, d * d))
-        diag[:, :: d + 1] = np.bincount(comp, minlength=K)[:, None]
-        for side in (lo, hi):
-            diag += np.column_stack([np.bincount(side, blocks[:, k], minlength=K) for k in range(d * d)])
+        blocks = _label_sums(pair_of, Me, len(pairs))
+        diag = _label_sums(lo, blocks, K) + _label_sums(hi, blocks, K)
+        diag[:, :: d + 1] += np.bincount(comp, minlength=K)[:, None]
         offset_r, offset_c = np.divmod(np.arange(d * d), d)
         rows = np.concatenate([(np.arange(K) * d)[:, None] + offset_r, (lo * d)[:, None] + offset_r,
                                (hi * d)[:, None] + offset_r]).ravel()
@@ -222,24 +220,25 @@ class _Coarse:
         E = sp.csc_array((vals, (rows, cols)), shape=(K * d, K * d))
         self.factor = spd_splu(E)
 
-    def _sum(self, labels, V):
-        """Row sums of ``V`` by ``labels``, shape (K, d)."""
-        return np.column_stack([np.bincount(labels, V[:, k], minlength=self.K) for k in range(V.shape[1])])
-
     def restrict(self, Y):
         """``W^T Y``: part sums, shape (K, d)."""
-        return self._sum(self.comp, Y)
+        return _label_sums(self.comp, Y, self.K)
 
     def restrict_hess(self, Y):
         """``(H W)^T Y = W^T H Y`` using only the crossing edges."""
         V = Y[self.i] - Y[self.j]
         V = self.alpha[:, None] * (V - self.u * problem.row_dots(self.u, V)[:, None])
-        return self.restrict(Y) + self.sigma * (self._sum(self.ci, V) - self._sum(self.cj, V))
+        return self.restrict(Y) + self.sigma * (_label_sums(self.ci, V, self.K) - _label_sums(self.cj, V, self.K))
 
     def lift_solve(self, R):
         """``W E^{-1} R`` for R of shape (K, d)."""
         C = self.factor.solve(R.ravel()).reshape(self.K, self.d)
         return C[self.comp]
+
+
+def _label_sums(labels, V, size):
+    """Sums of the rows of ``V`` with equal labels: shape (size, V's columns)."""
+    return np.column_stack([np.bincount(labels, V[:, k], minlength=size) for k in range(V.shape[1])])
 
 
 def _coarse_parts(graph, nD, c, fused, d, max_coarse, refine=True):
