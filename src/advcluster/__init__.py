@@ -24,7 +24,7 @@ from .deviation import (
 from .attacks import BL1, BL2, OPTIMIZERS, AttackResult, attack
 from .datasets import list_datasets, load_dataset
 from .models import ConvexClusteringModel, SklearnClassifier, SklearnClusterer
-from .perturbation import Additive, FeatureShift, Multiplicative, Pointwise
+from .perturbation import Additive, FeatureShift, Injection, Multiplicative, Pointwise
 from .graph import Graph, KnnGraphs, complete_graph, knn_graph, uniform_graph
 from .solvers import METHODS, ClusteringResult, clusterpath, solve
 
@@ -83,6 +83,7 @@ __all__ = [
     "Pointwise",
     "Multiplicative",
     "FeatureShift",
+    "Injection",
     "ConvexClusteringModel",
     "SklearnClusterer",
     "SklearnClassifier",

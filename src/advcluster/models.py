@@ -82,7 +82,8 @@ class LowerLevel:
         return self.respond(A)
 
     def respond(self, A) -> Response:
-        """The answer on (perturbed) data ``A`` of the clean data's shape."""
+        """The answer on (perturbed) data ``A``: the clean data's shape, or its points followed by
+        injected ones (:class:`~advcluster.perturbation.Injection`)."""
         A = self._checked(A)
         key = self._key(A)
         hit = self._cache.get(key)
@@ -124,9 +125,14 @@ class LowerLevel:
         if self._shape is None:
             raise ValueError(f"{type(self).__name__}: call reference(A_clean) before respond().")
         A = np.asarray(A, dtype=float)
-        if A.shape != self._shape:
-            raise ValueError(f"data of shape {A.shape} given, but the model was set up on shape {self._shape}.")
+        if A.ndim != 2 or A.shape[1] != self._shape[1] or A.shape[0] < self._shape[0]:
+            raise ValueError(f"data of shape {A.shape} given, but the model was set up on shape {self._shape} "
+                             "(perturbed data keep it; injected points come after the clean ones).")
         return A
+
+    def why_not_injection(self) -> str:
+        """'' when the model can be fed the clean points followed by injected ones, else why not."""
+        return ""
 
     @staticmethod
     def _key(A) -> bytes:
@@ -257,22 +263,29 @@ class ConvexClusteringModel(LowerLevel):
         return self._graph
 
     def graph_for(self, A) -> Graph:
-        """The weight graph used on data ``A`` (rebuilt when ``reweight``)."""
+        """The weight graph used on data ``A`` (rebuilt when ``reweight``; built afresh on the
+        clean points followed by injected ones)."""
+        if A.shape[0] != self._graph.n:
+            return build_graph(A, self.weights, self.k, self.phi)
         if self._knn is not None:
             return self._knn.graph_for(A)
         return build_graph(A, self.weights, self.k, self.phi) if self.rebuilds_graph else self._graph
+
+    def why_not_injection(self):
+        if not isinstance(self.weights, str):
+            return ("its weight graph was given for the clean points only; use weights='knn', 'complete' or "
+                    "'uniform', built on the data with the injected points")
+        if not self.rebuilds_graph and self.weights != "uniform":
+            return ("reweight=False keeps the clean points' graph, which has no edges for injected points; "
+                    "use reweight=True")
+        return ""
 
     def _solve(self, A):
         graph = self.graph_for(A)
         if self._method == "exact1d":  # no dual certificate needed: exact by construction
             exact = exact_solution(A, self.gamma, graph, self.p)
             return Response(exact.labels, exact.centers, True, "exact partition", True, exact.order)
-        x0 = z0 = None
-        if self.warm_start and self._past:
-            dist = [np.sum((A - P) ** 2) for P, *_ in self._past]
-            P, x0, z0, edges = self._past[int(np.argmin(dist))]
-            if not np.array_equal(edges, graph.edges):
-                z0 = carry_edges(z0, edges, graph)
+        x0, z0 = self._warm_start(A, graph) if self.warm_start else (None, None)
         res = solve(A, graph, self.gamma, self._method, p=self.p, tol=self.tol, x0=x0, z0=z0,
                     label_tol=self.label_tol)
         if self.warm_pool:
@@ -282,6 +295,23 @@ class ConvexClusteringModel(LowerLevel):
             del self._past[:-self.warm_pool]
             del self._new[:-self.warm_pool]
         return Response(res.labels, res.centers, res.success, res.message, res.labels_certified)
+
+    def _warm_start(self, A, graph):
+        """``(x0, z0)`` from the stored solution nearest to ``A`` (Frobenius, over the rows both
+        have; a solution without the injected points starts them at their data), or Nones."""
+        if not self._past:
+            return None, None
+        m = A.shape[0]
+        dist = [np.sum((A[:len(P)] - P) ** 2) if len(P) <= m else np.inf for P, *_ in self._past]
+        best = int(np.argmin(dist))
+        if not np.isfinite(dist[best]):
+            return None, None
+        P, x0, z0, edges = self._past[best]
+        if len(P) < m:
+            x0 = np.vstack([x0, A[len(P):]])
+        if not np.array_equal(edges, graph.edges):
+            z0 = carry_edges(z0, edges, graph)
+        return x0, z0
 
     def describe(self):
         w = self.weights if isinstance(self.weights, str) else type(self.weights).__name__
@@ -349,6 +379,10 @@ class SklearnClassifier(LowerLevel):
         self.y = np.asarray(y)
         if self.y.ndim != 1:
             raise ValueError(f"y must be 1-D (n_samples,), got shape {self.y.shape}.")
+
+    def why_not_injection(self):
+        return ("the training targets y label the clean points only (injected points would need labels); "
+                "poison it by moving points (Pointwise, Additive, ...)")
 
     def _setup(self, A):
         if self.y.shape[0] != A.shape[0]:

@@ -9,7 +9,12 @@ it to a data matrix, which checks the rows and features against the data's shape
 BL2 problems bind it for you.
 
 Norms of ``E`` (``ord``): ``"fro"`` (Frobenius, the default), ``"inf"`` (largest absolute
-entry), ``"l1"`` (sum of absolute entries), ``"l0"`` (number of non-zero entries).
+entry), ``"l1"`` (sum of absolute entries), ``"l0"`` (number of non-zero entries), ``"point"``
+(the largest Euclidean norm of a row: a budget ``eps`` lets every point move by at most ``eps``,
+the threat model of :func:`advcluster.certified_radius`).
+
+:class:`Injection` is the one perturbation that is not added to the data: it appends new
+points (poisoning), ``theta`` holding their coordinates.
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ import scipy.sparse as sp
 
 from ._validation import check_data, is_real
 
-__all__ = ["NORMS", "matrix_norm", "Perturbation", "Additive", "Pointwise", "Multiplicative", "FeatureShift"]
+__all__ = ["NORMS", "matrix_norm", "Perturbation", "Additive", "Pointwise", "Multiplicative", "FeatureShift",
+           "Injection"]
 
-NORMS = ("fro", "inf", "l1", "l0")
+NORMS = ("fro", "inf", "l1", "l0", "point")
 
 
 def matrix_norm(E, ord="fro") -> float:
-    """``||E||`` entrywise: ``"fro"`` sqrt(sum E^2), ``"inf"`` max |E|, ``"l1"`` sum |E|, ``"l0"`` #nonzero."""
+    """``||E||``: ``"fro"`` sqrt(sum E^2), ``"inf"`` max |E|, ``"l1"`` sum |E|, ``"l0"`` #nonzero,
+    ``"point"`` max_i ||E_i||_2 (rows)."""
     E = np.asarray(E, dtype=float)
+    if ord == "point":
+        return float(np.sqrt(np.einsum("ij,ij->i", E, E).max(initial=0.0))) if E.ndim == 2 else float(np.linalg.norm(E))
     if ord == "fro":
         return float(np.sqrt(np.einsum("ij,ij->", E, E)))
     if ord == "inf":
@@ -102,8 +111,7 @@ class Perturbation:
         bound._M = sp.csc_array(self._operator(A))
         bound.shape = A.shape
         bound._lo, bound._hi = self._check_bounds(bound._M.shape[1])
-        col = bound._M
-        bound._unit = np.array([_column_norm(col, j, self.ord) for j in range(col.shape[1])])
+        bound._unit = _column_norms(bound._M, self.ord, A.shape[1])
         if np.any(bound._unit == 0):
             j = int(np.flatnonzero(bound._unit == 0)[0])
             raise ValueError(
@@ -113,7 +121,7 @@ class Perturbation:
         return bound
 
     def _require_bound(self):
-        if self._M is None:
+        if self.shape is None:
             raise ValueError(f"{type(self).__name__} is not bound to data; call perturbation.bind(A) first.")
 
     def _check_bounds(self, p):
@@ -146,7 +154,7 @@ class Perturbation:
     def check_theta(self, theta) -> np.ndarray:
         """``theta`` as a float vector of length ``n_params`` (a scalar when there is one parameter)."""
         self._require_bound()
-        if (isinstance(theta, np.ndarray) and theta.dtype == np.float64 and theta.shape == (self._M.shape[1],)
+        if (isinstance(theta, np.ndarray) and theta.dtype == np.float64 and theta.shape == (self.n_params,)
                 and np.isfinite(theta).all()):
             return theta
         if is_real(theta):
@@ -166,6 +174,11 @@ class Perturbation:
         t = self.check_theta(theta)
         return (self._M @ t).reshape(self.shape)
 
+    def apply(self, A, theta) -> np.ndarray:
+        """The data the model sees: ``A + E(theta)`` (its first ``len(A)`` rows are the clean
+        points, perturbed; :class:`Injection` appends more)."""
+        return A + self.matrix(theta)
+
     def norm(self, theta) -> float:
         """``||E(theta)||`` in the perturbation's norm ``ord``."""
         t = self.check_theta(theta)
@@ -175,6 +188,8 @@ class Perturbation:
             return float(np.max(np.abs(t) * self._unit))
         if self.ord == "l1":
             return float(np.sum(np.abs(t) * self._unit))
+        if self.ord == "point":
+            return matrix_norm(self.matrix(t), "point")
         return float(np.sqrt(np.sum((t * self._unit) ** 2)))
 
     def box(self, budget=None) -> tuple[np.ndarray, np.ndarray]:
@@ -196,11 +211,24 @@ class Perturbation:
         Clip to the bounds, then scale back along the ray to 0 (``fro``, ``inf``, ``l1``: the
         norms are homogeneous; this is the Euclidean projection for ``fro`` when all ``u_j``
         are equal), or for ``l0`` keep the largest ``|theta_j|`` that fit the entry count.
+        For ``point``, each row of ``E`` longer than ``budget`` is shrunk onto the ball: every
+        parameter is scaled by the smallest factor its rows need (exactly the projection of each
+        row when every parameter acts on one row, as for :class:`Pointwise`).
         """
         t = np.clip(self.check_theta(theta), self._lo, self._hi)
         size = self.norm(t)
         if size <= budget:
             return t
+        if self.ord == "point":
+            E = self.matrix(t)
+            rows = np.sqrt(np.einsum("ij,ij->i", E, E))
+            with np.errstate(divide="ignore"):
+                factor = np.minimum(1.0, budget / rows)
+            M = self._M
+            param = np.repeat(np.arange(M.shape[1]), np.diff(M.indptr))
+            scale = np.ones(t.size)
+            np.minimum.at(scale, param, factor[M.indices // self.shape[1]])
+            return t * scale
         if self.ord == "l0":
             keep = np.zeros(t.size, dtype=bool)
             used = 0.0
@@ -225,9 +253,27 @@ class Perturbation:
         raise NotImplementedError
 
 
-def _column_norm(M, j, ord):
-    v = M[:, [j]].toarray().ravel()
-    return matrix_norm(v[None, :], ord)
+def _column_norms(M, ord, d):
+    """``u_j = ||C_j||`` for every column ``C_j`` of the CSC operator ``M`` (rows of ``E``:
+    ``d`` consecutive entries), from its stored entries."""
+    p = M.shape[1]
+    param = np.repeat(np.arange(p), np.diff(M.indptr))
+    v = np.abs(M.data)
+    if ord == "fro":
+        return np.sqrt(np.bincount(param, v**2, minlength=p))
+    if ord == "l1":
+        return np.bincount(param, v, minlength=p)
+    if ord == "l0":
+        return np.bincount(param, (v != 0).astype(float), minlength=p)
+    out = np.zeros(p)
+    if ord == "inf":
+        np.maximum.at(out, param, v)
+        return out
+    # "point": per column, the largest Euclidean norm over the rows of E it touches.
+    key = param.astype(np.int64) * (M.shape[0] // d + 1) + M.indices // d
+    keys, inverse = np.unique(key, return_inverse=True)
+    np.maximum.at(out, keys // (M.shape[0] // d + 1), np.sqrt(np.bincount(inverse, v**2)))
+    return out
 
 
 def _entries(rows, cols, d):
@@ -326,6 +372,128 @@ class FeatureShift(Perturbation):
 
     def _spec(self):
         return f"features={_show(self.features)}"
+
+
+class Injection(Perturbation):
+    """Poisoning by adding points (Biggio et al. 2013): ``n_points`` new points appended to the
+    data, ``theta`` their coordinates, row by row (``theta.reshape(n_points, d)``).
+
+    The model is fitted on the clean points followed by the injected ones; the deviation is
+    measured on the clean points alone, which are never moved.
+
+    Parameters
+    ----------
+    n_points : int >= 1
+        How many points are added.
+    box : (low, high), optional
+        Where they may go: coordinates, scalars or arrays of length ``d``.  Default: the clean
+        data's bounding box.
+    ord : {"distance", "count"}, default "distance"
+        ``"distance"``: the norm of an injection is the largest distance from an injected point
+        to its nearest clean point, so a budget ``eps`` keeps every injected point within ``eps``
+        of the data (and BL2 asks how close to the data they can stay).  ``"count"``: the number
+        of injected points, always ``n_points``; the budget then says how many points (at least
+        ``n_points`` for any feasible answer) and the box where.
+
+    :meth:`matrix` returns the injected points, shape ``(n_points, d)``; there is no linear
+    operator (:attr:`operator` raises), so gradient attacks through it do not apply.
+    """
+
+    ORDS = ("distance", "count")
+
+    def __init__(self, n_points, box=None, ord="distance"):
+        if not isinstance(ord, str) or ord not in self.ORDS:
+            raise ValueError(f"unknown norm ord={ord!r} for Injection; choose one of {self.ORDS}.")
+        if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
+            raise ValueError(f"n_points must be an integer >= 1 (how many points are injected), got {n_points!r}.")
+        self.ord, self.bounds = ord, None
+        self.n_points, self.box_spec = int(n_points), box
+        self._M = None
+        self.shape = None
+
+    def bind(self, A) -> "Injection":
+        """A copy attached to the clean data ``A``: the box checked, a k-d tree of the points built."""
+        from scipy.spatial import cKDTree
+
+        A = check_data(A)
+        bound = copy.copy(self)
+        d = A.shape[1]
+        bound.shape = A.shape
+        bound.data_low, bound.data_high = A.min(axis=0), A.max(axis=0)
+        if self.box_spec is None:
+            low, high = bound.data_low, bound.data_high
+        else:
+            try:
+                low, high = (np.broadcast_to(np.asarray(v, dtype=float), (d,)).copy() for v in self.box_spec)
+            except (TypeError, ValueError):
+                raise ValueError(f"box must be (low, high) with scalars or arrays of length {d} (the data's "
+                                 f"features), got {self.box_spec!r}.") from None
+            if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low <= high)):
+                raise ValueError(f"box must be finite with low <= high in every feature, got {self.box_spec!r}.")
+        bound._lo, bound._hi = np.tile(low, self.n_points), np.tile(high, self.n_points)
+        bound._tree = cKDTree(A)
+        return bound
+
+    @property
+    def n_params(self) -> int:
+        self._require_bound()
+        return self.n_points * self.shape[1]
+
+    @property
+    def operator(self):
+        raise ValueError("Injection appends points: it is not a linear map of the data, so it has no operator; "
+                         "use a black-box optimizer ('random', 'cma', 'biggio-bridge').")
+
+    def matrix(self, theta) -> np.ndarray:
+        """The injected points, shape ``(n_points, d)``."""
+        return self.check_theta(theta).reshape(self.n_points, self.shape[1])
+
+    def apply(self, A, theta) -> np.ndarray:
+        """The clean points followed by the injected ones."""
+        return np.vstack([A, self.matrix(theta)])
+
+    def distances(self, theta) -> np.ndarray:
+        """Each injected point's distance to its nearest clean point, and that point's row."""
+        return self._tree.query(self.matrix(theta), k=1)
+
+    def norm(self, theta) -> float:
+        """``"distance"``: the largest distance of an injected point from the clean data;
+        ``"count"``: ``n_points``."""
+        if self.ord == "count":
+            self._require_bound()
+            return float(self.n_points)
+        return float(self.distances(theta)[0].max())
+
+    def box(self, budget=None) -> tuple[np.ndarray, np.ndarray]:
+        """The box of the coordinates: the given box, for ``"distance"`` cut to the data's
+        bounding box widened by ``budget``."""
+        self._require_bound()
+        lo, hi = self._lo.copy(), self._hi.copy()
+        if budget is not None and self.ord == "distance":
+            lo = np.maximum(lo, np.tile(self.data_low - budget, self.n_points))
+            hi = np.minimum(hi, np.tile(self.data_high + budget, self.n_points))
+        return lo, hi
+
+    def project(self, theta, budget) -> np.ndarray:
+        """Into the box, and (``"distance"``) each point farther than ``budget`` from the data
+        moved onto the sphere of that radius around its nearest clean point: the projection
+        onto the union of the balls.  Clipped to the box again, which brings no point farther
+        from a clean point inside the box."""
+        t = np.clip(self.check_theta(theta), self._lo, self._hi)
+        if self.ord == "count":
+            return t
+        dist, nearest = self.distances(t)
+        far = dist > budget
+        if not np.any(far):
+            return t
+        P = self.matrix(t).copy()
+        centre = self._tree.data[nearest[far]]
+        P[far] = centre + (P[far] - centre) * (budget / dist[far])[:, None]
+        return np.clip(P.ravel(), self._lo, self._hi)
+
+    def _spec(self):
+        box = "data" if self.box_spec is None else repr(self.box_spec)
+        return f"n_points={self.n_points}, box={box}"
 
 
 def _show(values):

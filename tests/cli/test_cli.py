@@ -34,6 +34,7 @@ from sklearn.datasets import make_blobs
 from advcluster import ConvexClustering, certified_radius, knn_graph, recovery_bounds, solve, uniform_graph
 from advcluster.attacks import OPTIMIZERS
 from advcluster.cli import main
+from advcluster.graph import first_appearance
 from advcluster.cli.args import key_value
 from advcluster.datasets import SEEDS_FILE, list_datasets
 from advcluster.deviation import deviation
@@ -114,6 +115,11 @@ GOOD = {
     "attack_random": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "3",
                       "--rows", "0:2", "--features", "x", "--perturbation", "pointwise", "--optimizer", "random",
                       "--max-evals", "8", "--random-state", "0", "--json"],
+    "attack_injection": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "1",
+                         "--perturbation", "injection", "--points", "2", "--optimizer", "biggio-bridge", "--json"],
+    "attack_point_norm": ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "0.5",
+                          "--rows", "0:3", "--perturbation", "pointwise", "--norm", "point", "--optimizer", "random",
+                          "--max-evals", "6", "--random-state", "1", "--json"],
 }
 
 # A valid BL1 on data.csv (with --columns x,y): one parameter, rows 0..4, feature x.
@@ -236,6 +242,24 @@ BAD = {
                                         "bisection"], "optimizer 'bisection' does not solve BL1"),
     "attack_bad_bounds": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--bounds", "1,2"],
                           "argument --bounds: need LO <= 0 <= HI"),
+    "attack_injection_without_points": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "1",
+                                         "--perturbation", "injection"],
+                                        "--perturbation injection needs --points K"),
+    "attack_injection_with_rows": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "1",
+                                    "--perturbation", "injection", "--points", "2", "--rows", "0:3"],
+                                   "--rows does not apply to --perturbation injection"),
+    "attack_injection_with_fro": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "1",
+                                   "--perturbation", "injection", "--points", "2", "--norm", "fro"],
+                                  "--norm fro does not apply to --perturbation injection; use distance or count"),
+    "attack_points_without_injection": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--points", "2"],
+                                        "--points applies to --perturbation injection only"),
+    "attack_distance_without_injection": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--norm", "distance"],
+                                          "--norm distance applies to --perturbation injection only"),
+    "attack_zero_points": (["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "1",
+                            "--perturbation", "injection", "--points", "0"], "argument --points:"),
+    "attack_bridge_without_injection": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
+                                         "--optimizer", "biggio-bridge"],
+                                        "optimizer 'biggio-bridge' places injected points: it needs an Injection"),
     "attack_bounds_syntax": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--bounds", "1"],
                              "argument --bounds: expected LO,HI"),
     "attack_feature_shift_rows": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS, "--perturbation",
@@ -697,6 +721,29 @@ def test_attack_bl1_staircase_in_a_process(processes, cli, workdir):
     assert len(lines) == 1 + res["n_evals"]
     table = np.loadtxt(workdir / "history.csv", delimiter=",", skiprows=1)
     assert table[:, 2].max() == res["deviation"]
+
+
+def test_attack_injection_bridge(cli):
+    res = _json(cli(GOOD["attack_injection"]))
+    assert res["feasible"] is True and res["success"] is True and res["optimizer"] == "biggio-bridge"
+    assert res["perturbation"] == "Injection(n_points=2, box=data, ord='distance')" and res["n_params"] == 4
+    points = np.asarray(res["theta"]).reshape(2, 2)
+    nearest = np.sqrt(((points[:, None] - X_CSV[None]) ** 2).sum(axis=2)).min(axis=1)
+    assert res["norm"] == pytest.approx(nearest.max(), rel=1e-12) and res["norm"] <= 1 * (1 + 1e-12)
+    assert np.all(points >= X_CSV.min(axis=0)) and np.all(points <= X_CSV.max(axis=0))
+    B = np.vstack([X_CSV, points])
+    ref, new = (solve(M, knn_graph(M, 5, 0.5), 1.0) for M in (X_CSV, B))
+    assert ref.labels_certified and new.labels_certified
+    labels = first_appearance(new.labels[:len(X_CSV)])
+    assert res["labels"] == labels.tolist() and res["clean_labels"] == ref.labels.tolist()
+    assert res["deviation"] == deviation(ref.labels, labels, "delta")
+
+
+def test_attack_point_norm(cli):
+    res = _json(cli(GOOD["attack_point_norm"]))
+    assert res["feasible"] is True and res["n_evals"] == 6 and res["n_params"] == 6
+    E = np.asarray(res["theta"]).reshape(3, 2)
+    assert res["norm"] == pytest.approx(np.sqrt((E**2).sum(axis=1)).max(), rel=1e-12) and res["norm"] <= 0.5 + 1e-12
 
 
 def test_attack_in_process_matches_the_process(processes, cli):

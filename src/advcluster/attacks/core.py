@@ -20,6 +20,7 @@ import numpy as np
 
 from .._records import Record
 from .._validation import WordedValueError, check_int
+from ..perturbation import Injection
 from .problems import BL1, BL2, Evaluation
 
 __all__ = ["OPTIMIZERS", "AttackResult", "EndNested", "Outcome", "Search", "StopSearch", "attack", "register"]
@@ -32,17 +33,19 @@ class Optimizer:
     problems: tuple
     dims: str  # "1", "1-2" or "any"
     summary: str
+    threats: str = "any"  # "moves" (perturbations of the given points), "injection" (added points) or "any"
 
 
 OPTIMIZERS: dict[str, Optimizer] = {}
 """Registered optimizers by name."""
 
 
-def register(name, problems=("BL1", "BL2"), dims="any", summary=""):
-    """Decorator adding an optimizer ``run(search, **options) -> Outcome`` to :data:`OPTIMIZERS`."""
+def register(name, problems=("BL1", "BL2"), dims="any", summary="", threats="any"):
+    """Decorator adding an optimizer ``run(search, **options) -> Outcome`` to :data:`OPTIMIZERS`
+    (``threats``: see :class:`Optimizer`)."""
 
     def deco(run):
-        OPTIMIZERS[name] = Optimizer(name, run, tuple(problems), dims, summary)
+        OPTIMIZERS[name] = Optimizer(name, run, tuple(problems), dims, summary, threats)
         return run
 
     return deco
@@ -276,6 +279,13 @@ def check_optimizer(problem, name, options):
     opt = OPTIMIZERS[name]
     if problem.kind not in opt.problems:
         raise ValueError(f"optimizer {name!r} does not solve {problem.kind}; it solves {', '.join(opt.problems)}.")
+    injected = isinstance(problem.perturbation, Injection)
+    if opt.threats == "injection" and not injected:
+        raise ValueError(f"optimizer {name!r} places injected points: it needs an Injection perturbation, "
+                         f"got {type(problem.perturbation).__name__}.")
+    if opt.threats == "moves" and injected:
+        raise ValueError(f"optimizer {name!r} moves the given points and does not place injected ones; "
+                         "use 'biggio-bridge', 'random' or 'cma' with Injection.")
     p = problem.n_params
     if opt.dims == "1" and p != 1:
         raise ValueError(f"optimizer {name!r} needs a one-parameter perturbation, this one has {p}; "

@@ -23,8 +23,9 @@ import numpy as np
 from .._records import Record
 from .._validation import WordedValueError, check_data, is_real
 from ..deviation import MEASURES, Reference
+from ..graph import first_appearance
 from ..models import LowerLevel, Response
-from ..perturbation import Perturbation
+from ..perturbation import Injection, Perturbation
 
 __all__ = ["BL1", "BL2", "Evaluation"]
 
@@ -107,8 +108,11 @@ class _Problem:
         if not isinstance(perturbation, Perturbation):
             raise ValueError(
                 f"perturbation must be an advcluster Perturbation (Additive, Pointwise, Multiplicative, "
-                f"FeatureShift), got {type(perturbation).__name__}."
+                f"FeatureShift, Injection), got {type(perturbation).__name__}."
             )
+        why = model.why_not_injection() if isinstance(perturbation, Injection) else ""
+        if why:
+            raise ValueError(f"{type(model).__name__} cannot take injected points: {why}.")
         self.A = check_data(A)
         self.model = model
         self.measure = _check_measure(deviation, model)
@@ -131,18 +135,20 @@ class _Problem:
     def evaluate(self, theta) -> Evaluation:
         """``f(theta)`` with its norm and feasibility (one lower-level solve unless cached)."""
         theta = self.perturbation.check_theta(theta)
-        response = self.model.respond(self.A + self.perturbation.matrix(theta))
+        response = self.model.respond(self.perturbation.apply(self.A, theta))
         return self._evaluation(theta, response)
 
     def evaluate_many(self, thetas, n_jobs=None) -> list[Evaluation]:
         """Evaluate many points; the same answers serially and in parallel (``n_jobs``, joblib),
         by :meth:`LowerLevel.respond_many` in blocks of :data:`BLOCK`."""
         thetas = [self.perturbation.check_theta(t) for t in thetas]
-        responses = self.model.respond_many([self.A + self.perturbation.matrix(t) for t in thetas], n_jobs, BLOCK)
+        responses = self.model.respond_many([self.perturbation.apply(self.A, t) for t in thetas], n_jobs, BLOCK)
         return [self._evaluation(theta, response) for theta, response in zip(thetas, responses)]
 
     def _evaluation(self, theta, response):
         labels = response.labels
+        if len(labels) > len(self.reference.labels):  # the clean points' labels (Injection appends others)
+            labels = first_appearance(labels[:len(self.reference.labels)])
         norm = self.perturbation.norm(theta)
         value, n_changed, k = self.compare(labels)
         return Evaluation(

@@ -79,7 +79,7 @@ def plateaus(evaluations) -> list[Plateau]:
     return out
 
 
-@register("staircase", dims="1", summary="exact in 1-D: grid, then bisect every breakpoint to a tolerance")
+@register("staircase", dims="1", threats="moves", summary="exact in 1-D: grid, then bisect every breakpoint to a tolerance")
 def run(search, *, num=None, points=None, rtol=1e-8):
     """Exact plateaus of ``f(eps)`` for a one-parameter perturbation.
 

@@ -384,7 +384,7 @@ def center_derivative(problem, theta, dA, *, tol=1e-8):
 
 
 # ------------------------------------------------------------------ the optimizer
-@register(NAME, problems=("BL1",), dims="any",
+@register(NAME, problems=("BL1",), dims="any", threats="moves",
           summary="projected gradient ascent on a smooth surrogate, implicit derivative (convex clustering, p = 2)")
 def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0.05, min_step=1e-3,
         pairs="auto", tol=1e-8):

@@ -17,6 +17,7 @@ from .. import (
     Additive,
     ConvexClusteringModel,
     FeatureShift,
+    Injection,
     Multiplicative,
     Pointwise,
     attack,
@@ -34,6 +35,7 @@ from .args import (
     key_value,
     positive_int,
 )
+from ..perturbation import NORMS
 from .inputs import add_input, positions, read_input
 from .output import json_head, print_json, warn, save_table
 
@@ -83,12 +85,17 @@ def add_attack(subparsers):
     pert.add_argument("--features", type=column_list, metavar="COLS",
                       help="features perturbed: column names or 0-based indices of the data read "
                       "(after --columns) (default: all)")
-    pert.add_argument("--perturbation", choices=tuple(PERTURBATIONS), default="additive",
+    pert.add_argument("--perturbation", choices=(*PERTURBATIONS, "injection"), default="additive",
                       help="additive: one eps added to every selected entry (default); pointwise: one "
                       "parameter per entry; multiplicative: entries scaled by 1 + theta; feature-shift: one "
-                      "shift per feature for all rows")
-    pert.add_argument("--norm", choices=("fro", "inf", "l1", "l0"), default="fro",
-                      help="the norm of E (default: fro)")
+                      "shift per feature for all rows; injection: --points new points added (poisoning), "
+                      "the deviation measured on the given rows")
+    pert.add_argument("--norm", choices=(*NORMS, *Injection.ORDS), default=None,
+                      help="the norm of E: fro (default), inf, l1, l0, or point (the largest distance a row "
+                      "moves: every point within the budget); for injection: distance (default: the largest "
+                      "distance of an injected point from the data) or count (the number of points)")
+    pert.add_argument("--points", type=positive_int, metavar="K",
+                      help="injection: how many points are added (inside the data's bounding box)")
     pert.add_argument("--bounds", type=bounds_range, metavar="LO,HI",
                       help="box on every parameter, LO <= 0 <= HI, e.g. --bounds -2,2 (default: none)")
     opt = p.add_argument_group("optimizer")
@@ -117,11 +124,25 @@ def add_attack(subparsers):
 
 def _perturbation(args, data):
     n, d = data.X.shape
+    if args.perturbation == "injection":
+        for given, flag in ((args.rows, "--rows"), (args.features, "--features"), (args.bounds, "--bounds")):
+            if given is not None:
+                raise UsageError(f"{flag} does not apply to --perturbation injection (it adds points inside the "
+                                 "data's bounding box; --norm distance limits how far from the data)")
+        if args.points is None:
+            raise UsageError("--perturbation injection needs --points K, the number of points to add")
+        if args.norm not in (None, *Injection.ORDS):
+            raise UsageError(f"--norm {args.norm} does not apply to --perturbation injection; use distance or count")
+        return Injection(args.points, ord=args.norm or "distance")
+    if args.points is not None:
+        raise UsageError("--points applies to --perturbation injection only")
+    if args.norm in Injection.ORDS:
+        raise UsageError(f"--norm {args.norm} applies to --perturbation injection only; use one of {', '.join(NORMS)}")
     rows = None if args.rows is None else positions(args.rows, n, None, "--rows", "rows")
     features = None
     if args.features is not None:
         features = positions(args.features, d, data.names, "--features", "columns")
-    kw = dict(ord=args.norm, bounds=args.bounds)
+    kw = dict(ord=args.norm or "fro", bounds=args.bounds)
     if args.perturbation == "feature-shift":
         if rows is not None:
             raise UsageError("--rows does not apply to --perturbation feature-shift (it shifts all rows)")
