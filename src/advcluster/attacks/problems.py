@@ -125,6 +125,14 @@ class _Problem:
     def n_params(self) -> int:
         return self.perturbation.n_params
 
+    @property
+    def largest_value(self) -> float:
+        """The largest deviation ``f`` there can be on these samples (the evaluation set for a
+        classifier), in the problem's units (``identical - similarity`` for similarities)."""
+        m = self._measure
+        n = len(self.reference.labels)
+        return float(m.bounds(n)[1] if m.is_deviation else m.identical - m.bounds(n)[0])
+
     def compare(self, labels) -> tuple[float, int, int]:
         """``(f, N_c, clusters)`` for lower-level labels: ``f`` the deviation from the clean labels
         (larger = more damage), ``N_c`` the changed labels, and the number of clusters."""
@@ -253,9 +261,8 @@ class BL2(_Problem):
         self.target = float(target)
         self.max_norm = None if max_norm is None else float(max_norm)
         super().__init__(model, A, perturbation, deviation)
-        m = self._measure
-        n = len(self.reference.labels)  # the evaluation set for a classifier
-        high = m.bounds(n)[1] if m.is_deviation else m.identical - m.bounds(n)[0]
+        high = self.largest_value
+        n = len(self.reference.labels)
         if self.target > high:
             raise ValueError(
                 f"target {self.target:g} exceeds the largest possible {self.measure!r} deviation ({high:g}) "
