@@ -201,7 +201,7 @@ BAD = {
     "attack_feature_out_of_range": (["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1",
                                      "--budget", "1", "--features", "2"], "--features: column 2 is out of range"),
     "attack_unknown_optimizer": (["attack", "data.csv", "--columns", "x,y", *BL1_ARGS, "--optimizer", "newton"],
-                                 "unknown optimizer 'newton'; choose one of "),
+                                 "unknown optimizer 'newton'; choose auto or one of "),
     "attack_negative_budget": (["attack", "data.csv", "--problem", "bl1", "--budget", "-1"],
                                "argument --budget: must be a finite number >= 0, got '-1'"),
     "attack_text_budget": (["attack", "data.csv", "--problem", "bl1", "--budget", "lots"],
@@ -229,12 +229,13 @@ BAD = {
                             "--option num is given twice"),
     "attack_unknown_optimizer_option": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
                                          "--option", "foo=1"],
-                                        "unknown option(s) ['foo'] for optimizer 'grid'"),
+                                        "optimizer 'auto' chose 'staircase' (one parameter: exact in 1-D): unknown "
+                                        "option(s) ['foo'] for optimizer 'staircase'"),
     "attack_bad_optimizer_option": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
                                      "--option", "num=1"],
                                     "num must be an integer >= 2"),
     "attack_grid_too_many_parameters": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS,
-                                         "--perturbation", "pointwise"],
+                                         "--perturbation", "pointwise", "--optimizer", "grid"],
                                         "covers 1 or 2 parameters, this perturbation has 5; pass --option points=LIST,"),
     "attack_l0_budget_gives_no_box": (["attack", "data.csv", "--columns", "x,y", "--k", "5", *BL1_ARGS, "--norm", "l0"],
                                       "gives no box); give --bounds LO,HI."),
@@ -804,7 +805,7 @@ def test_attack_a_named_data_set_by_feature_name(cli):
     from sklearn.datasets import load_iris
 
     res = _json(cli(["attack", "--dataset", "iris", "--problem", "bl1", "--budget", "3", "--rows", "50:100:5",
-                     "--features", "petal length (cm)", "--option", "num=6", "--json"]))
+                     "--features", "petal length (cm)", "--optimizer", "grid", "--option", "num=6", "--json"]))
     assert "features=[2]" in res["perturbation"] and res["n_samples"] == 150
     pert, ref, new = _recompute(res["theta"], range(50, 100, 5), [2], A=load_iris().data, k=10)
     assert res["deviation"] == deviation(ref, new, "delta") and res["feasible"] is True

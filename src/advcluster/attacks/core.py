@@ -23,7 +23,8 @@ from .._validation import WordedValueError, check_int
 from ..perturbation import Injection
 from .problems import BL1, BL2, Evaluation
 
-__all__ = ["OPTIMIZERS", "AttackResult", "EndNested", "Outcome", "Search", "StopSearch", "attack", "register"]
+__all__ = ["OPTIMIZERS", "AttackResult", "EndNested", "Outcome", "Search", "StopSearch", "attack", "choose_optimizer",
+           "register"]
 
 
 @dataclass(frozen=True)
@@ -301,15 +302,39 @@ def check_optimizer(problem, name, options):
     return opt
 
 
-def attack(problem, optimizer="grid", *, random_state=None, callback=None, max_evals=None,
+def choose_optimizer(problem) -> tuple[str, str]:
+    """``(optimizer, why)``: what ``optimizer="auto"`` attacks with.
+
+    * an :class:`~advcluster.perturbation.Injection`: ``biggio-bridge`` for BL1 (points on the
+      shortest links between clusters), ``random`` for BL2;
+    * one parameter: ``staircase``, exact in 1-D;
+    * one parameter per entry (:class:`Pointwise`, :class:`Multiplicative`): ``merge-split``,
+      the structure-aware attack (merges and splits from the clean clustering, then a local
+      search);
+    * otherwise: ``random``.
+    """
+    if isinstance(problem.perturbation, Injection):
+        if problem.kind == "BL1":
+            return "biggio-bridge", "injected points, BL1: bridges between clusters"
+        return "random", "injected points, BL2"
+    if problem.n_params == 1:
+        return "staircase", "one parameter: exact in 1-D"
+    M = problem.perturbation.operator
+    if np.all(np.diff(M.tocsc().indptr) == 1):
+        return "merge-split", "one parameter per entry: merge and split moves, then a local search"
+    return "random", "parameters shared by several entries"
+
+
+def attack(problem, optimizer="auto", *, random_state=None, callback=None, max_evals=None,
            progress=None, n_jobs=None, **options) -> AttackResult:
     """Solve a bilevel attack problem with a registered optimizer.
 
     Parameters
     ----------
     problem : BL1 or BL2
-    optimizer : str, default "grid"
-        A key of :data:`OPTIMIZERS`.
+    optimizer : str, default "auto"
+        A key of :data:`OPTIMIZERS`, or ``"auto"``: the one :func:`choose_optimizer` picks for
+        the problem (the result's ``optimizer`` and message say which).
     random_state : int, Generator or None
         Seed for optimizers that sample (start points, CMA-ES, random search).
     callback : callable, optional
@@ -328,7 +353,15 @@ def attack(problem, optimizer="grid", *, random_state=None, callback=None, max_e
     -------
     AttackResult
     """
-    opt = check_optimizer(problem, optimizer, options)
+    chosen = None
+    if optimizer == "auto" and isinstance(problem, (BL1, BL2)):
+        optimizer, chosen = choose_optimizer(problem)
+    try:
+        opt = check_optimizer(problem, optimizer, options)
+    except ValueError as exc:
+        if chosen is None:
+            raise
+        raise type(exc)(f"optimizer 'auto' chose {optimizer!r} ({chosen}): {exc}") from None
     search = Search(problem, optimizer, random_state, callback, max_evals, progress, n_jobs)
     solves0 = problem.model.n_solves
     t0 = time.perf_counter()
@@ -343,7 +376,7 @@ def attack(problem, optimizer="grid", *, random_state=None, callback=None, max_e
     if best is None:
         raise ValueError(f"optimizer {optimizer!r} stopped before evaluating any point ({outcome.message}).")
     success = bool(outcome.complete and best.feasible and best.certified)
-    message = outcome.message
+    message = outcome.message if chosen is None else f"optimizer 'auto' chose {optimizer} ({chosen}); {outcome.message}"
     if not best.feasible:
         message += "; " + _infeasible_note(problem, search)
     failed = sum(not e.solver_ok for e in search.history)

@@ -99,8 +99,9 @@ def add_attack(subparsers):
     pert.add_argument("--bounds", type=bounds_range, metavar="LO,HI",
                       help="box on every parameter, LO <= 0 <= HI, e.g. --bounds -2,2 (default: none)")
     opt = p.add_argument_group("optimizer")
-    opt.add_argument("--optimizer", default="grid", metavar="NAME",
-                     help=f"one of {', '.join(sorted(OPTIMIZERS))} (default: grid); see below")
+    opt.add_argument("--optimizer", default="auto", metavar="NAME",
+                     help=f"auto (default: staircase for one parameter, merge-split for one parameter per entry, "
+                     f"biggio-bridge for injection, else random) or one of {', '.join(sorted(OPTIMIZERS))}; see below")
     opt.add_argument("--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="an option of the optimizer, repeatable, e.g. --option num=641 --option rtol=1e-9 "
                      "(values read as int, float, true/false, none, a comma list of numbers, JSON, else text)")
@@ -152,8 +153,8 @@ def _perturbation(args, data):
 
 def _check_attack_args(args):
     """The optimizer's options as a dict, once the problem's options are checked."""
-    if args.optimizer not in OPTIMIZERS:
-        raise UsageError(f"unknown optimizer {args.optimizer!r}; choose one of {', '.join(sorted(OPTIMIZERS))}")
+    if args.optimizer != "auto" and args.optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {args.optimizer!r}; choose auto or one of {', '.join(sorted(OPTIMIZERS))}")
     if args.problem == "bl1":
         if args.budget is None:
             raise UsageError("--problem bl1 needs --budget B")
