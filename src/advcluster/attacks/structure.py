@@ -132,8 +132,9 @@ def run(search, *, pairs=5, splits=5, steps=8, rtol=1e-3, refine=True):
     if not moves:
         return Outcome("merge-split: no merge or split direction moves an entry the perturbation allows")
     budget = _budget(search)
-    per = max(2, min(steps, budget // (2 * len(moves))))
-    moves = moves[:max(1, budget // (2 * per))]
+    halvings = math.ceil(math.log2(1 / rtol)) if problem.kind == "BL2" else 0  # a bisection's evaluations
+    per = max(2, min(steps, budget // (2 * len(moves)) - halvings))
+    moves = moves[:max(1, budget // (2 * (per + halvings)))]
     best_step = []
     for name, t, top in moves:
         eps = np.linspace(top / per, top, per)
@@ -168,6 +169,9 @@ def _directions(problem, pairs, splits):
         V = np.zeros_like(A)
         V[idx[half]], V[idx[~half]] = axis, -axis
         out.append((f"split {c}", V))
+        V = np.zeros_like(A)
+        V[idx] = A[idx] - A[idx].mean(axis=0)
+        out.append((f"expand {c}", V))
     return out
 
 
@@ -219,7 +223,7 @@ def _bisect(search, problem, t, grid, evals, rtol):
         return
     k = reach.index(True)
     lo, hi = grid[k], grid[k + 1]  # grid[0] = 0 is the clean data
-    while hi - lo > rtol * hi:
+    while hi - lo > rtol * hi and (search.remaining() is None or search.remaining() > 0):
         mid = 0.5 * (lo + hi)
         if search.evaluate(problem.project(mid * t)).value >= problem.target:
             hi = mid
