@@ -192,3 +192,16 @@ def test_auto_names_its_choice_when_options_do_not_fit():
         attack(problem, "merge-split", pairs=-1)
     with pytest.raises(ValueError, match="rtol must be a number in"):
         attack(problem, "merge-split", rtol=2.0)
+
+
+def test_auto_answers_where_its_choice_finds_nothing_to_do():
+    """One clean cluster: no link to bridge, no pair to merge; the local search still spends
+    the evaluations, from a random point of the box, within the threat model."""
+    from sklearn.cluster import DBSCAN
+
+    A = make_blobs(40, centers=1, random_state=0)[0]
+    model = SklearnClusterer(DBSCAN(eps=5.0))
+    for pert in (Injection(2, ord="count"), Pointwise(index=[0, 1], ord="inf")):
+        res = attack(BL1(model, A, pert, 2.0), max_evals=10, random_state=0)
+        assert res.n_evals == 10 and res.feasible and res.success
+        assert "local search" in res.message

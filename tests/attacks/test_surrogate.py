@@ -7,7 +7,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
-from advcluster import solve
+from advcluster import complete_graph, solve
 from advcluster.attacks import BL1, BL2, OPTIMIZERS, attack
 from advcluster.attacks.surrogate import center_derivative, default_tau, surrogate_gradient, surrogate_point
 from advcluster.deviation import deviation
@@ -59,10 +59,10 @@ def _fd_check(problem, theta, tau, h=1e-5, edges=None, pairs="auto"):
     """Relative error of the implicit gradient against central differences, or None when the fusion
     pattern changes within +-h."""
     ref = problem.reference.labels
-    S, grad = surrogate_gradient(problem, theta, tau, pairs=pairs)
+    S, grad = surrogate_gradient(problem, theta, tau, pairs=pairs, split=0.0)
     X0, lab0 = _fresh(problem, theta)
     assert S == pytest.approx(_naive_S(X0, ref, tau, edges), rel=1e-8)
-    point = surrogate_point(problem, theta, tau, pairs=pairs)
+    point = surrogate_point(problem, theta, tau, pairs=pairs, split=0.0)
     assert np.array_equal(point.labels, lab0) and point.solver_ok
     np.testing.assert_allclose(point.centers, X0, atol=1e-9 * np.abs(X0).max())
     fd = np.empty_like(grad)
@@ -95,6 +95,96 @@ def test_implicit_gradient_matches_finite_differences():
     assert {(w, r) for w, r, _ in kinds} == {("knn", False), ("knn", True), ("complete", False), ("complete", True)}
 
 
+def _naive_T(A, X, labels, graph, gamma):
+    """The split term from its definition: per group, the least ``sum ||z_e||^2 / r_e^2`` over
+    flows on the group's edges whose divergence balances ``a_i - x_i`` less the cross edges'
+    duals ``r_e (x_i - x_j) / ||x_i - x_j||``, by a dense pseudo-inverse."""
+    r = gamma * graph.weights
+    t = A - X
+    for (i, j), re in zip(graph.edges, r):
+        if labels[i] != labels[j] and re > 0:
+            z = re * (X[i] - X[j]) / np.linalg.norm(X[i] - X[j])
+            t[i] -= z
+            t[j] += z
+    total = 0.0
+    for g in np.unique(labels):
+        nodes = np.flatnonzero(labels == g)
+        inner = [(e, i, j) for e, (i, j) in enumerate(graph.edges)
+                 if labels[i] == g and labels[j] == g and r[e] > 0]
+        if not inner:
+            continue
+        pos = {v: k for k, v in enumerate(nodes)}
+        B = np.zeros((len(inner), len(nodes)))
+        R2 = np.array([r[e] ** 2 for e, _, _ in inner])
+        for row, (e, i, j) in enumerate(inner):
+            B[row, pos[i]], B[row, pos[j]] = 1.0, -1.0
+        Z = (R2[:, None] * B) @ np.linalg.pinv(B.T @ (R2[:, None] * B)) @ t[nodes]
+        total += float(np.sum(Z ** 2 / R2[:, None]))
+    return total
+
+
+def test_split_term_matches_its_definition_and_finite_differences():
+    """The split term T (and S + T) against a dense definition and central differences on 16
+    instances, every kind of weights and reweighting, one-cluster (split-only) cases included."""
+    checked, kinds = 0, set()
+    for seed in range(16):
+        problem, rng = _instance(seed)
+        if seed % 4 == 3:  # one cluster: the co-membership term is flat, the split term is not
+            model = problem.model
+            problem = BL1(ConvexClusteringModel(40.0, weights=model.weights, k=5, reweight=model.reweight),
+                          problem.A, problem.perturbation, 1.0)
+        theta = 0.1 * rng.standard_normal(problem.n_params)
+        tau = default_tau(problem)
+        model = problem.model
+
+        def total(t):
+            A = problem.A + problem.perturbation.matrix(t)
+            X, lab = _fresh(problem, t)
+            return _naive_S(X, problem.reference.labels, tau) + _naive_T(A, X, lab, model.graph_for(A), model.gamma), lab
+
+        S, grad = surrogate_gradient(problem, theta, tau, split=1.0)
+        S0, lab0 = total(theta)
+        assert S == pytest.approx(S0, rel=1e-7)
+        h, fd, stable = 1e-5, np.empty_like(grad), True
+        for j in range(theta.size):
+            e = np.zeros_like(theta)
+            e[j] = h
+            (sp_, lp), (sm, lm) = total(theta + e), total(theta - e)
+            stable &= np.array_equal(lp, lab0) and np.array_equal(lm, lab0)
+            fd[j] = (sp_ - sm) / (2 * h)
+        if not stable or not np.linalg.norm(fd) > 0:
+            continue
+        checked += 1
+        kinds.add((model.weights, model.reweight, int(lab0.max()) + 1 == 1))
+        assert np.linalg.norm(grad - fd) <= 1e-5 * np.linalg.norm(fd), (seed, grad, fd)
+        if lab0.max() == 0:  # one cluster: only the split term moves
+            assert surrogate_gradient(problem, theta, tau, split=0.0)[0] == 0.0
+    assert checked >= 12, checked
+    assert {(w, r) for w, r, _ in kinds} == {("knn", False), ("knn", True), ("complete", False), ("complete", True)}
+    assert any(one for _, _, one in kinds)
+
+
+def test_split_term_climbs_towards_a_split():
+    """Ascending T alone splits a single cluster within the budget."""
+    A = _blobs(5, 30)
+    graph = complete_graph(A, 0.5)
+    gammas = np.geomspace(0.1, 20, 60)
+    fused = next(g for g in gammas if solve(A, graph, g).n_clusters == 1)  # just past the last merge
+    model = ConvexClusteringModel(1.1 * fused, weights="complete", reweight=False)
+    outcome = {}
+    for split in (0.0, 1.0):
+        problem = BL1(model, A, Pointwise(), 3.0)
+        assert problem.reference.labels.max() == 0
+        outcome[split] = attack(problem, "surrogate-gradient", max_evals=40, max_iter=30, split=split,
+                                random_state=0)
+    assert outcome[0.0].deviation == 0 and "zero gradient" in outcome[0.0].message  # flat on one cluster
+    res = outcome[1.0]
+    assert res.deviation > 0
+    assert attack(problem, "random", max_evals=40, random_state=0).deviation == 0  # not found by chance
+    fresh = solve(A + res.E, model.graph_for(A + res.E), model.gamma)
+    assert fresh.labels_certified and fresh.labels.max() >= 1
+
+
 def test_gradient_over_graph_pairs_matches_finite_differences():
     for seed in (1, 2):
         problem, rng = _instance(seed)
@@ -111,7 +201,7 @@ def test_one_dimensional_uniform_weights_exact_path():
     problem = BL1(model, A, Pointwise(index=[0, 5, 13]), 1.0)
     tau = default_tau(problem)
     theta = np.array([0.05, -0.03, 0.02])
-    S, grad = surrogate_gradient(problem, theta)
+    S, grad = surrogate_gradient(problem, theta, split=0.0)
     h = 1e-6
 
     def S_at(t):

@@ -71,7 +71,7 @@ def closest_links(Y, labels, count):
 
 @register("biggio-bridge", problems=("BL1",), threats="injection",
           summary="Injection: greedy bridging points on the shortest links between clusters (Biggio et al. 2013)")
-def run_bridge(search, *, candidates=20, fractions=(0.5,)):
+def run_bridge(search, *, candidates=None, fractions=(0.5,)):
     """The bridge attack (Biggio et al. 2013) for an :class:`~advcluster.perturbation.Injection`.
 
     The ``n_points`` points are placed one at a time.  Each step takes the clustering of the
@@ -87,13 +87,17 @@ def run_bridge(search, *, candidates=20, fractions=(0.5,)):
 
     Options
     -------
-    candidates : int, default 20
-        Links tried per step.
+    candidates : int, optional
+        Links tried per step.  Default: 20, or fewer when ``max_evals`` would not cover 20 per
+        point (what is left of it shared equally among the points, at least 1).
     fractions : sequence of floats in (0, 1), default (0.5,)
         Where on each link candidates lie.
     """
     problem = search.problem
     pert = problem.perturbation
+    if candidates is None:
+        left = search.remaining()
+        candidates = 20 if left is None else int(np.clip(left // search.problem.perturbation.n_points, 1, 20))
     candidates = check_int(candidates, "candidates")
     fractions = np.atleast_1d(np.asarray(fractions, dtype=float)) if all(
         is_real(f) for f in np.atleast_1d(fractions)) else np.array([np.nan])
@@ -147,11 +151,14 @@ def run_spillover(search, *, candidates=10, steps=8):
     steps : int, default 8
         Lengths tried along each segment.
     """
+    if candidates is None:
+        left = search.remaining()
+        candidates = 20 if left is None else int(np.clip(left // search.problem.perturbation.n_points, 1, 20))
     candidates = check_int(candidates, "candidates")
     steps = check_int(steps, "steps")
     problem = search.problem
     rows, feats, coef = _entries(problem, "chhabra-spillover")
-    A, labels = problem.A, problem.reference.labels
+    A, labels = problem.A, np.unique(problem.reference.labels, return_inverse=True)[1]
     centre = _centroids(A, labels)
     if len(centre) < 2:
         return Outcome("chhabra-spillover: the clean clustering has one cluster; no boundary to cross")
@@ -251,7 +258,7 @@ def run_genetic(search, *, share=1.0, penalty=1.0, crossover_rate=0.8, mutation_
         raise ValueError(f"penalty must be a number >= 0, got {penalty!r}.")
     problem = search.problem
     rows, feats, coef = _entries(problem, "cina-genetic")
-    A, labels = problem.A, problem.reference.labels
+    A, labels = problem.A, np.unique(problem.reference.labels, return_inverse=True)[1]
     centre = _centroids(A, labels)
     if len(centre) < 2:
         return Outcome("cina-genetic: the clean clustering has one cluster; no target to move towards")

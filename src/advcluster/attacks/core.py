@@ -312,6 +312,9 @@ def choose_optimizer(problem) -> tuple[str, str]:
       the structure-aware attack (merges and splits from the clean clustering, then a local
       search);
     * otherwise: ``random``.
+
+    For BL1 (but the exact staircase), evaluations the choice leaves of ``max_evals`` go to
+    :func:`~advcluster.attacks.local.local_search` around its answer.
     """
     if isinstance(problem.perturbation, Injection):
         if problem.kind == "BL1":
@@ -367,6 +370,11 @@ def attack(problem, optimizer="auto", *, random_state=None, callback=None, max_e
     t0 = time.perf_counter()
     try:
         outcome = opt.run(search, **options)
+        if chosen is not None and problem.kind == "BL1" and optimizer != "staircase" and search.remaining():
+            from .local import local_search
+
+            local_search(search)  # auto spends what its choice left of max_evals
+            outcome.message += "; the evaluations left spent on a local search"
     except StopSearch as stop:
         outcome = Outcome(str(stop), complete=False)
     finally:

@@ -385,6 +385,50 @@ def run_random(search, *, n_samples=None, batch=64):
     return Outcome(f"evaluated {done} random points")
 
 
+# ---------------------------------------------------------------------------- local search
+def local_search(search, step=0.1):
+    """A (1+1) evolution strategy around the search's best answer, until ``max_evals`` is spent.
+
+    Each trial changes the best point by one of three moves, drawn with equal chance: a
+    Gaussian step of ``step`` times the search box's width in every parameter (``step`` halved
+    after 5 failures in a row, doubled after a success, within ``[1e-6, 1]``); a few
+    parameters (on average 3) drawn afresh, uniformly in the box; or a few parameters sent to
+    an end of the box or to 0 (the corners where l_inf budgets bind).  Each is projected onto
+    the searched set; a trial is kept when the problem ranks it better.  With nothing evaluated
+    yet it starts from a random point of the box.  Without ``max_evals`` nothing runs (no
+    budget to spend).
+    """
+    problem = search.problem
+    lo, hi = problem.search_box()
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    width = np.where(finite, hi - lo, 0.0)
+    if search.remaining() is None or not np.any(width > 0):
+        return
+    rng, p, fails = search.rng, width.size, 0
+    if search.best is None:  # nothing evaluated yet: start from a random point of the box
+        search.evaluate(problem.project(np.where(finite, rng.uniform(np.where(finite, lo, 0), np.where(finite, hi, 0)),
+                                                 0.0)))
+    while search.remaining() > 0:
+        best = search.best
+        trial = best.theta.copy()
+        move = rng.integers(3)
+        if move == 0:
+            trial += step * width * rng.normal(size=p)
+        else:
+            pick = np.flatnonzero(finite & (rng.uniform(size=p) < min(1.0, 3.0 / p)))
+            if move == 1:
+                trial[pick] = rng.uniform(lo[pick], hi[pick])
+            else:
+                trial[pick] = np.choose(rng.integers(3, size=pick.size), [lo[pick], hi[pick], np.zeros(pick.size)])
+        search.evaluate(problem.project(trial))
+        if search.best is not best:
+            step, fails = min(2 * step, 1.0), 0
+        else:
+            fails += 1
+            if fails >= 5:
+                step, fails = max(step / 2, 1e-6), 0
+
+
 # ---------------------------------------------------------------------------- BL2 by bisection
 def _largest_norm(problem):
     """BL2's ``max_norm``, capped by the norm of the perturbation box's farthest corner."""

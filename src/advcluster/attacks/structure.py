@@ -3,7 +3,7 @@
 Convex clustering fuses two groups of points, roughly, when their means are closer than the
 penalty that joins them: for two groups ``a``, ``b`` with ``n_a``, ``n_b`` points, means
 ``abar_a``, ``abar_b`` and total weight ``W_ab`` on the edges between them, they stay apart
-when ``||abar_a - abar_b|| > gamma W_ab (1/n_a + 1/n_b)`` (docs/model.md, section 3: exact
+when ``||abar_a - abar_b|| > gamma W_ab (1/n_a + 1/n_b)`` (docs/model.md, section 5, "Attacks": exact
 for two groups with uniform weights, the recovery conditions' separation term in general).
 The margin of that inequality says how far each pair of clusters is from merging, and, for
 the two halves of a cluster cut along its principal axis, how far the cluster is from
@@ -29,6 +29,7 @@ from .._validation import check_int, is_real
 from ..models import ConvexClusteringModel
 from .baselines import _entries
 from .core import Outcome, register
+from .local import local_search
 
 
 def merge_margins(A, labels, graph=None, gamma=0.0):
@@ -87,25 +88,28 @@ def _unit_rows(V, ord):
 
 @register("merge-split", problems=("BL1", "BL2"), threats="moves",
           summary="move the clusters nearest to merging together, or a cluster's halves apart; then combine and refine")
-def run(search, *, pairs=5, splits=5, steps=8, rtol=1e-3, refine=True):
+def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
     """Merge and split moves, searched along each direction (module docstring), then, for BL1,
     combined and refined.
 
-    1. Each direction ``D`` (the ``pairs`` merges and ``splits`` splits of smallest margin) is
-       evaluated at ``steps`` points of ``[0, eps_max]`` (``eps_max``: the end of the budget, or
+    1. Each direction ``D`` (:func:`_directions`) is evaluated at ``steps`` points of ``[0, eps_max]`` (``eps_max``: the end of the budget, or
        of ``max_norm``, within the perturbation's bounds); for BL2 the first reaching step is
        bisected to ``rtol``.  Phase 1 takes at most half of the evaluations; fewer steps per
        direction (at least 2), then fewer directions, when they are short.
     2. BL1: the directions' best moves are added up greedily, best first (each sum projected
        onto the budget), keeping a move only where the sum does more damage.
     3. BL1 with ``refine``: the evaluations left go to a random local search around the best
-       answer (a (1+1) evolution strategy in the search box, its step halved after 5 failures
-       in a row and doubled after a success).
+       answer (:func:`~advcluster.attacks.local.local_search`).
+
+    The directions: every point towards the nearest other cluster's mean (for ``ord="inf"``
+    also by the signs of that move, every entry by the budget), then the merges,
+    splits and expansions (every point of a cluster away from its mean) in turn, by margin.
 
     Options
     -------
-    pairs, splits : int, default 5
-        Merges and splits tried, smallest margin first.
+    pairs, splits : int, optional
+        Merges and splits tried, smallest margin first (default: all, as far as half of the
+        evaluations reach).
     steps : int, default 8
         Points per direction in phase 1 (at most).
     rtol : float in (0, 1), default 1e-3
@@ -116,7 +120,8 @@ def run(search, *, pairs=5, splits=5, steps=8, rtol=1e-3, refine=True):
     """
     from .local import _budget
 
-    pairs, splits = check_int(pairs, "pairs", low=0), check_int(splits, "splits", low=0)
+    pairs = None if pairs is None else check_int(pairs, "pairs", low=0)
+    splits = None if splits is None else check_int(splits, "splits", low=0)
     steps = check_int(steps, "steps", low=2)
     if not (is_real(rtol) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}.")
@@ -147,7 +152,7 @@ def run(search, *, pairs=5, splits=5, steps=8, rtol=1e-3, refine=True):
     if problem.kind == "BL1":
         _combine(search, problem, best_step)
         if refine:
-            _local_search(search, problem, lo, hi)
+            local_search(search)
             message += "; combined; refined by a local search"
         else:
             message += "; combined"
@@ -155,24 +160,41 @@ def run(search, *, pairs=5, splits=5, steps=8, rtol=1e-3, refine=True):
 
 
 def _directions(problem, pairs, splits):
-    """``(name, V)``: the merge and split directions of the clean clustering, as (n, d) arrays."""
-    A, labels, model = problem.A, problem.reference.labels, problem.model
+    """``(name, V)``: the moves of the clean clustering as (n, d) arrays, most promising first:
+    every point towards the nearest other cluster's mean, then merges, splits and expansions
+    taken in turn, each kind by its margin."""
+    A, model = problem.A, problem.model
+    labels = _dense(problem.reference.labels)
     graph, gamma = (model.graph, model.gamma) if isinstance(model, ConvexClusteringModel) else (None, 0.0)
-    out = []
+    merges, parts = [], []
     for a, b, _ in merge_margins(A, labels, graph, gamma)[:pairs]:
         u = A[labels == b].mean(axis=0) - A[labels == a].mean(axis=0)
         V = np.zeros_like(A)
         V[labels == a], V[labels == b] = u, -u
-        out.append((f"merge {a}+{b}", V))
+        merges.append((f"merge {a}+{b}", V))
     for c, half, axis, _ in split_margins(A, labels, graph, gamma)[:splits]:
         idx = np.flatnonzero(labels == c)
-        V = np.zeros_like(A)
+        V, W = np.zeros_like(A), np.zeros_like(A)
         V[idx[half]], V[idx[~half]] = axis, -axis
-        out.append((f"split {c}", V))
-        V = np.zeros_like(A)
-        V[idx] = A[idx] - A[idx].mean(axis=0)
-        out.append((f"expand {c}", V))
+        W[idx] = A[idx] - A[idx].mean(axis=0)
+        parts.append([(f"split {c}", V), (f"expand {c}", W)])
+    out = []
+    if labels.max() >= 1:
+        mean = np.stack([A[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)])
+        gap = np.linalg.norm(A[:, None] - mean[None], axis=2)
+        gap[np.arange(len(A)), labels] = np.inf
+        towards = mean[np.argmin(gap, axis=1)] - A
+        out.append(("towards the nearest other cluster", towards))
+        if problem.perturbation.ord == "inf":  # the steepest l_inf step: every entry by the budget
+            out.append(("towards the nearest other cluster, by signs", np.sign(towards)))
+    for k in range(max(len(merges), len(parts))):
+        out += merges[k:k + 1] + (parts[k] if k < len(parts) else [])
     return out
+
+
+def _dense(labels):
+    """Labels numbered 0, 1, ... (noise labels of -1, as DBSCAN gives, become one group)."""
+    return np.unique(labels, return_inverse=True)[1]
 
 
 def _combine(search, problem, best_step):
@@ -185,23 +207,6 @@ def _combine(search, problem, best_step):
         trial = search.evaluate(problem.project(total + theta))
         if problem._score(trial) > problem._score(current):
             total, current = trial.theta, trial
-
-
-def _local_search(search, problem, lo, hi):
-    """A (1+1) evolution strategy around the best answer with the evaluations left."""
-    width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
-    if search.remaining() is None or not np.any(width > 0):
-        return
-    step, fails = 0.1, 0
-    while search.remaining() > 0:
-        best = search.best
-        trial = search.evaluate(problem.project(best.theta + step * width * search.rng.uniform(-1, 1, width.size)))
-        if trial is search.best and trial is not best:
-            step, fails = min(2 * step, 1.0), 0
-        else:
-            fails += 1
-            if fails >= 5:
-                step, fails = max(step / 2, 1e-6), 0
 
 
 def _largest_step(problem, t, lo, hi):

@@ -64,12 +64,29 @@ are then polished by a few Newton steps on ``F`` so that ``c`` solves the reduce
 rounding error (the solver's tolerance only has to get the fusion pattern right; SSNAL can
 stall just above ``1e-9`` on some problems with a few thousand points). At a point where the
 pattern changes (a merge or split), ``S`` is continuous but not differentiable and the formula
-gives one one-sided derivative. Splits are invisible to the gradient: a group moves rigidly until
-it breaks. With kNN weights rebuilt from the perturbed data, the edge set (hence ``X*`` and ``S``)
+gives one one-sided derivative. ``S`` alone cannot see a split (a group moves rigidly until it
+breaks); the split term below does. With kNN weights rebuilt from the perturbed data, the edge set (hence ``X*`` and ``S``)
 jumps where a neighbour list changes; the gradient is that of the current piece.
 
+Splits
+------
+A group stays fused while flows ``z_e`` on its edges, ``||z_e|| <= r_e = gamma w_e``, balance
+every point: ``sum_e (J)_ie z_e = t_i``, with ``t_i = a_i - c_a - sum over the cross edges at i
+of r_e u_e`` (``u_e`` the unit vector from the other group's centre to ``c_a``). The flow of
+least ``sum_e ||z_e||^2 / r_e^2`` is ``z = R^2 J^T y``, ``y = L^+ t``, with ``L`` the group's
+graph Laplacian on the weights ``r_e^2``; its normalised loads ``rho_e = ||z_e|| / r_e`` stay
+below 1 while that flow proves the fusion, and grow as the group nears a split. The split term
+
+    T = sum_e rho_e^2 = <t, L^+ t>
+
+is smooth where the fusion pattern holds, with ``dT = 2 <y, dt> - <y, dL y>``:
+``dT/da_i = 2 y_i`` directly, the centres enter through ``t`` (``-dc_a``, and ``u_e`` through
+``P_ab (dc_a - dc_b)``, adjoint as above), and rebuilt weights through ``r_e`` on cross edges
+(in ``t``) and inner ones (``dL``: ``-2 r_e ||y_i - y_j||^2 dr_e``). The attack climbs
+``S + split T`` (``split = 1`` by default).
+
 Translations: ``X*(A + 1 c^T) = X*(A) + 1 c^T`` and Gaussian weights depend on differences only,
-so ``S`` (and ``f``) are constant under :class:`~advcluster.perturbation.FeatureShift`, whose
+so ``S``, ``T`` (and ``f``) are constant under :class:`~advcluster.perturbation.FeatureShift`, whose
 gradient is zero.
 
 p = 1 (and p = inf) fuse coordinate by coordinate, so groups do not move rigidly as above;
@@ -176,6 +193,7 @@ class _Reduced:
         self.solver_ok = bool(ok)
         self.labels = labels
         fp = self.fused = FusedProblem(A, graph, model.gamma, labels)
+        self.fused_graph = graph
         self.K, self.sizes = fp.K, fp.sizes
         # Cross edges (positive weight, endpoints in different groups) and their group pairs.
         self.ei, self.ej = graph.edges[fp.cross, 0], graph.edges[fp.cross, 1]
@@ -219,6 +237,53 @@ class _Reduced:
         dc = self._solve_H(self.H, rhs)
         return dc[self.labels]
 
+    def stress(self):
+        """The split term ``T``, its direct gradient in the data (n, d) and its gradient in the
+        centres (K, d) (module docstring, "Splits")."""
+        A, c, labels, gamma = self.A, self.c, self.labels, self.gamma
+        n, d = A.shape
+        graph = self.fused_graph
+        i, j = graph.edges.T
+        r = gamma * graph.weights
+        inner = np.flatnonzero((labels[i] == labels[j]) & (r > 0))
+        # t_i = a_i - c_a - sum over cross edges at i of r_e u_e, u_e the unit vector from the
+        # other group's centre to i's.
+        diff, length = self._pair_geometry(c)
+        u = diff / length[:, None]
+        ue = u[self.fused.edge_pair]  # from group pa to pb, i.e. from the centre of ei's group away
+        cross_r = gamma * self.we
+        t = A - c[labels]
+        np.add.at(t, self.ei, -(cross_r[:, None] * ue * np.where(labels[self.ei] == self.pa[self.fused.edge_pair],
+                                                                  1.0, -1.0)[:, None]))
+        np.add.at(t, self.ej, -(cross_r[:, None] * ue * np.where(labels[self.ej] == self.pa[self.fused.edge_pair],
+                                                                  1.0, -1.0)[:, None]))
+        y = _laplacian_pinv(n, graph.edges[inner], r[inner] ** 2, t)
+        T = float(np.einsum("ij,ij->", t, y))
+        direct = 2.0 * y
+        gc = np.zeros_like(c)
+        np.add.at(gc, labels, -2.0 * y)
+        # Through u (pair p = (pa, pb), u_p = unit(c_pa - c_pb), s = +1 where the edge's first end
+        # lies in pa): t at the first end holds -r_e s u_p, at the second +r_e s u_p, so
+        # dT = 2 r_e s (y_second - y_first)^T P_p (dc_pa - dc_pb), P_p = (I - u u^T) / |c_pa - c_pb|.
+        P_y = y[self.ej] - y[self.ei]
+        sign_i = np.where(labels[self.ei] == self.pa[self.fused.edge_pair], 1.0, -1.0)
+        w = sign_i[:, None] * P_y * cross_r[:, None]
+        proj = (w - ue * np.einsum("ij,ij->i", ue, w)[:, None]) / length[self.fused.edge_pair][:, None]
+        np.add.at(gc, self.pa[self.fused.edge_pair], 2.0 * proj)
+        np.add.at(gc, self.pb[self.fused.edge_pair], -2.0 * proj)
+        if self.phi is not None:  # weights rebuilt from the data: dr_e = gamma dw_e
+            kappa = np.zeros(graph.n_edges)
+            # cross edges: dT/dr_e = 2 <u_e, y_pb-end - y_pa-end>
+            kappa[self.fused.cross] = 2.0 * np.einsum("ij,ij->i", ue, sign_i[:, None] * P_y)
+            # inner edges: T = t^T L^+ t with L weighted by r_e^2: dT/dr_e = -2 r_e ||y_i - y_j||^2
+            dy = y[i[inner]] - y[j[inner]]
+            kappa[inner] = -2.0 * r[inner] * np.einsum("ij,ij->i", dy, dy)
+            coef = kappa * gamma * (-2.0 * self.phi * graph.weights)
+            g = coef[:, None] * (A[i] - A[j])
+            np.add.at(direct, i, g)
+            np.add.at(direct, j, -g)
+        return T, direct, gc
+
     def adjoint(self, gc):
         """``dS/dA`` (n, d) for ``gc = dS/dc`` (K, d)."""
         lam = self._solve_H(self.H, gc)
@@ -233,6 +298,33 @@ class _Reduced:
             np.add.at(G, self.ei, g)
             np.add.at(G, self.ej, -g)
         return G
+
+
+def _laplacian_pinv(n, edges, weights, T):
+    """``L^+ T`` for the weighted graph Laplacian ``L`` on ``n`` nodes (columns of ``T`` apart):
+    on each connected component, ``T`` made to sum to zero, one node grounded, the rest solved,
+    the result made to sum to zero."""
+    from scipy.sparse.csgraph import connected_components
+
+    W = sp.coo_array((weights, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+    W = W + W.T
+    ncomp, comp = connected_components(W, directed=False)
+    size = np.bincount(comp, minlength=ncomp)
+    mean = np.zeros((ncomp, T.shape[1]))
+    np.add.at(mean, comp, T)
+    Tp = T - (mean / size[:, None])[comp]
+    root = np.zeros(n, dtype=bool)
+    root[np.unique(comp, return_index=True)[1]] = True
+    free = np.flatnonzero(~root)
+    Y = np.zeros_like(T)
+    if free.size:
+        L = (sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W).tocsr()
+        from ..solvers.linear import spd_splu
+
+        Y[free] = spd_splu(L[free][:, free].tocsc()).solve(np.ascontiguousarray(Tp[free])).reshape(free.size, -1)
+    mean = np.zeros((ncomp, T.shape[1]))
+    np.add.at(mean, comp, Y)
+    return Y - (mean / size[:, None])[comp]
 
 
 # ------------------------------------------------------------------ the surrogate
@@ -318,30 +410,41 @@ def _check_tau(tau, problem):
     return default_tau(problem) if tau is None else check_positive(tau, "tau")
 
 
-def _point(problem, theta, tau, pairs, tol, warm=None):
+def _point(problem, theta, tau, pairs, tol, warm=None, split=0.0):
     model = problem.model
     pert = problem.perturbation
     theta = pert.check_theta(theta)
     A = problem.A + pert.matrix(theta)
     red = _Reduced(model, A, warm=warm, tol=tol)
     S, gc = _surrogate(red.c, pairs.counts(red.labels, red.K), tau)
-    G = red.adjoint(gc)
+    direct = 0.0
+    if split:
+        T, direct, gc_T = red.stress()
+        S, gc, direct = S + split * T, gc + split * gc_T, split * direct
+    G = red.adjoint(gc) + direct
     grad = np.asarray(pert.operator.T @ G.ravel(), dtype=float)
     return SurrogatePoint(theta, S, grad, red.labels, red.c[red.labels], red.solver_ok), red.warm
 
 
-def surrogate_point(problem, theta, tau=None, *, pairs="auto", tol=1e-8) -> SurrogatePoint:
+def surrogate_point(problem, theta, tau=None, *, pairs="auto", tol=1e-8, split=1.0) -> SurrogatePoint:
     """The surrogate at ``theta`` with its gradient, fusion pattern and centres (:class:`SurrogatePoint`).
 
     Arguments as for :func:`surrogate_gradient`.
     """
     _check_problem(problem)
-    point, _ = _point(problem, theta, _check_tau(tau, problem), _Pairs(problem, pairs), check_positive(tol, "tol"))
+    point, _ = _point(problem, theta, _check_tau(tau, problem), _Pairs(problem, pairs), check_positive(tol, "tol"),
+                      split=_check_split(split))
     return point
 
 
-def surrogate_gradient(problem, theta, tau=None, *, pairs="auto", tol=1e-8):
-    """The surrogate ``S(theta)`` and its implicit gradient ``dS/dtheta``.
+def _check_split(split):
+    if not (isinstance(split, (int, float)) and not isinstance(split, bool) and np.isfinite(split) and split >= 0):
+        raise ValueError(f"split must be a number >= 0 (the weight of the split term), got {split!r}.")
+    return float(split)
+
+
+def surrogate_gradient(problem, theta, tau=None, *, pairs="auto", tol=1e-8, split=1.0):
+    """The surrogate ``S(theta) + split T(theta)`` and its implicit gradient.
 
     Parameters
     ----------
@@ -356,6 +459,9 @@ def surrogate_gradient(problem, theta, tau=None, *, pairs="auto", tol=1e-8):
     tol : float
         Tolerance of the accurate lower-level solve at ``theta`` (its centres are then polished
         on the reduced problem, so this only has to fix the fusion pattern).
+    split : float >= 0, default 1
+        Weight of the split term ``T`` (module docstring, "Splits"); 0 gives the co-membership
+        surrogate alone, which cannot see a cluster about to split.
 
     Returns
     -------
@@ -363,7 +469,7 @@ def surrogate_gradient(problem, theta, tau=None, *, pairs="auto", tol=1e-8):
 
     Raises ``ValueError`` for other models or ``p != 2``.
     """
-    point = surrogate_point(problem, theta, tau, pairs=pairs, tol=tol)
+    point = surrogate_point(problem, theta, tau, pairs=pairs, tol=tol, split=split)
     return point.value, point.gradient
 
 
@@ -387,7 +493,7 @@ def center_derivative(problem, theta, dA, *, tol=1e-8):
 @register(NAME, problems=("BL1",), dims="any", threats="moves",
           summary="projected gradient ascent on a smooth surrogate, implicit derivative (convex clustering, p = 2)")
 def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0.05, min_step=1e-3,
-        pairs="auto", tol=1e-8):
+        pairs="auto", tol=1e-8, split=1.0):
     """Projected gradient ascent on the surrogate ``S`` within the budget; true ``f`` at every iterate.
 
     Options
@@ -413,7 +519,7 @@ def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0
         Size of the default random start, as a fraction of the budget.
     min_step : float, default 1e-3
         Stop a start when the step falls below this fraction.
-    pairs, tol
+    pairs, tol, split
         As for :func:`surrogate_gradient`.
 
     Every iterate and trial point is evaluated with ``search.evaluate`` (the true ``f``); the best
@@ -435,6 +541,7 @@ def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0
     init = check_positive(init, "init")
     min_step = check_positive(min_step, "min_step")
     tol = check_positive(tol, "tol")
+    split = _check_split(split)
     budget = problem.budget
     extra = dict(trajectory=[], tau=tau, pairs=pair_set.mode, gradient_solves=0)
     if budget == 0:
@@ -455,7 +562,7 @@ def run(search, *, x0=None, tau=None, step=0.25, max_iter=40, restarts=0, init=0
 
     def at(theta, start, it, step_now, accepted):
         ev = search.evaluate(theta)
-        pt, warm = _point(problem, theta, tau, pair_set, tol, state["warm"])
+        pt, warm = _point(problem, theta, tau, pair_set, tol, state["warm"], split)
         state["warm"] = warm
         extra["gradient_solves"] += 1
         extra["trajectory"].append(dict(start=start, iteration=it, theta=theta.copy(), surrogate=pt.value,

@@ -1,0 +1,254 @@
+"""How strong are advcluster's attacks? ``auto`` against the literature's, at equal queries; and,
+for convex clustering, the least flip found against the certified radius.
+
+Cells: data set x victim clusterer x threat model.  Data (standardised to unit variance per
+feature): iris, wine, breast cancer, digits (classes 0-3), blobs (4 centres, 300 points, 2-D),
+moons (300 points).  Victims: convex clustering (kNN k = 10, phi = 0.5, gamma chosen once per
+data set as the smallest of a grid with at most twice the classes' number of clusters), KMeans,
+Ward, single linkage, a Gaussian mixture, spectral clustering (kNN affinity), DBSCAN (eps: the
+median distance to the 5th neighbour) and HDBSCAN; each with the number of classes where it
+takes one.  Threat models (2 % of the points with 0.1, 5 % with 0.25, 10 % with 0.5; injection
+of 1 % and 5 %): ``rows`` of the points (those nearest another clean cluster's mean,
+the points an attacker would pick, the same for every attack) moved by at most ``eps`` standard
+deviations per entry (``Pointwise(ord="inf")``), and injection of a share of points anywhere in
+the data's bounding box (``Injection(ord="count")``).
+
+Every attack gets the same number of queries (lower-level fits) and maximises 1 - ARI against
+the clean clustering (BL1).  Attacks: ``auto`` (merge-split for moved points, biggio-bridge for
+injection), ``random``, ``cina-genetic`` and ``chhabra-spillover`` (moved points), and
+``random`` (injection).
+
+    python benchmarks/attack_strength.py                 # the BENCHMARKS.md run
+    python benchmarks/attack_strength.py --quick         # iris and blobs, three victims
+    python benchmarks/attack_strength.py --ratio-only    # the certificate comparison alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from functools import partial
+
+import numpy as np
+from common import header
+from joblib import Parallel, delayed
+from sklearn import datasets as skd
+from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans, SpectralClustering
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+
+from advcluster import (
+    BL1,
+    BL2,
+    ConvexClusteringModel,
+    Injection,
+    Pointwise,
+    SklearnClusterer,
+    attack,
+    certified_radius,
+    complete_graph,
+    knn_graph,
+    recovery_bounds,
+    solve,
+)
+
+
+def load(name):
+    """``(data standardised, number of classes)``."""
+    if name == "iris":
+        X, y = skd.load_iris(return_X_y=True)
+    elif name == "wine":
+        X, y = skd.load_wine(return_X_y=True)
+    elif name == "breast-cancer":
+        X, y = skd.load_breast_cancer(return_X_y=True)
+    elif name == "digits-4":
+        X, y = skd.load_digits(return_X_y=True)
+        keep = y < 4
+        X, y = X[keep], y[keep]
+        X = X[:, X.std(axis=0) > 0]
+    elif name == "blobs":
+        X, y = skd.make_blobs(300, centers=4, cluster_std=1.0, random_state=0)
+    elif name == "moons":
+        X, y = skd.make_moons(300, noise=0.08, random_state=0)
+    else:
+        raise ValueError(name)
+    return (X - X.mean(axis=0)) / X.std(axis=0), len(np.unique(y))
+
+
+def convex_gamma(X, k):
+    """The smallest gamma of a geometric grid whose clustering has at most ``2 k`` clusters."""
+    graph = knn_graph(X, 10, 0.5)
+    for gamma in np.geomspace(0.05, 50, 25):
+        if solve(X, graph, gamma, certify=False).n_clusters <= 2 * k:
+            return float(gamma)
+    return 50.0
+
+
+def victims(X, k, which):
+    eps = float(np.median(NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X)[0][:, 5]))
+    makers = {
+        "convex": lambda: ConvexClusteringModel(convex_gamma(X, k), k=10, phi=0.5),
+        "kmeans": lambda: SklearnClusterer(KMeans(k, n_init=3, random_state=0)),
+        "ward": lambda: SklearnClusterer(AgglomerativeClustering(k, linkage="ward")),
+        "single": lambda: SklearnClusterer(AgglomerativeClustering(k, linkage="single")),
+        "gmm": lambda: SklearnClusterer(GaussianMixture(k, random_state=0)),
+        "spectral": lambda: SklearnClusterer(SpectralClustering(k, affinity="nearest_neighbors", random_state=0)),
+        "dbscan": lambda: SklearnClusterer(DBSCAN(eps=eps)),
+        "hdbscan": lambda: SklearnClusterer(HDBSCAN(min_cluster_size=10)),
+    }
+    return {name: makers[name] for name in which}
+
+
+def boundary_rows(X, labels, share):
+    """The ``share`` of points nearest another clean cluster's mean (relative to their own)."""
+    ks = np.unique(labels[labels >= 0])
+    if ks.size < 2:
+        return np.argsort(np.linalg.norm(X - X.mean(0), axis=1))[-max(1, int(round(share * len(X)))):]
+    means = np.stack([X[labels == c].mean(0) for c in ks])
+    dist = np.linalg.norm(X[:, None] - means[None], axis=2)
+    own = np.where(labels[:, None] == ks[None], dist, np.inf).min(axis=1)
+    own = np.where(np.isfinite(own), own, 0.0)
+    other = np.where(labels[:, None] == ks[None], np.inf, dist).min(axis=1)
+    count = max(1, int(round(share * len(X))))
+    return np.sort(np.argsort(other - own, kind="stable")[:count])
+
+
+def threats(X, labels, quick):
+    cells = [("rows 5%, eps 0.25", 0.05, 0.25), ("rows 10%, eps 0.5", 0.10, 0.5), ("inject 5%", 0.05, None)]
+    if not quick:  # the shares and budgets paired, small with small
+        cells = [("rows 2%, eps 0.1", 0.02, 0.1), ("rows 5%, eps 0.25", 0.05, 0.25), ("rows 10%, eps 0.5", 0.10, 0.5),
+                 ("inject 1%", 0.01, None), ("inject 5%", 0.05, None)]
+    out = []
+    for name, share, eps in cells:
+        if eps is None:
+            k = max(1, int(round(share * len(X))))
+            out.append((name, Injection(k, ord="count"), float(k)))
+        else:
+            out.append((name, Pointwise(index=boundary_rows(X, labels, share), ord="inf"), eps))
+    return out
+
+
+def run_cell(data, victim, X, k, queries, quick):
+    """Every attack on every threat model of one (data set, victim): a list of row dicts."""
+    warnings.simplefilter("ignore")
+    model = victims(X, k, [victim])[victim]()
+    clean = model.reference(X).labels
+    rows = []
+    for tname, pert, budget in threats(X, clean, quick):
+        attacks = ["auto", "random"] + (["cina-genetic", "chhabra-spillover"] if isinstance(pert, Pointwise) else [])
+        for name in attacks:
+            problem = BL1(model, X, pert, budget, deviation="ari")
+            t = time.perf_counter()
+            try:
+                res = attack(problem, name, random_state=0, max_evals=queries)
+            except ValueError as exc:  # e.g. one clean cluster: nothing to attack
+                rows.append(dict(data=data, victim=victim, threat=tname, attack=name, error=str(exc)))
+                continue
+            after = problem.model.respond(problem.perturbation.apply(X, res.theta)).labels[:len(X)]
+            n = len(X)
+            same0 = clean[:, None] == clean[None]
+            same1 = after[:, None] == after[None]
+            rows.append(dict(data=data, victim=victim, threat=tname, attack=name if name != "auto" else
+                             f"auto ({res.optimizer})", value=res.deviation,
+                             delta_rel=float(np.count_nonzero(same0 != same1)) / (n * (n - 1)),
+                             ari_drop=1 - adjusted_rand_score(clean, after), queries=res.n_evals,
+                             seconds=time.perf_counter() - t, clusters=len(np.unique(clean))))
+    return rows
+
+
+def strength(args):
+    data_sets = ["iris", "blobs"] if args.quick else ["iris", "wine", "breast-cancer", "digits-4", "blobs", "moons"]
+    which = ["convex", "kmeans", "single"] if args.quick else \
+        ["convex", "kmeans", "ward", "single", "gmm", "spectral", "dbscan", "hdbscan"]
+    jobs = []
+    for data in data_sets:
+        X, k = load(data)
+        jobs += [delayed(run_cell)(data, v, X, k, args.queries, args.quick) for v in which]
+    t = time.perf_counter()
+    rows = [r for cell in Parallel(n_jobs=args.jobs)(jobs) for r in cell]
+    print(f"\n{len(rows)} attack runs in {time.perf_counter() - t:.0f} s ({args.jobs} processes), "
+          f"{args.queries} queries each\n")
+    summarise(rows)
+
+
+def summarise(rows):
+    cells = {}
+    for r in rows:
+        if "error" in r:
+            continue
+        cells.setdefault((r["data"], r["victim"], r["threat"]), []).append(r)
+    print("| data | victim | threat | clusters | auto (chosen) | 1 - ARI | best baseline | 1 - ARI | delta/n(n-1) auto / best |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    wins = ties = total = 0
+    ratios = []
+    for (data, victim, threat), rs in sorted(cells.items()):
+        auto = next(r for r in rs if r["attack"].startswith("auto"))
+        base = max((r for r in rs if not r["attack"].startswith("auto")), key=lambda r: r["value"])
+        total += 1
+        wins += auto["value"] > base["value"] + 1e-12
+        ties += abs(auto["value"] - base["value"]) <= 1e-12
+        if base["value"] > 0:
+            ratios.append(auto["value"] / base["value"])
+        print(f"| {data} | {victim} | {threat} | {auto['clusters']} | {auto['attack'][6:-1]} | {auto['value']:.3f} "
+              f"| {base['attack']} | {base['value']:.3f} | {auto['delta_rel']:.3f} / {base['delta_rel']:.3f} |")
+    at_least = wins + ties
+    print(f"\nauto reaches at least the best baseline in {at_least} of {total} cells ({100 * at_least / max(total, 1):.0f} %): "
+          f"more in {wins}, equal in {ties}; mean of auto / best baseline over cells where the best baseline "
+          f"does damage: {np.mean(ratios):.2f} (median {np.median(ratios):.2f})")
+    errors = [r for r in rows if "error" in r]
+    if errors:
+        reasons = sorted({f"{r['victim']} on {r['data']}: {r['error']}" for r in errors})
+        print(f"{len(errors)} run(s) refused: " + "; ".join(reasons[:5]))
+
+
+def ratio(args):
+    """For convex clustering with complete Gaussian weights (recomputed on the perturbed data),
+    where the clean clustering has a positive certified radius (per-point balls): the smallest
+    flip merge-split finds (BL2, every point may move) against the radius."""
+    print("\n| data | n | gamma | clusters | certified radius | least flip found | ratio | queries | binding |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    cases = [("blobs-3 (std 0.3)", skd.make_blobs(60, centers=3, cluster_std=0.3, random_state=s, center_box=(-6, 6))[0])
+             for s in range(3)]
+    cases += [(name, load(name)[0]) for name in ("iris", "wine")]
+    for name, X in cases:
+        found = False
+        graph = complete_graph(X, 0.05)
+        for gamma in np.geomspace(0.001, 1.0, 16):
+            labels = solve(X, graph, gamma).labels
+            k = labels.max() + 1
+            if not 1 < k < len(X):
+                continue
+            cr = certified_radius(X, labels, partial(complete_graph, phi=0.05), gamma)
+            if not cr.radius > 0:
+                continue
+            model = ConvexClusteringModel(gamma, weights="complete", phi=0.05)
+            problem = BL2(model, X, Pointwise(ord="point"), target=1, deviation="delta", max_norm=4 * cr.radius + 2)
+            res = attack(problem, "merge-split", max_evals=args.queries * 3)
+            flip = f"{res.norm:.4f}" if res.feasible else "none"
+            r = f"{res.norm / cr.radius:.2f}" if res.feasible else "-"
+            print(f"| {name} | {len(X)} | {gamma:.4g} | {k} | {cr.radius:.4f} | {flip} | {r} | {res.n_evals} | {cr.binding} |")
+            found = True
+            break
+        if not found:
+            rb = recovery_bounds(X, solve(X, graph, 0.01).labels, graph)
+            print(f"| {name} | {len(X)} | - | - | 0 at every gamma of the grid | - | - | - | "
+                  f"(C1) {'holds' if rb.c1 else 'fails'} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--queries", type=int, default=60, help="lower-level fits per attack")
+    ap.add_argument("--jobs", type=int, default=2, help="cells run in parallel (processes)")
+    ap.add_argument("--ratio-only", action="store_true")
+    args = ap.parse_args()
+    header()
+    if not args.ratio_only:
+        strength(args)
+    ratio(args)
+
+
+if __name__ == "__main__":
+    main()
