@@ -145,6 +145,13 @@ class Perturbation:
         return self._M.shape[1]
 
     @property
+    def entrywise(self) -> bool:
+        """Whether every parameter acts on one entry of ``E`` alone (:class:`Pointwise`,
+        :class:`Multiplicative`), so that any ``E`` on the selected entries is some ``theta``."""
+        self._require_bound()
+        return bool(np.all(np.diff(self._M.indptr) == 1))
+
+    @property
     def operator(self) -> sp.csc_array:
         """The sparse matrix ``C`` with ``vec(E(theta)) = C theta`` (row-major ``vec``), shape (n d, n_params)."""
         self._require_bound()
@@ -438,6 +445,10 @@ class Injection(Perturbation):
     def n_params(self) -> int:
         self._require_bound()
         return self.n_points * self.shape[1]
+
+    @property
+    def entrywise(self) -> bool:
+        return False
 
     @property
     def operator(self):

@@ -266,3 +266,69 @@ def test_injection_registry():
     takes = sorted(name for name, opt in OPTIMIZERS.items() if opt.threats != "moves")
     assert {"biggio-bridge", "random", "cma", "grid"} <= set(takes)
     assert OPTIMIZERS["biggio-bridge"].threats == "injection"
+
+
+def test_entrywise_says_whether_any_change_of_the_entries_is_reachable(blobs):
+    A = blobs
+    assert Pointwise([0, 1], [0, 1]).bind(A).entrywise
+    assert Multiplicative([0, 1]).bind(A).entrywise
+    assert Additive([0], [0]).bind(A).entrywise  # one parameter, one entry
+    assert not Additive([0, 1], [0]).bind(A).entrywise  # one parameter on two entries
+    assert not FeatureShift().bind(A).entrywise
+    assert not Injection(2).bind(A).entrywise
+
+
+THREATS = {
+    "point": lambda: Pointwise(index=[0, 5, 10, 15], ord="point"),
+    "inf": lambda: Pointwise(index=[1, 6, 11], ord="inf"),
+    "injection-distance": lambda: Injection(2),
+    "injection-count": lambda: Injection(2, ord="count"),
+}
+
+
+def _pairs_to_run():
+    from advcluster.attacks.core import check_optimizer
+
+    A, _ = make_blobs(24, centers=[[0, 0], [3, 0], [0, 3]], cluster_std=0.5, random_state=1)
+    model = ConvexClusteringModel(0.8, k=5)
+    out = []
+    for name in sorted(OPTIMIZERS):
+        if "BL1" not in OPTIMIZERS[name].problems:
+            continue
+        for threat, make in THREATS.items():
+            budget = 2.0 if threat == "injection-count" else 0.5
+            try:
+                check_optimizer(BL1(model, A, make(), budget), name, {})
+            except ValueError:
+                continue  # the optimizer refuses this threat model, with its reason (tested elsewhere)
+            out.append((name, threat))
+    return out
+
+
+@pytest.mark.parametrize("name, threat", _pairs_to_run())
+def test_every_optimizer_on_every_threat_model(name, threat):
+    """Feasible answers, the deviation of a fresh recomputation, the same under n_jobs and seeds,
+    and the clean points never moved by an injection."""
+    if name == "cma":
+        pytest.importorskip("cma")
+    from advcluster import solve
+
+    A, _ = make_blobs(24, centers=[[0, 0], [3, 0], [0, 3]], cluster_std=0.5, random_state=1)
+    budget = 2.0 if threat == "injection-count" else 0.5
+
+    def run(n_jobs):
+        problem = BL1(ConvexClusteringModel(0.8, k=5), A, THREATS[threat](), budget, deviation="ari")
+        return problem, attack(problem, name, random_state=7, max_evals=8, n_jobs=n_jobs)
+
+    (problem, one), (_, two) = run(1), run(2)
+    np.testing.assert_array_equal(one.theta, two.theta)
+    assert [e.value for e in one.history] == [e.value for e in two.history]
+    assert one.feasible and one.norm <= budget * (1 + 1e-12) and one.n_evals <= 8
+    data = problem.perturbation.apply(A, one.theta)
+    if threat.startswith("injection"):
+        np.testing.assert_array_equal(data[:len(A)], A)
+    ref = solve(A, knn_graph(A, 5, 0.5), 0.8)
+    new = solve(data, knn_graph(data, 5, 0.5), 0.8)
+    if ref.labels_certified and new.labels_certified:
+        labels = first_appearance(new.labels[:len(A)])
+        assert one.deviation == pytest.approx(1 - deviation(ref.labels, labels, "ari"), abs=1e-12)

@@ -29,11 +29,10 @@ from .core import Outcome, register
 def _entries(problem, who):
     """For a perturbation with one parameter per entry of ``E`` (:class:`Pointwise`,
     :class:`Multiplicative`): each parameter's row, feature and coefficient."""
-    M = problem.perturbation.operator.tocsc()
-    if not np.all(np.diff(M.indptr) == 1):
+    if not problem.perturbation.entrywise:
         raise ValueError(f"optimizer {who!r} moves chosen points entry by entry: it needs one parameter per entry "
                          f"(Pointwise or Multiplicative), not {type(problem.perturbation).__name__}.")
-    d = problem.A.shape[1]
+    M, d = problem.perturbation.operator, problem.A.shape[1]
     return M.indices // d, M.indices % d, M.data
 
 
@@ -161,7 +160,9 @@ def run_spillover(search, *, candidates=10, steps=8):
     A, labels = problem.A, np.unique(problem.reference.labels, return_inverse=True)[1]
     centre = _centroids(A, labels)
     if len(centre) < 2:
-        return Outcome("chhabra-spillover: the clean clustering has one cluster; no boundary to cross")
+        search.evaluate(np.zeros(problem.n_params))
+        return Outcome("chhabra-spillover: the clean clustering has one cluster, no boundary to cross; the clean "
+                       "data evaluated")
     movable = np.unique(rows)
     dist = np.linalg.norm(A[movable, None, :] - centre[None], axis=2)  # (points, clusters)
     own = dist[np.arange(movable.size), labels[movable]]
@@ -184,8 +185,10 @@ def run_spillover(search, *, candidates=10, steps=8):
             moved[feats[mine]] += coef[mine] * theta[mine]
             if not outlier.of(b, moved):
                 thetas.append(theta)
-    if not thetas:
-        return Outcome("chhabra-spillover: no candidate position within the budget is an inlier of the other cluster")
+    if not thetas:  # the answer is the clean data
+        search.evaluate(np.zeros(problem.n_params))
+        return Outcome("chhabra-spillover: no candidate position within the budget is an inlier of the other "
+                       "cluster; the clean data evaluated")
     room = search.remaining()
     thetas = thetas if room is None else thetas[:room]
     search.evaluate_many(thetas)
@@ -261,7 +264,9 @@ def run_genetic(search, *, share=1.0, penalty=1.0, crossover_rate=0.8, mutation_
     A, labels = problem.A, np.unique(problem.reference.labels, return_inverse=True)[1]
     centre = _centroids(A, labels)
     if len(centre) < 2:
-        return Outcome("cina-genetic: the clean clustering has one cluster; no target to move towards")
+        search.evaluate(np.zeros(problem.n_params))
+        return Outcome("cina-genetic: the clean clustering has one cluster, no target to move towards; the clean "
+                       "data evaluated")
     gap = np.linalg.norm(A[:, None, :] - centre[None], axis=2)
     gap[np.arange(len(A)), labels] = np.inf
     target = np.argmin(gap, axis=1)
@@ -272,7 +277,9 @@ def run_genetic(search, *, share=1.0, penalty=1.0, crossover_rate=0.8, mutation_
     top = np.where(sign > 0, hi, -lo)  # how far each parameter may go in its direction
     top = np.where(active & np.isfinite(top), top, 0.0)
     if not np.any(top > 0):
-        return Outcome("cina-genetic: no perturbable entry can move (an empty box or budget)")
+        search.evaluate(np.zeros(problem.n_params))
+        return Outcome("cina-genetic: no perturbable entry can move (an empty box or budget); the clean data "
+                       "evaluated")
     p = top.size
     mutation_rate = max(1e-3, 1.0 / np.count_nonzero(top)) if mutation_rate is None else float(mutation_rate)
     generations = _budget(search) if generations is None else check_int(generations, "generations")

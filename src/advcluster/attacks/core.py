@@ -322,8 +322,7 @@ def choose_optimizer(problem) -> tuple[str, str]:
         return "random", "injected points, BL2"
     if problem.n_params == 1:
         return "staircase", "one parameter: exact in 1-D"
-    M = problem.perturbation.operator
-    if np.all(np.diff(M.tocsc().indptr) == 1):
+    if problem.perturbation.entrywise:
         return "merge-split", "one parameter per entry: merge and split moves, then a local search"
     return "random", "parameters shared by several entries"
 

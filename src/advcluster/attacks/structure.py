@@ -135,7 +135,9 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
         if top > 0 and math.isfinite(top):
             moves.append((name, t, top))
     if not moves:
-        return Outcome("merge-split: no merge or split direction moves an entry the perturbation allows")
+        search.evaluate(problem.project(np.zeros(problem.n_params)))
+        return Outcome("merge-split: no merge or split direction moves an entry the perturbation allows; the "
+                       "clean data evaluated")
     budget = _budget(search)
     halvings = math.ceil(math.log2(1 / rtol)) if problem.kind == "BL2" else 0  # a bisection's evaluations
     per = max(2, min(steps, budget // (2 * len(moves)) - halvings))
