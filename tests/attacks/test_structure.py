@@ -105,7 +105,7 @@ def test_claimed_flips_are_real_and_never_below_the_certified_radius(weights):
         model = ConvexClusteringModel(gamma, weights=weights, phi=0.05)
         problem = BL2(model, A, Pointwise(ord="point"), target=1, deviation="delta", max_norm=3.0)
         np.testing.assert_array_equal(problem.reference.labels, labels)
-        res = attack(problem, "merge-split", max_evals=120)
+        res = attack(problem, "merge-split", max_evals=60)
         if not res.feasible:
             continue
         found += 1

@@ -313,8 +313,9 @@ def choose_optimizer(problem) -> tuple[str, str]:
       search);
     * otherwise: ``random``.
 
-    For BL1 (but the exact staircase), evaluations the choice leaves of ``max_evals`` go to
-    :func:`~advcluster.attacks.local.local_search` around its answer.
+    Evaluations the choice leaves of ``max_evals`` go to
+    :func:`~advcluster.attacks.local.local_search` around its answer (not after the exact
+    staircase).
     """
     if isinstance(problem.perturbation, Injection):
         if problem.kind == "BL1":
@@ -369,7 +370,7 @@ def attack(problem, optimizer="auto", *, random_state=None, callback=None, max_e
     t0 = time.perf_counter()
     try:
         outcome = opt.run(search, **options)
-        if chosen is not None and problem.kind == "BL1" and optimizer != "staircase" and search.remaining():
+        if chosen is not None and optimizer != "staircase" and search.remaining():
             from .local import local_search
 
             local_search(search)  # auto spends what its choice left of max_evals

@@ -393,7 +393,8 @@ def local_search(search, step=0.1):
     Gaussian step of ``step`` times the search box's width in every parameter (``step`` halved
     after 5 failures in a row, doubled after a success, within ``[1e-6, 1]``); a few
     parameters (on average 3) drawn afresh, uniformly in the box; or a few parameters sent to
-    an end of the box or to 0 (the corners where l_inf budgets bind).  Each is projected onto
+    an end of the box or to 0 (the corners where l_inf budgets bind); for BL2 also, with the
+    same chance, the whole point scaled down by up to ``step``.  Each is projected onto
     the searched set; a trial is kept when the problem ranks it better.  With nothing evaluated
     yet it starts from a random point of the box.  Without ``max_evals`` nothing runs (no
     budget to spend).
@@ -411,9 +412,11 @@ def local_search(search, step=0.1):
     while search.remaining() > 0:
         best = search.best
         trial = best.theta.copy()
-        move = rng.integers(3)
+        move = rng.integers(4 if problem.kind == "BL2" else 3)
         if move == 0:
             trial += step * width * rng.normal(size=p)
+        elif move == 3:  # BL2: a smaller perturbation that may still reach the target
+            trial *= 1.0 - step * rng.uniform()
         else:
             pick = np.flatnonzero(finite & (rng.uniform(size=p) < min(1.0, 3.0 / p)))
             if move == 1:

@@ -89,8 +89,8 @@ def _unit_rows(V, ord):
 @register("merge-split", problems=("BL1", "BL2"), threats="moves",
           summary="move the clusters nearest to merging together, or a cluster's halves apart; then combine and refine")
 def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
-    """Merge and split moves, searched along each direction (module docstring), then, for BL1,
-    combined and refined.
+    """Merge and split moves, searched along each direction (module docstring), then combined
+    (BL1) and refined.
 
     1. Each direction ``D`` (:func:`_directions`) is evaluated at ``steps`` points of ``[0, eps_max]`` (``eps_max``: the end of the budget, or
        of ``max_norm``, within the perturbation's bounds); for BL2 the first reaching step is
@@ -98,8 +98,9 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
        direction (at least 2), then fewer directions, when they are short.
     2. BL1: the directions' best moves are added up greedily, best first (each sum projected
        onto the budget), keeping a move only where the sum does more damage.
-    3. BL1 with ``refine``: the evaluations left go to a random local search around the best
-       answer (:func:`~advcluster.attacks.local.local_search`).
+    3. With ``refine``: the evaluations left go to a random local search around the best answer
+       (:func:`~advcluster.attacks.local.local_search`; for BL2 it also tries smaller
+       multiples of it).
 
     The directions: every point towards the nearest other cluster's mean (for ``ord="inf"``
     also by the signs of that move, every entry by the budget), then the merges,
@@ -153,11 +154,10 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
     message = f"merge-split: {len(moves)} direction(s) ({', '.join(m[0] for m in moves)}), {per} steps each"
     if problem.kind == "BL1":
         _combine(search, problem, best_step)
-        if refine:
-            local_search(search)
-            message += "; combined; refined by a local search"
-        else:
-            message += "; combined"
+        message += "; combined"
+    if refine:
+        local_search(search)
+        message += "; refined by a local search"
     return Outcome(message)
 
 
