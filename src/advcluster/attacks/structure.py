@@ -129,18 +129,21 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
     problem = search.problem
     rows, feats, coef = _entries(problem, "merge-split")
     lo, hi = problem.search_box()
+    budget = _budget(search)
+    halvings = math.ceil(math.log2(1 / rtol)) if problem.kind == "BL2" else 0  # a bisection's evaluations
+    most = max(1, budget // (2 * (2 + halvings)))  # directions phase 1 can afford, at 2 steps each
     moves = []  # (name, unit step in theta, its largest eps)
-    for name, V in _directions(problem, pairs, splits):
+    for name, V in _directions(problem, pairs, splits):  # made one at a time: each is an (n, d) array
         t = _unit_rows(V, problem.perturbation.ord)[rows, feats] / coef
         top = _largest_step(problem, t, lo, hi) if np.any(t != 0) else 0.0
         if top > 0 and math.isfinite(top):
             moves.append((name, t, top))
+            if len(moves) == most:
+                break
     if not moves:
         search.evaluate(problem.project(np.zeros(problem.n_params)))
         return Outcome("merge-split: no merge or split direction moves an entry the perturbation allows; the "
                        "clean data evaluated")
-    budget = _budget(search)
-    halvings = math.ceil(math.log2(1 / rtol)) if problem.kind == "BL2" else 0  # a bisection's evaluations
     per = max(2, min(steps, budget // (2 * len(moves)) - halvings))
     moves = moves[:max(1, budget // (2 * (per + halvings)))]
     best_step = []
@@ -162,36 +165,38 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
 
 
 def _directions(problem, pairs, splits):
-    """``(name, V)``: the moves of the clean clustering as (n, d) arrays, most promising first:
-    every point towards the nearest other cluster's mean, then merges, splits and expansions
-    taken in turn, each kind by its margin."""
+    """``(name, V)``, one at a time: the moves of the clean clustering as (n, d) arrays, most
+    promising first: every point towards the nearest other cluster's mean, then merges, splits
+    and expansions taken in turn, each kind by its margin."""
     A, model = problem.A, problem.model
     labels = _dense(problem.reference.labels)
     graph, gamma = (model.graph, model.gamma) if isinstance(model, ConvexClusteringModel) else (None, 0.0)
-    merges, parts = [], []
-    for a, b, _ in merge_margins(A, labels, graph, gamma)[:pairs]:
-        u = A[labels == b].mean(axis=0) - A[labels == a].mean(axis=0)
-        V = np.zeros_like(A)
-        V[labels == a], V[labels == b] = u, -u
-        merges.append((f"merge {a}+{b}", V))
-    for c, half, axis, _ in split_margins(A, labels, graph, gamma)[:splits]:
-        idx = np.flatnonzero(labels == c)
-        V, W = np.zeros_like(A), np.zeros_like(A)
-        V[idx[half]], V[idx[~half]] = axis, -axis
-        W[idx] = A[idx] - A[idx].mean(axis=0)
-        parts.append([(f"split {c}", V), (f"expand {c}", W)])
-    out = []
     if labels.max() >= 1:
         mean = np.stack([A[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)])
         gap = np.linalg.norm(A[:, None] - mean[None], axis=2)
         gap[np.arange(len(A)), labels] = np.inf
         towards = mean[np.argmin(gap, axis=1)] - A
-        out.append(("towards the nearest other cluster", towards))
+        yield "towards the nearest other cluster", towards
         if problem.perturbation.ord == "inf":  # the steepest l_inf step: every entry by the budget
-            out.append(("towards the nearest other cluster, by signs", np.sign(towards)))
-    for k in range(max(len(merges), len(parts))):
-        out += merges[k:k + 1] + (parts[k] if k < len(parts) else [])
-    return out
+            yield "towards the nearest other cluster, by signs", np.sign(towards)
+    merges = merge_margins(A, labels, graph, gamma)[:pairs]
+    cuts = split_margins(A, labels, graph, gamma)[:splits]
+    for k in range(max(len(merges), len(cuts))):
+        if k < len(merges):
+            a, b, _ = merges[k]
+            u = A[labels == b].mean(axis=0) - A[labels == a].mean(axis=0)
+            V = np.zeros_like(A)
+            V[labels == a], V[labels == b] = u, -u
+            yield f"merge {a}+{b}", V
+        if k < len(cuts):
+            c, half, axis, _ = cuts[k]
+            idx = np.flatnonzero(labels == c)
+            V = np.zeros_like(A)
+            V[idx[half]], V[idx[~half]] = axis, -axis
+            yield f"split {c}", V
+            V = np.zeros_like(A)
+            V[idx] = A[idx] - A[idx].mean(axis=0)
+            yield f"expand {c}", V
 
 
 def _dense(labels):
