@@ -26,6 +26,7 @@ injection), ``random``, ``cina-genetic`` and ``chhabra-spillover`` (moved points
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from functools import partial
@@ -159,15 +160,19 @@ def run_cell(data, victim, X, k, queries, quick):
 
 
 def strength(args):
-    data_sets = ["iris", "blobs"] if args.quick else ["iris", "wine", "breast-cancer", "digits-4", "blobs", "moons"]
-    which = ["convex", "kmeans", "single"] if args.quick else \
-        ["convex", "kmeans", "ward", "single", "gmm", "spectral", "dbscan", "hdbscan"]
+    data_sets = ["iris", "blobs"] if args.quick else args.data
+    which = ["convex", "kmeans", "single"] if args.quick else args.victims
     jobs = []
     for data in data_sets:
         X, k = load(data)
-        jobs += [delayed(run_cell)(data, v, X, k, args.queries, args.quick) for v in which]
+        jobs += [delayed(run_cell)(data, v, X, k, args.queries, args.quick) for v in which
+                 if f"{data}:{v}" not in args.skip]
     t = time.perf_counter()
-    rows = [r for cell in Parallel(n_jobs=args.jobs)(jobs) for r in cell]
+    rows = []
+    for k, cell in enumerate(Parallel(n_jobs=args.jobs, return_as="generator_unordered")(jobs), 1):
+        rows += cell
+        print(f"  {k}/{len(jobs)} cells ({cell[0]['data']}, {cell[0]['victim']}), {time.perf_counter() - t:.0f} s",
+              file=sys.stderr, flush=True)
     print(f"\n{len(rows)} attack runs in {time.perf_counter() - t:.0f} s ({args.jobs} processes), "
           f"{args.queries} queries each\n")
     summarise(rows)
@@ -243,6 +248,10 @@ def main():
     ap.add_argument("--queries", type=int, default=60, help="lower-level fits per attack")
     ap.add_argument("--jobs", type=int, default=2, help="cells run in parallel (processes)")
     ap.add_argument("--ratio-only", action="store_true")
+    ap.add_argument("--skip", nargs="*", default=[], metavar="DATA:VICTIM", help="cells left out")
+    ap.add_argument("--data", nargs="+", default=["iris", "wine", "breast-cancer", "digits-4", "blobs", "moons"])
+    ap.add_argument("--victims", nargs="+",
+                    default=["convex", "kmeans", "ward", "single", "gmm", "spectral", "dbscan", "hdbscan"])
     args = ap.parse_args()
     header()
     if not args.ratio_only:
