@@ -136,7 +136,7 @@ def test_merge_split_bl1_is_feasible_recomputed_and_deterministic(name):
         problem = BL1(model(), A, Pointwise(index=range(0, 40, 2), ord="inf"), budget=0.5, deviation="ari")
         return problem, attack(problem, "merge-split", random_state=0, max_evals=40, n_jobs=n_jobs)
 
-    (problem, one), (_, two) = run(1), run(2)
+    (_, one), (_, two) = run(1), run(2)
     np.testing.assert_array_equal(one.theta, two.theta)
     assert [e.value for e in one.history] == [e.value for e in two.history]
     assert one.success and one.n_evals == 40 and np.abs(one.E).max() <= 0.5 * (1 + 1e-12)
