@@ -332,3 +332,11 @@ def test_every_optimizer_on_every_threat_model(name, threat):
     if ref.labels_certified and new.labels_certified:
         labels = first_appearance(new.labels[:len(A)])
         assert one.deviation == pytest.approx(1 - deviation(ref.labels, labels, "ari"), abs=1e-12)
+
+
+def test_bisection_over_injection_defaults_to_random_search():
+    A = np.r_[np.zeros(10), np.full(10, 3.0)][:, None] + np.linspace(0, 0.2, 20)[:, None]
+    model = SklearnClusterer(AgglomerativeClustering(2, linkage="single"))
+    problem = BL2(model, A, Injection(1), target=0.1, deviation="ari", max_norm=2.0)
+    res = attack(problem, "bisection", random_state=0, max_evals=40)
+    assert res.extra["inner"] == "random" and res.norm <= 2.0 * (1 + 1e-12)

@@ -27,6 +27,7 @@ import numpy as np
 import scipy
 
 from .._validation import check_int, is_real
+from ..perturbation import Injection
 from .core import EndNested, Outcome, check_optimizer, register
 from .problems import BL1
 
@@ -466,7 +467,8 @@ def run_bisection(search, *, inner=None, inner_options=None, inner_evals=None, r
     Options
     -------
     inner : str, optional
-        A registered BL1 optimizer; default ``"staircase"`` for one parameter, else ``"cma"``.
+        A registered BL1 optimizer; default ``"staircase"`` for one parameter, ``"random"`` for
+        an :class:`~advcluster.perturbation.Injection`, else ``"cma"``.
     inner_options : dict, optional
         Options for the inner optimizer.
     inner_evals : int, optional
@@ -487,7 +489,8 @@ def run_bisection(search, *, inner=None, inner_options=None, inner_evals=None, r
         raise ValueError(f"inner_options must be a dict of the inner optimizer's options, got {inner_options!r}.")
     problem = search.problem
     if inner is None:
-        inner = "staircase" if problem.n_params == 1 else "cma"
+        injected = isinstance(problem.perturbation, Injection)
+        inner = "random" if injected else "staircase" if problem.n_params == 1 else "cma"
     eta_max = _largest_norm(problem)
     base = BL1(problem.model, problem.A, problem.perturbation, eta_max, problem.measure)
     opt = check_optimizer(base, inner, inner_options)
