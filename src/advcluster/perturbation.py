@@ -231,10 +231,8 @@ class Perturbation:
             rows = np.sqrt(np.einsum("ij,ij->i", E, E))
             with np.errstate(divide="ignore"):
                 factor = np.minimum(1.0, budget / rows)
-            M = self._M
-            param = np.repeat(np.arange(M.shape[1]), np.diff(M.indptr))
             scale = np.ones(t.size)
-            np.minimum.at(scale, param, factor[M.indices // self.shape[1]])
+            np.minimum.at(scale, _parameter_of(self._M), factor[self._M.indices // self.shape[1]])
             return t * scale
         if self.ord == "l0":
             keep = np.zeros(t.size, dtype=bool)
@@ -260,11 +258,16 @@ class Perturbation:
         raise NotImplementedError
 
 
+def _parameter_of(M):
+    """The parameter (column) of each stored entry of the CSC operator ``M``."""
+    return np.repeat(np.arange(M.shape[1]), np.diff(M.indptr))
+
+
 def _column_norms(M, ord, d):
     """``u_j = ||C_j||`` for every column ``C_j`` of the CSC operator ``M`` (rows of ``E``:
     ``d`` consecutive entries), from its stored entries."""
     p = M.shape[1]
-    param = np.repeat(np.arange(p), np.diff(M.indptr))
+    param = _parameter_of(M)
     v = np.abs(M.data)
     if ord == "fro":
         return np.sqrt(np.bincount(param, v**2, minlength=p))

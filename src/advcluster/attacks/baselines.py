@@ -36,10 +36,27 @@ def _entries(problem, who):
     return M.indices // d, M.indices % d, M.data
 
 
-def _centroids(A, labels):
-    """Each clean cluster's mean (rows by label)."""
-    k = int(labels.max()) + 1
-    return np.stack([A[labels == c].mean(axis=0) for c in range(k)])
+def clean_clusters(problem):
+    """The clean labels numbered 0, 1, ... (DBSCAN's noise, -1, becomes one group) and each
+    group's mean of the data."""
+    labels = np.unique(problem.reference.labels, return_inverse=True)[1]
+    centre = np.stack([problem.A[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)])
+    return labels, centre
+
+
+def nearest_other(A, labels, centre):
+    """For every point, the nearest other cluster's mean: its label and its distance."""
+    gap = np.linalg.norm(A[:, None, :] - centre[None], axis=2)
+    gap[np.arange(len(A)), labels] = np.inf
+    target = np.argmin(gap, axis=1)
+    return target, gap[np.arange(len(A)), target]
+
+
+def clean_answer(search, message):
+    """End a search that finds nothing to do: the clean data evaluated (so there is an answer)."""
+    problem = search.problem
+    search.evaluate(problem.project(np.zeros(problem.n_params)))
+    return Outcome(f"{message}; the clean data evaluated")
 
 
 def _check_fraction_range(value, name):
@@ -157,12 +174,9 @@ def run_spillover(search, *, candidates=10, steps=8):
     steps = check_int(steps, "steps")
     problem = search.problem
     rows, feats, coef = _entries(problem, "chhabra-spillover")
-    A, labels = problem.A, np.unique(problem.reference.labels, return_inverse=True)[1]
-    centre = _centroids(A, labels)
+    A, (labels, centre) = problem.A, clean_clusters(problem)
     if len(centre) < 2:
-        search.evaluate(np.zeros(problem.n_params))
-        return Outcome("chhabra-spillover: the clean clustering has one cluster, no boundary to cross; the clean "
-                       "data evaluated")
+        return clean_answer(search, "chhabra-spillover: the clean clustering has one cluster, no boundary to cross")
     movable = np.unique(rows)
     dist = np.linalg.norm(A[movable, None, :] - centre[None], axis=2)  # (points, clusters)
     own = dist[np.arange(movable.size), labels[movable]]
@@ -173,9 +187,10 @@ def run_spillover(search, *, candidates=10, steps=8):
     outlier = _Outliers(A, labels)
     lo, hi = problem.search_box()
     thetas = []
-    for i, b in zip(movable[pick], other):
-        if not np.isfinite(margin[np.searchsorted(movable, i), b]):
+    for k, b in zip(pick, other):
+        if not np.isfinite(margin[k, b]):  # a point's own cluster
             continue
+        i = movable[k]
         mine = np.flatnonzero(rows == i)
         for t in np.linspace(1.0 / steps, 1.0, steps):
             theta = np.zeros(problem.n_params)
@@ -185,10 +200,9 @@ def run_spillover(search, *, candidates=10, steps=8):
             moved[feats[mine]] += coef[mine] * theta[mine]
             if not outlier.of(b, moved):
                 thetas.append(theta)
-    if not thetas:  # the answer is the clean data
-        search.evaluate(np.zeros(problem.n_params))
-        return Outcome("chhabra-spillover: no candidate position within the budget is an inlier of the other "
-                       "cluster; the clean data evaluated")
+    if not thetas:
+        return clean_answer(search, "chhabra-spillover: no candidate position within the budget is an inlier of "
+                            "the other cluster")
     room = search.remaining()
     thetas = thetas if room is None else thetas[:room]
     search.evaluate_many(thetas)
@@ -261,25 +275,18 @@ def run_genetic(search, *, share=1.0, penalty=1.0, crossover_rate=0.8, mutation_
         raise ValueError(f"penalty must be a number >= 0, got {penalty!r}.")
     problem = search.problem
     rows, feats, coef = _entries(problem, "cina-genetic")
-    A, labels = problem.A, np.unique(problem.reference.labels, return_inverse=True)[1]
-    centre = _centroids(A, labels)
+    A, (labels, centre) = problem.A, clean_clusters(problem)
     if len(centre) < 2:
-        search.evaluate(np.zeros(problem.n_params))
-        return Outcome("cina-genetic: the clean clustering has one cluster, no target to move towards; the clean "
-                       "data evaluated")
-    gap = np.linalg.norm(A[:, None, :] - centre[None], axis=2)
-    gap[np.arange(len(A)), labels] = np.inf
-    target = np.argmin(gap, axis=1)
-    movers = _nearest_share(np.unique(rows), labels, gap.min(axis=1), share)
+        return clean_answer(search, "cina-genetic: the clean clustering has one cluster, no target to move towards")
+    target, distance = nearest_other(A, labels, centre)
+    movers = _nearest_share(np.unique(rows), labels, distance, share)
     active = np.isin(rows, movers)
     sign = np.sign(centre[target[rows], feats] - centre[labels[rows], feats]) * np.sign(coef)
     lo, hi = problem.search_box()
     top = np.where(sign > 0, hi, -lo)  # how far each parameter may go in its direction
     top = np.where(active & np.isfinite(top), top, 0.0)
     if not np.any(top > 0):
-        search.evaluate(np.zeros(problem.n_params))
-        return Outcome("cina-genetic: no perturbable entry can move (an empty box or budget); the clean data "
-                       "evaluated")
+        return clean_answer(search, "cina-genetic: no perturbable entry can move (an empty box or budget)")
     p = top.size
     mutation_rate = max(1e-3, 1.0 / np.count_nonzero(top)) if mutation_rate is None else float(mutation_rate)
     generations = _budget(search) if generations is None else check_int(generations, "generations")

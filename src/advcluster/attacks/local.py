@@ -408,8 +408,7 @@ def local_search(search, step=0.1):
         return
     rng, p, fails = search.rng, width.size, 0
     if search.best is None:  # nothing evaluated yet: start from a random point of the box
-        search.evaluate(problem.project(np.where(finite, rng.uniform(np.where(finite, lo, 0), np.where(finite, hi, 0)),
-                                                 0.0)))
+        search.evaluate(problem.project(rng.uniform(np.where(finite, lo, 0.0), np.where(finite, hi, 0.0))))
     while search.remaining() > 0:
         best = search.best
         trial = best.theta.copy()

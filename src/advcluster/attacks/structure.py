@@ -27,7 +27,7 @@ import numpy as np
 
 from .._validation import check_int, is_real
 from ..models import ConvexClusteringModel
-from .baselines import _entries
+from .baselines import _entries, clean_answer, clean_clusters, nearest_other
 from .core import Outcome, register
 from .local import local_search
 
@@ -141,9 +141,7 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
             if len(moves) == most:
                 break
     if not moves:
-        search.evaluate(problem.project(np.zeros(problem.n_params)))
-        return Outcome("merge-split: no merge or split direction moves an entry the perturbation allows; the "
-                       "clean data evaluated")
+        return clean_answer(search, "merge-split: no merge or split direction moves an entry the perturbation allows")
     per = max(2, min(steps, budget // (2 * len(moves)) - halvings))
     moves = moves[:max(1, budget // (2 * (per + halvings)))]
     best_step = []
@@ -169,13 +167,10 @@ def _directions(problem, pairs, splits):
     promising first: every point towards the nearest other cluster's mean, then merges, splits
     and expansions taken in turn, each kind by its margin."""
     A, model = problem.A, problem.model
-    labels = _dense(problem.reference.labels)
+    labels, mean = clean_clusters(problem)
     graph, gamma = (model.graph, model.gamma) if isinstance(model, ConvexClusteringModel) else (None, 0.0)
-    if labels.max() >= 1:
-        mean = np.stack([A[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)])
-        gap = np.linalg.norm(A[:, None] - mean[None], axis=2)
-        gap[np.arange(len(A)), labels] = np.inf
-        towards = mean[np.argmin(gap, axis=1)] - A
+    if len(mean) >= 2:
+        towards = mean[nearest_other(A, labels, mean)[0]] - A
         yield "towards the nearest other cluster", towards
         if problem.perturbation.ord == "inf":  # the steepest l_inf step: every entry by the budget
             yield "towards the nearest other cluster, by signs", np.sign(towards)
@@ -197,11 +192,6 @@ def _directions(problem, pairs, splits):
             V = np.zeros_like(A)
             V[idx] = A[idx] - A[idx].mean(axis=0)
             yield f"expand {c}", V
-
-
-def _dense(labels):
-    """Labels numbered 0, 1, ... (noise labels of -1, as DBSCAN gives, become one group)."""
-    return np.unique(labels, return_inverse=True)[1]
 
 
 def _combine(search, problem, best_step):

@@ -240,46 +240,38 @@ class _Reduced:
     def stress(self):
         """The split term ``T``, its direct gradient in the data (n, d) and its gradient in the
         centres (K, d) (module docstring, "Splits")."""
-        A, c, labels, gamma = self.A, self.c, self.labels, self.gamma
-        n, d = A.shape
-        graph = self.fused_graph
+        A, c, labels, gamma, graph = self.A, self.c, self.labels, self.gamma, self.fused_graph
         i, j = graph.edges.T
         r = gamma * graph.weights
-        inner = np.flatnonzero((labels[i] == labels[j]) & (r > 0))
-        # t_i = a_i - c_a - sum over cross edges at i of r_e u_e, u_e the unit vector from the
-        # other group's centre to i's.
+        inner = (labels[i] == labels[j]) & (r > 0)
+        # Cross edge e in pair p = (pa, pb), u_p = unit(c_pa - c_pb), s = +1 where the edge's first
+        # end lies in pa: its dual r_e s u_p leaves the first end and enters the second, so
+        # t = a - c - J Z_cross holds -r_e s u_p at the first end and +r_e s u_p at the second.
+        p = self.fused.edge_pair
         diff, length = self._pair_geometry(c)
-        u = diff / length[:, None]
-        ue = u[self.fused.edge_pair]  # from group pa to pb, i.e. from the centre of ei's group away
-        cross_r = gamma * self.we
+        ue, le = (diff / length[:, None])[p], length[p]
+        s = np.where(labels[self.ei] == self.pa[p], 1.0, -1.0)
+        rs = gamma * self.we * s
+        z = rs[:, None] * ue
         t = A - c[labels]
-        np.add.at(t, self.ei, -(cross_r[:, None] * ue * np.where(labels[self.ei] == self.pa[self.fused.edge_pair],
-                                                                  1.0, -1.0)[:, None]))
-        np.add.at(t, self.ej, -(cross_r[:, None] * ue * np.where(labels[self.ej] == self.pa[self.fused.edge_pair],
-                                                                  1.0, -1.0)[:, None]))
-        y = _laplacian_pinv(n, graph.edges[inner], r[inner] ** 2, t)
+        np.add.at(t, self.ei, -z)
+        np.add.at(t, self.ej, z)
+        y = _laplacian_pinv(graph, inner, np.where(inner, r, 0.0) ** 2, t)
         T = float(np.einsum("ij,ij->", t, y))
         direct = 2.0 * y
-        gc = np.zeros_like(c)
-        np.add.at(gc, labels, -2.0 * y)
-        # Through u (pair p = (pa, pb), u_p = unit(c_pa - c_pb), s = +1 where the edge's first end
-        # lies in pa): t at the first end holds -r_e s u_p, at the second +r_e s u_p, so
-        # dT = 2 r_e s (y_second - y_first)^T P_p (dc_pa - dc_pb), P_p = (I - u u^T) / |c_pa - c_pb|.
-        P_y = y[self.ej] - y[self.ei]
-        sign_i = np.where(labels[self.ei] == self.pa[self.fused.edge_pair], 1.0, -1.0)
-        w = sign_i[:, None] * P_y * cross_r[:, None]
-        proj = (w - ue * np.einsum("ij,ij->i", ue, w)[:, None]) / length[self.fused.edge_pair][:, None]
-        np.add.at(gc, self.pa[self.fused.edge_pair], 2.0 * proj)
-        np.add.at(gc, self.pb[self.fused.edge_pair], -2.0 * proj)
+        gc = -2.0 * group_means(y, labels, self.K) * self.sizes[:, None]  # dt_i = -dc_a: sums of y
+        # Through u_p: dT = 2 r_e s (y_second - y_first)^T P_p (dc_pa - dc_pb), P_p = (I - u u^T) / |c_pa - c_pb|.
+        dy_cross = y[self.ej] - y[self.ei]
+        w = rs[:, None] * dy_cross
+        proj = (w - ue * np.einsum("ij,ij->i", ue, w)[:, None]) / le[:, None]
+        np.add.at(gc, self.pa[p], 2.0 * proj)
+        np.add.at(gc, self.pb[p], -2.0 * proj)
         if self.phi is not None:  # weights rebuilt from the data: dr_e = gamma dw_e
-            kappa = np.zeros(graph.n_edges)
-            # cross edges: dT/dr_e = 2 <u_e, y_pb-end - y_pa-end>
-            kappa[self.fused.cross] = 2.0 * np.einsum("ij,ij->i", ue, sign_i[:, None] * P_y)
-            # inner edges: T = t^T L^+ t with L weighted by r_e^2: dT/dr_e = -2 r_e ||y_i - y_j||^2
+            kappa = np.zeros(graph.n_edges)  # dT/dr_e
+            kappa[self.fused.cross] = 2.0 * s * np.einsum("ij,ij->i", ue, dy_cross)  # through t
             dy = y[i[inner]] - y[j[inner]]
-            kappa[inner] = -2.0 * r[inner] * np.einsum("ij,ij->i", dy, dy)
-            coef = kappa * gamma * (-2.0 * self.phi * graph.weights)
-            g = coef[:, None] * (A[i] - A[j])
+            kappa[inner] = -2.0 * r[inner] * np.einsum("ij,ij->i", dy, dy)  # through L (weights r_e^2)
+            g = (kappa * gamma * (-2.0 * self.phi * graph.weights))[:, None] * (A[i] - A[j])
             np.add.at(direct, i, g)
             np.add.at(direct, j, -g)
         return T, direct, gc
@@ -300,31 +292,25 @@ class _Reduced:
         return G
 
 
-def _laplacian_pinv(n, edges, weights, T):
-    """``L^+ T`` for the weighted graph Laplacian ``L`` on ``n`` nodes (columns of ``T`` apart):
-    on each connected component, ``T`` made to sum to zero, one node grounded, the rest solved,
-    the result made to sum to zero."""
-    from scipy.sparse.csgraph import connected_components
+def _laplacian_pinv(graph, mask, weights, T):
+    """``L^+ T`` for the Laplacian ``L`` of ``graph`` with edge ``weights`` (0 off ``mask``),
+    column by column: on each component of the ``mask`` edges, ``T`` centred, one node
+    grounded, the rest solved, the result centred."""
+    from ..solvers.linear import spd_splu
 
-    W = sp.coo_array((weights, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
-    W = W + W.T
-    ncomp, comp = connected_components(W, directed=False)
-    size = np.bincount(comp, minlength=ncomp)
-    mean = np.zeros((ncomp, T.shape[1]))
-    np.add.at(mean, comp, T)
-    Tp = T - (mean / size[:, None])[comp]
-    root = np.zeros(n, dtype=bool)
+    ncomp, comp = graph.components_of(mask)
+
+    def centred(V):
+        return V - group_means(V, comp, ncomp)[comp]
+
+    root = np.zeros(graph.n, dtype=bool)
     root[np.unique(comp, return_index=True)[1]] = True
     free = np.flatnonzero(~root)
     Y = np.zeros_like(T)
     if free.size:
-        L = (sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W).tocsr()
-        from ..solvers.linear import spd_splu
-
-        Y[free] = spd_splu(L[free][:, free].tocsc()).solve(np.ascontiguousarray(Tp[free])).reshape(free.size, -1)
-    mean = np.zeros((ncomp, T.shape[1]))
-    np.add.at(mean, comp, Y)
-    return Y - (mean / size[:, None])[comp]
+        L = graph.laplacian(weights)[free][:, free].tocsc()
+        Y[free] = spd_splu(L).solve(np.ascontiguousarray(centred(T)[free])).reshape(free.size, -1)
+    return centred(Y)
 
 
 # ------------------------------------------------------------------ the surrogate
