@@ -8,6 +8,7 @@ markdown table per part, with the machine and versions, and the speed ratios
     python benchmarks/solver.py                 # the full run recorded in BENCHMARKS.md
     python benchmarks/solver.py --quick         # n = 1000 only, a short path
     python benchmarks/solver.py --certify-only  # what proving the partition adds (certify=True/False)
+    python benchmarks/solver.py --certify-only --real   # the same on breast cancer, wine, digits
 """
 
 from __future__ import annotations
@@ -89,7 +90,30 @@ class _ProofClock:
             self.seconds += time.perf_counter() - t
 
 
-def certification(names, sizes, factors, repeat):
+def synthetic_cases(names, sizes, factors):
+    """``(name, A, gammas)`` of the benchmark's generated data: each size, gammas as multiples."""
+    for name in names:
+        make, base = DATA[name]
+        for n in sizes:
+            yield name, make(n), base * np.asarray(factors)
+
+
+def real_cases():
+    """Wide real data, standardised: breast cancer (569 x 30), wine (178 x 13) and digits 0-3
+    (720 x 52, constant pixels dropped), each at gammas from singletons to a few clusters."""
+    from sklearn import datasets
+
+    for name, load, keep in (("breast-cancer-30d", datasets.load_breast_cancer, None),
+                             ("wine-13d", datasets.load_wine, None),
+                             ("digits4-52d", datasets.load_digits, 4)):
+        X, y = load(return_X_y=True)
+        if keep is not None:
+            X = X[y < keep]
+        X = X[:, X.std(axis=0) > 0]
+        yield name, (X - X.mean(axis=0)) / X.std(axis=0), np.array([1.0, 2.5, 10.0, 25.0, 50.0])
+
+
+def certification(cases, repeat):
     """What proving the partition costs: solve with and without it, interleaved, in the same run."""
     clock = _ProofClock()
     print("\n## Proving the partition: ssnal with certify=True against certify=False (best of %d, "
@@ -98,30 +122,28 @@ def certification(names, sizes, factors, repeat):
           "| overhead | proof s | proof share |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     proven = total = 0
-    for name in names:
-        make, base = DATA[name]
-        for n in sizes:
-            A = make(n)
-            graph = knn_graph(A, k=10, phi=0.5)
-            for gamma in base * np.asarray(factors):
-                plain, cert, proof = [], [], []
-                for _ in range(repeat if n <= 10000 else 1):
-                    t = time.perf_counter()
-                    solve(A, graph, gamma, "ssnal", certify=False)
-                    plain.append(time.perf_counter() - t)
-                    clock.seconds = 0.0
-                    t = time.perf_counter()
-                    res = solve(A, graph, gamma, "ssnal")
-                    cert.append(time.perf_counter() - t)
-                    proof.append(clock.seconds)
-                k = int(np.argmin(cert))
-                resolves = res.message.count("re-solved") and res.message.split("re-solved ")[1].split(" ")[0]
-                proven += res.labels_certified
-                total += 1
-                row = [name, n, f"{gamma:g}", res.n_clusters, res.labels_certified, resolves or 0, res.n_undecided,
-                       f"{min(plain):.3f}", f"{cert[k]:.3f}", f"{cert[k] / min(plain) - 1:+.1%}",
-                       f"{proof[k]:.3f}", f"{proof[k] / cert[k]:.1%}"]
-                print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
+    for name, A, gammas in cases:
+        n = len(A)
+        graph = knn_graph(A, k=10, phi=0.5)
+        for gamma in gammas:
+            plain, cert, proof = [], [], []
+            for _ in range(repeat if n <= 10000 else 1):
+                t = time.perf_counter()
+                solve(A, graph, gamma, "ssnal", certify=False)
+                plain.append(time.perf_counter() - t)
+                clock.seconds = 0.0
+                t = time.perf_counter()
+                res = solve(A, graph, gamma, "ssnal")
+                cert.append(time.perf_counter() - t)
+                proof.append(clock.seconds)
+            k = int(np.argmin(cert))
+            resolves = res.message.count("re-solved") and res.message.split("re-solved ")[1].split(" ")[0]
+            proven += res.labels_certified
+            total += 1
+            row = [name, n, f"{gamma:g}", res.n_clusters, res.labels_certified, resolves or 0, res.n_undecided,
+                   f"{min(plain):.3f}", f"{cert[k]:.3f}", f"{cert[k] / min(plain) - 1:+.1%}",
+                   f"{proof[k]:.3f}", f"{proof[k] / cert[k]:.1%}"]
+            print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
     print(f"\ncertified: {proven} of {total} solves")
 
 
@@ -159,12 +181,15 @@ def main():
                     help="only the cost of proving the partition (certify=True against False)")
     ap.add_argument("--factors", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0],
                     help="gammas of the certification part, as multiples of each data set's gamma")
+    ap.add_argument("--real", action="store_true",
+                    help="with --certify-only: wide real data (breast cancer, wine, digits) instead")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.path_n, args.path_gammas, args.repeat = [1000], 1000, 10, 1
     header()
     if args.certify_only:
-        certification(args.data, args.sizes, args.factors, args.repeat)
+        certification(real_cases() if args.real else synthetic_cases(args.data, args.sizes, args.factors),
+                      args.repeat)
         return
     per_gamma(args.data, args.sizes, args.admm_max, args.cvxpy_max, args.repeat)
     if not args.no_path:

@@ -127,6 +127,59 @@ def test_almost_every_instance_is_certified_and_decided():
     assert sum(c and r for c, r in zip(certified, decided)) >= 0.85 * N_INSTANCES
 
 
+N_WIDE = 8
+
+
+def make_wide_instance(seed):
+    """``(A, graph, gamma)``: 40-63 rows of breast cancer (30 features) or wine (13),
+    standardised, a kNN graph, and a gamma within 1e-4 to 1e-2 (relative) of a fusion threshold:
+    groups of wide data at their threshold, where the proof's fused Hessian is solved by CG and
+    its in-group flows by a conic program (docs/partitions.md, sections 2-3)."""
+    from sklearn.datasets import load_breast_cancer, load_wine
+
+    rng = np.random.default_rng(1000 + seed)
+    X = (load_breast_cancer if seed % 2 == 0 else load_wine)(return_X_y=True)[0]
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    A = X[rng.choice(len(X), int(rng.integers(40, 64)), replace=False)]
+    G = knn_graph(A, k=int(rng.integers(5, 11)), phi=0.5 / A.shape[1])
+    target = int(rng.integers(len(A) // 4, len(A) // 2))  # many groups: K d above the dense limit
+    count = {}
+
+    def clusters(g):
+        if g not in count:
+            count[g] = solve(A, G, g, certify=False, tol=1e-8).n_clusters
+        return count[g]
+
+    a, b = 0.01, 100.0
+    for _ in range(14):
+        m = float(np.sqrt(a * b))
+        a, b = (m, b) if clusters(m) > target else (a, m)
+    return A, G, b * (1 + rng.choice([-1.0, 1.0]) * 10 ** rng.uniform(-4, -2))
+
+
+_WIDE: dict = {}
+
+
+def wide_case(seed):
+    if seed not in _WIDE:
+        A, G, gamma = make_wide_instance(seed)
+        _WIDE[seed] = (A, G, gamma, solve(A, G, gamma), reference.reference_partition(A, G, gamma)[0])
+    return _WIDE[seed]
+
+
+@pytest.mark.parametrize("seed", range(N_WIDE))
+def test_certified_labels_of_wide_data_equal_the_reference(seed):
+    A, G, gamma, res, labels = wide_case(seed)
+    if res.labels_certified and labels is not None:
+        np.testing.assert_array_equal(res.labels, labels, err_msg=res.message)
+
+
+def test_wide_data_at_thresholds_are_mostly_certified():
+    cases = [wide_case(s) for s in range(N_WIDE)]
+    assert sum(res.labels_certified for *_, res, _ in cases) >= N_WIDE - 2, [res.message for *_, res, _ in cases]
+    assert sum(labels is not None for *_, labels in cases) >= N_WIDE - 2
+
+
 def test_instances_cover_the_brief():
     kinds = {case(s)[0] for s in range(N_INSTANCES)}
     dims = {case(s)[1].shape[1] for s in range(N_INSTANCES)}

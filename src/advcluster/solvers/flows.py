@@ -9,13 +9,10 @@ proof needs.  Two ways, cheap first (:meth:`Flows.candidates`):
    wanted and onto ``{J_in z = T}`` in the norm weighted by ``1 / s``, ``s_e`` the room ``z0``
    leaves (floored), so corrections go where there is room: one factorised Laplacian.
 2. *The most room there is*: ``max 1 - t`` subject to ``J_in z = T`` and
-   ``||z_e|| <= t r_e``, by a barrier method (Boyd & Vandenberghe 2004, section 11.3) on the
-   loads ``v_e = z_e / r_e``: minimise ``tau t - sum_e log(t^2 - ||v_e||^2)`` on the affine set
-   for growing ``tau``, from an electrical flow with ``t`` above its largest load, so no phase I
-   is needed.  Each Newton step eliminates ``v`` and solves with the vector Laplacian
-   ``sum_e r_e^2 (e_i - e_j)(e_i - e_j)^T (x) H_e^{-1}`` (``H_e`` the barrier's Hessian block).
-   The solver's dual can saturate edges that a flow need not saturate; this finds one that does
-   not whenever one exists.
+   ``||z_e|| <= t r_e``, a second-order cone program, solved by Clarabel's interior-point
+   method (Goulart & Chen 2024) and then refined to the proof's rounding level.  The solver's
+   dual can saturate edges that a flow need not saturate; this finds one that does not
+   whenever one exists.
 
 Each group's Laplacian is singular (constants): one point of each group is grounded.
 """
@@ -24,19 +21,20 @@ from __future__ import annotations
 
 import weakref
 
+import clarabel
 import numpy as np
+import scipy.sparse as sp
 
 from . import problem
 from ..graph import Graph
-from .fused import block_laplacian, group_means
-from .linear import LDL_MAX_COLUMNS, LDL, LU, cg, spd_splu
+from .fused import group_means
+from .linear import LDL_MAX_COLUMNS, LDL, LU, cg
 
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
-BARRIER_MAX_UNKNOWNS = 20_000  # the barrier method on every group: at most this many unknowns (nodes x d)
-REGION_MAX_UNKNOWNS = 4_000  # the barrier method around the edges short of room: at most this many
-BARRIER_MAX_FILL = 2_000_000  # entries of a barrier step's LU factor, beyond which the method gives up
+MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow on every group: at most this many unknowns (nodes x d)
+REGION_MAX_UNKNOWNS = (300, 4_000)  # the most-room flow around the edges short of room: regions of at most these many
 _GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
 
@@ -93,39 +91,41 @@ class Flows:
         z, inside = self._projected(margin)
         if z is None:
             if not quick:
-                yield self._most_room(margin)
+                yield self._most_room()
             return
         if np.all(inside):
             yield z
         if quick:
             return
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
-        if np.any(short):
-            edges = self._region(short)
-            if 0 < edges.size < self.r.size:
-                sub = self._restricted(edges, z)
-                part = sub._most_room(margin[edges], start=z[edges])
-                if part is not None:
-                    z = z.copy()
-                    z[edges] = part
-                    yield z
-        yield self._most_room(margin, start=z if np.all(inside) else None)
+        tried = 0
+        for limit in REGION_MAX_UNKNOWNS:
+            edges = self._region(short, limit) if np.any(short) else np.empty(0, dtype=int)
+            if not tried < edges.size < self.r.size:
+                continue
+            tried = edges.size
+            part = self._restricted(edges, z)._most_room()
+            if part is not None:
+                rerouted = z.copy()
+                rerouted[edges] = part
+                yield rerouted
+        yield self._most_room()
 
-    def _region(self, short):
-        """Edges whose flow the barrier method re-routes: those of the groups holding an edge
-        short of room, or, when that is more than :data:`REGION_MAX_UNKNOWNS` allows, those
-        within as many steps of the short edges as fit."""
+    def _region(self, short, limit):
+        """Edges whose flow the most-room program re-routes: those of the groups holding an edge
+        short of room, or, when that is more than ``limit`` unknowns, those within as many
+        steps of the short edges as fit."""
         d = self.T.shape[1]
         groups = np.zeros(int(self.labels.max()) + 1, dtype=bool)
         groups[self.labels[self.i[short]]] = True
-        if np.count_nonzero(groups[self.labels]) * d <= REGION_MAX_UNKNOWNS:
+        if np.count_nonzero(groups[self.labels]) * d <= limit:
             return np.flatnonzero(groups[self.labels[self.i]])
         mask = np.zeros(self.graph.n_edges, dtype=bool)
         mask[self.inner] = True
         depth = self.graph.hops_from(np.unique(np.r_[self.i[short], self.j[short]]), mask)
         reach = np.sort(depth[np.isfinite(depth)])
-        limit = reach[max(REGION_MAX_UNKNOWNS // d, 1) - 1] if reach.size * d > REGION_MAX_UNKNOWNS else np.inf
-        near = depth < limit  # whole layers of the search only
+        layer = reach[max(limit // d, 1) - 1] if reach.size * d > limit else np.inf
+        near = depth < layer  # whole layers of the search only
         return np.flatnonzero(near[self.i] & near[self.j])
 
     def _restricted(self, edges, z):
@@ -158,8 +158,8 @@ class Flows:
 
     def _refined(self, z, rounds=3):
         """Iterative refinement of ``J_in z = T``: corrections weighted by each edge's room, kept
-        while they stay in the balls and shrink the residual (the barrier method's last Newton
-        steps solve ill-conditioned systems when the radii span many orders of magnitude)."""
+        while they stay in the balls and shrink the residual (an interior-point solution meets
+        the balance equations to its own tolerance only)."""
         T = self.T
         residual = T - self.J @ z
         size = problem.fro(residual)
@@ -201,104 +201,38 @@ class Flows:
                 break
         return z, inside
 
-    def _most_room(self, margin, start=None, max_outer=12, max_newton=40):
-        """The barrier method; stops once every edge has three quarters of the room ``margin``
-        wants for it (the proof needs half), or the most room there is.
-
-        ``start``: a flow carrying ``T`` (the projections' last one, nearly in the balls), else
-        the electrical flow."""
+    def _most_room(self):
+        """The flow with the most room: ``max 1 - t`` subject to ``J_in z = T`` and
+        ``||z_e|| <= t r_e``, a second-order cone program solved by Clarabel (Goulart & Chen
+        2024); None when it is larger than :data:`MOST_ROOM_MAX_UNKNOWNS` allows or Clarabel
+        does not solve it."""
         n, d = self.T.shape
-        r, m = self.r, self.r.size
-        if n * d > BARRIER_MAX_UNKNOWNS:
+        m = self.r.size
+        nodes = np.unique(np.r_[self.i, self.j])
+        if nodes.size * d > MOST_ROOM_MAX_UNKNOWNS:
             return None
-        T = self.T
-        if start is None:
-            c = _floored(r)
-            solve = self._solver(c)
-            if solve is None:
-                return None
-            z = c[:, None] * self._edge_diff(solve(T))
-            z += c[:, None] * self._edge_diff(solve(T - self.J @ z))
-        else:
-            z = start
-        v = z / r[:, None]
-        t = 1.05 * float(np.max(problem.norms(v, 2))) + 1e-12
-        tau = float(np.sum(2 * t / (t * t - problem.row_dots(v, v))))  # t stationary at the start
-        want = 1 - 0.75 * margin
-        scale = problem.fro(T) + 1e-300
-        for _ in range(max_outer):
-            before = t
-            for _ in range(max_newton):
-                step = self._newton(v, t, tau, T)
-                if step is None:
-                    return None
-                dv, dt, decrement = step
-                if decrement <= 1e-3:
-                    break
-                v, t = self._line_search(v, t, dv, dt, tau)
-                if np.all(problem.norms(v, 2) <= want) and problem.fro(T - self.J @ (r[:, None] * v)) <= 1e-6 * scale:
-                    return r[:, None] * v  # room enough; refinement removes the residual
-            if np.all(problem.norms(v, 2) <= want):
-                break
-            if m / tau < 1e-13 or before - t < 1e-2 * abs(1 - t):  # converged, or no longer gaining room
-                break
-            tau *= 30
-        return r[:, None] * v
-
-    def _barrier(self, v, t, tau):
-        q = t * t - problem.row_dots(v, v)
-        return np.inf if t <= 0 or np.any(q <= 0) else tau * t - float(np.sum(np.log(q)))
-
-    def _line_search(self, v, t, dv, dt, tau):
-        phi0 = self._barrier(v, t, tau)
-        step = 1.0
-        for _ in range(60):
-            if self._barrier(v + step * dv, t + step * dt, tau) <= phi0:
-                return v + step * dv, t + step * dt
-            step *= 0.5
-        return v, t
-
-    def _newton(self, v, t, tau, T):
-        """The Newton step of the barrier problem on ``{J_in diag(r) v = T}``:
-        ``(dv, dt, decrement)``, or None when the vector Laplacian cannot be factorised.  Where
-        ``t`` is within rounding of a load, the step keeps ``t`` and re-centres ``v``."""
-        n, d = T.shape
-        r = self.r
-        vv = problem.row_dots(v, v)
-        q = t * t - vv
-        g_v = 2 * v / q[:, None]
-        g_t = tau - float(np.sum(2 * t / q))
-        h = -4 * t * v / (q * q)[:, None]  # d^2 / dv dt
-        h_tt = float(np.sum(-2 / q + 4 * t * t / (q * q)))
-        cv = 2 / (q + 2 * vv)
-
-        def hinv(x):  # H_e^{-1} x = (q/2) (x - c <v, x> v) per edge
-            return 0.5 * q[:, None] * (x - (cv * problem.row_dots(v, x))[:, None] * v)
-
-        def scatter(x):  # J_in diag(r) x
-            return self.J @ (r[:, None] * x)
-
-        blocks = (0.5 * q * r * r)[:, None, None] * (np.eye(d)[None] - (cv[:, None, None] * v[:, :, None] * v[:, None, :]))
-        ground = np.repeat(self.ground, d) * float(np.max(0.5 * q * r * r))  # on the blocks' scale
-        S = block_laplacian(n, d, self.i, self.j, blocks, ground).tocsc()
-        try:
-            lu = spd_splu(S)
-        except RuntimeError:
+        # One point per group is dropped: a group's balance equations sum to zero.
+        keep = np.setdiff1d(nodes, self.root)
+        equal = sp.kron(self.J.tocsr()[keep], sp.eye(d), format="csr")
+        # Cone e: (t r_e, z_e) in the second-order cone, written as s = b - A x with b = 0.
+        cone_rows = np.arange(m) * (d + 1)
+        rows = np.r_[cone_rows, (cone_rows[:, None] + 1 + np.arange(d)).ravel()]
+        cols = np.r_[np.full(m, m * d), np.arange(m * d)]
+        vals = np.r_[-self.r, -np.ones(m * d)]
+        cones = sp.csr_matrix((vals, (rows, cols)), shape=(m * (d + 1), m * d + 1))
+        A = sp.vstack([sp.hstack([equal, sp.csr_matrix((equal.shape[0], 1))]), cones]).tocsc()
+        b = np.r_[self.T[keep].ravel(), np.zeros(m * (d + 1))]
+        q = np.zeros(m * d + 1)
+        q[-1] = 1.0
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        solver = clarabel.DefaultSolver(sp.csc_matrix((m * d + 1, m * d + 1)), q, A, b,
+                                        [clarabel.ZeroConeT(equal.shape[0])] + [clarabel.SecondOrderConeT(d + 1)] * m,
+                                        settings)
+        solution = solver.solve()
+        if solution.status not in (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved):
             return None
-        if lu.L.nnz + lu.U.nnz > BARRIER_MAX_FILL:  # groups of wide data fill in: each step would cost seconds
-            return None
-        residual = T - scatter(v)
-        nu1 = lu.solve(np.ravel(scatter(hinv(-g_v)) - residual)).reshape(n, d)
-        nu2 = lu.solve(np.ravel(-scatter(hinv(h)))).reshape(n, d)
-        w1 = hinv(-g_v - r[:, None] * self._edge_diff(nu1))
-        w2 = hinv(-h - r[:, None] * self._edge_diff(nu2))
-        denominator = h_tt + float(np.sum(h * w2))
-        if denominator > 1e-9 * h_tt:
-            dt = (-g_t - float(np.sum(h * w1))) / denominator
-            dv = w1 + dt * w2
-        else:  # the Schur complement of t lost to cancellation (t next to a load): step in v alone
-            dt, dv = 0.0, w1
-        return dv, dt, -(float(np.sum(g_v * dv)) + g_t * dt)
+        return np.asarray(solution.x[:-1]).reshape(m, d)
 
 
 def _floored(conductance):

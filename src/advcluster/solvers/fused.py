@@ -27,9 +27,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from . import problem
-from .linear import spd_splu
+from .linear import cg, spd_splu
 
 DENSE_MAX = 600  # Hessians of at most this order are solved dense
+ITERATIVE_MIN_D = 3  # from this many features larger Hessians are solved by CG first
+CG_RTOL = 1e-12
 _BLAS = []  # a threadpoolctl controller, made on first use
 
 
@@ -118,13 +120,18 @@ class FusedProblem:
         return g
 
     def hessian(self, c):
-        """``hess F`` at ``c``: a dense array up to order :data:`DENSE_MAX`, else sparse (K d, K d)."""
+        """``hess F`` at ``c``: a dense array up to order :data:`DENSE_MAX`; above it, a
+        :class:`BlockHessian` (matrix-free) from :data:`ITERATIVE_MIN_D` features, else sparse
+        (K d, K d)."""
         K, d = c.shape
         if not self.pa.size or d == 1:
             return sp.diags_array(np.repeat(self.sizes, d)).tocsc()
         diff, r = self.pair_geometry(c)
         u = diff / r[:, None]
-        B = (self.gamma * self.W / r)[:, None, None] * (np.eye(d)[None] - u[:, :, None] * u[:, None, :])
+        s = self.gamma * self.W / r
+        if K * d > DENSE_MAX and d >= ITERATIVE_MIN_D:
+            return BlockHessian(self.sizes, self.pa, self.pb, s, u)
+        B = s[:, None, None] * (np.eye(d)[None] - u[:, :, None] * u[:, None, :])
         if K * d <= DENSE_MAX:
             H = np.zeros((K, d, K, d))
             np.add.at(H, (self.pa, slice(None), self.pa), B)
@@ -141,6 +148,11 @@ class FusedProblem:
         K, d = rhs.shape
         if d == 1 or not self.pa.size:  # H = diag(n_a)
             return rhs / self.sizes[:, None]
+        if isinstance(H, BlockHessian):
+            x = H.solve(rhs)
+            if x is not None:
+                return x
+            H = H.sparse()
         with warnings.catch_warnings():
             warnings.simplefilter("error", sla.LinAlgWarning)
             warnings.simplefilter("error", spla.MatrixRankWarning)
@@ -161,7 +173,8 @@ class FusedProblem:
         (two or three steps from a solver's centres; near a fusion threshold the gradient's own
         rounding, amplified by ``R_ab / ||c_a - c_b||``, sets the floor).  Steps are damped so
         that no joined pair more than halves its distance at once.  ``ok`` is False when a pair
-        collapses: the groups should be one.
+        collapses, or comes so close that the Hessian is singular to working precision
+        (:func:`singular_to_working_precision`): the groups should be one.
         """
         c = np.array(c, dtype=float)
         if not self.pa.size:
@@ -173,7 +186,7 @@ class FusedProblem:
             if gnorm <= 16 * np.finfo(float).eps * scale:
                 break
             _, r = self.pair_geometry(c)
-            if not np.all(r > 0):
+            if not np.all(r > 0) or (c.shape[1] > 1 and singular_to_working_precision(self.gamma * self.W / r, self.sizes)):
                 return c, False
             try:
                 step = self.solve_hessian(self.hessian(c), g)
@@ -194,3 +207,119 @@ class FusedProblem:
                 break
             c, g, gnorm = c - step, gt, gtn
         return c, bool(np.all(self.pair_geometry(c)[1] > 0))
+
+
+def singular_to_working_precision(s, sizes):
+    """Whether ``hess F`` (``d >= 2``) has condition number above ``1 / eps`` for sure: at least
+    ``max s_ab / mean(n_a)`` (``s_ab = R_ab / ||c_a - c_b||``), since a unit vector on group ``a``
+    orthogonal to ``u_ab`` has Rayleigh quotient at least ``s_ab`` and a constant one over all
+    groups has ``mean(n_a)``.  A Newton step there is noise (a pair of groups nearly coincides),
+    and a sparse factorisation of it can take seconds."""
+    return float(np.max(s, initial=0.0)) * np.finfo(float).eps > float(np.mean(sizes))
+
+
+class BlockHessian:
+    """``hess F = diag(n_a) (x) I + sum_{a<b} s_ab (e_a - e_b)(e_a - e_b)^T (x) (I - u_ab u_ab^T)``
+    without forming it, for wide data: a sparse factor of it fills in (the groups of a kNN graph
+    in 30 features eliminate like a dense graph: one LU of 17,070 unknowns took 17 s on breast
+    cancer, BENCHMARKS.md), while CG converges in tens of iterations there.  A product costs
+    ``O(pairs d)``.
+
+    The preconditioner inverts ``H`` restricted to small sets of groups: each group alone, or,
+    where pairs couple groups strongly (``s_ab >= STRONG sqrt(h_a h_b)``, ``h_a`` the trace of
+    group ``a``'s diagonal block over ``d``: the strength test of algebraic multigrid), the
+    connected sets of such pairs, up to :data:`SET_MAX` unknowns.  A pair about to fuse has
+    ``s_ab = R_ab / ||c_a - c_b||`` far above everything else, and block-Jacobi alone then
+    needs thousands of iterations.
+    """
+
+    STRONG = 0.25
+    SET_MAX = 1024  # unknowns (groups x d) of a strongly coupled set inverted together
+
+    def __init__(self, sizes, pa, pb, s, u):
+        self.sizes, self.s, self.u, self._pairs = sizes, s, u, (pa, pb)
+        K, d = sizes.size, u.shape[1]
+        P = pa.size
+        rows, cols = np.r_[np.arange(P), np.arange(P)], np.r_[pa, pb]
+        self._E = sp.csr_array((np.r_[np.ones(P), -np.ones(P)], (rows, cols)), shape=(P, K))  # +1 at a, -1 at b
+        self._Et = self._E.T.tocsr()
+        # Diagonal blocks: (n_a + sum s) I - sum s u u^T over the pairs at a, a column at a time.
+        h = sizes + np.bincount(pa, s, K) + np.bincount(pb, s, K)
+        V = np.sqrt(s)[:, None] * u
+        touching = abs(self._Et)
+        D = np.zeros((K, d, d))
+        for k in range(d):
+            D[:, :, k] = -(touching @ (V * V[:, k:k + 1]))
+        D[:, np.arange(d), np.arange(d)] += h[:, None]
+        self._sets = self._strong_sets(h, pa, pb, s, d)
+        self._D = D
+        self._inverse = np.linalg.inv(D)  # each block >= n_a I
+        self._set_inverses = [(groups, np.linalg.inv(self._restricted(groups))) for groups in self._sets]
+
+    @property
+    def shape(self):
+        n = self.sizes.size * self.u.shape[1]
+        return (n, n)
+
+    def __matmul__(self, v):
+        dv = self._E @ v
+        f = self.s[:, None] * (dv - problem.row_dots(self.u, dv)[:, None] * self.u)
+        return self.sizes[:, None] * v + self._Et @ f
+
+    def _strong_sets(self, h, pa, pb, s, d):
+        """Arrays (sets, m) of the groups of the strongly coupled sets of each size ``m >= 2``."""
+        from scipy.sparse.csgraph import connected_components
+
+        strong = s >= self.STRONG * np.sqrt(h[pa] * h[pb])
+        if not np.any(strong):
+            return []
+        K = h.size
+        adjacency = sp.coo_array((np.ones(int(strong.sum())), (pa[strong], pb[strong])), shape=(K, K))
+        _, comp = connected_components(adjacency, directed=False)
+        size = np.bincount(comp)
+        order = np.argsort(comp, kind="stable")
+        sets = []
+        for m in np.unique(size[(size >= 2) & (size * d <= self.SET_MAX)]):
+            members = order[np.isin(comp[order], np.flatnonzero(size == m))]
+            sets.append(members.reshape(-1, m))
+        return sets
+
+    def _restricted(self, groups):
+        """``H`` on each set of ``groups`` (C, m): dense (C, m d, m d)."""
+        C, m = groups.shape
+        d = self.u.shape[1]
+        H = np.zeros((C, m, d, m, d))
+        for x in range(m):
+            H[:, x, :, x, :] = self._D[groups[:, x]]
+        where = np.full(self.sizes.size, -1)
+        slot = np.full(self.sizes.size, -1)
+        where[groups.ravel()] = np.repeat(np.arange(C), m)
+        slot[groups.ravel()] = np.tile(np.arange(m), C)
+        pa, pb = self._pairs
+        inside = np.flatnonzero((where[pa] >= 0) & (where[pa] == where[pb]))
+        for e in inside:
+            B = self.s[e] * (np.eye(d) - np.outer(self.u[e], self.u[e]))
+            c, x, y = where[pa[e]], slot[pa[e]], slot[pb[e]]
+            H[c, x, :, y, :] -= B
+            H[c, y, :, x, :] -= B
+        return H.reshape(C, m * d, m * d)
+
+    def _precondition(self, r):
+        out = np.matmul(self._inverse, r[:, :, None])[:, :, 0]
+        for groups, inverse in self._set_inverses:
+            C, m = groups.shape
+            out[groups] = np.matmul(inverse, r[groups].reshape(C, -1, 1)).reshape(C, m, -1)
+        return out
+
+    def solve(self, rhs):
+        """``H^{-1} rhs`` by preconditioned CG to relative residual :data:`CG_RTOL`; None when it
+        does not get there within ``min(K d, 2000)`` iterations (the caller factorises instead)."""
+        maxiter = min(rhs.size, 2000)
+        x, _, ok = cg(self.__matmul__, self._precondition, rhs, self._precondition(rhs), CG_RTOL, maxiter)
+        return x if ok else None
+
+    def sparse(self):
+        """The same matrix, sparse (K d, K d) CSC."""
+        d = self.u.shape[1]
+        B = self.s[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
+        return block_laplacian(self.sizes.size, d, *self._pairs, B, np.repeat(self.sizes, d)).tocsc()

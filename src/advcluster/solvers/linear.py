@@ -39,7 +39,7 @@ LDL_MAX_COLUMNS = 3  # wider right-hand sides go to SuperLU's supernodal solves
 
 def spd_splu(M, permc_spec="MMD_AT_PLUS_A"):
     """SuperLU's LU of a symmetric positive definite matrix (``P``, SSNAL's deflation matrix,
-    the fused and barrier Hessians of the proofs): symmetric mode, a symmetric
+    the fused Hessians of the proofs in one or two features): symmetric mode, a symmetric
     minimum-degree order and diagonal pivots.  Partial pivoting (SuperLU's default
     threshold 1) leaves the symmetric order for off-diagonal pivots on ill-conditioned
     matrices and fills in: a fused Hessian of 98,000 unknowns took over 100 s against 0.75 s

@@ -1,0 +1,174 @@
+"""The proof's two numerical pieces on wide data (docs/partitions.md, sections 2-3), against
+references written out here: the fused Hessian by its definition (dense loops over the joined
+pairs) and the in-group flow with the most room by cvxpy + Clarabel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advcluster.graph import knn_graph
+from advcluster.solvers import fused, problem
+from advcluster.solvers.flows import Flows
+from advcluster.solvers.fused import BlockHessian, FusedProblem
+
+
+def _instance(seed, K=None, d=None):
+    """Data, a kNN graph, a gamma and random groups (each group connected or not: the fused
+    problem does not care), with group centres spread apart."""
+    rng = np.random.default_rng(seed)
+    d = d or int(rng.choice([3, 5, 12, 30]))
+    n = int(rng.integers(40, 90))
+    A = rng.normal(size=(n, d))
+    graph = knn_graph(A, 6, 0.2)
+    K = K or int(rng.integers(20, n))
+    labels = np.r_[np.arange(K), rng.integers(0, K, n - K)]
+    rng.shuffle(labels)
+    return A, graph, float(rng.uniform(0.05, 2.0)), labels, rng
+
+
+def _dense_hessian(fp, c):
+    """``diag(n_a) (x) I + sum_pairs (R / r) (e_a - e_b)(e_a - e_b)^T (x) (I - u u^T)``, by loops."""
+    K, d = c.shape
+    H = np.kron(np.diag(fp.sizes), np.eye(d))
+    for a, b, w in zip(fp.pa, fp.pb, fp.W):
+        diff = c[a] - c[b]
+        r = np.linalg.norm(diff)
+        u = diff / r
+        B = fp.gamma * w / r * (np.eye(d) - np.outer(u, u))
+        for x, y, sign in ((a, a, 1), (b, b, 1), (a, b, -1), (b, a, -1)):
+            H[x * d:(x + 1) * d, y * d:(y + 1) * d] += sign * B
+    return H
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_block_hessian_is_the_hessian_and_solves_it(seed):
+    A, graph, gamma, labels, rng = _instance(seed)
+    fp = FusedProblem(A, graph, gamma, labels)
+    c = fp.abar + 0.1 * rng.normal(size=fp.abar.shape)
+    K, d = c.shape
+    H = fp.hessian(c)
+    assert isinstance(H, BlockHessian) == (K * d > fused.DENSE_MAX)
+    reference = _dense_hessian(fp, c)
+    block = H if isinstance(H, BlockHessian) else BlockHessian(fp.sizes, fp.pa, fp.pb, *_weights_and_units(fp, c))
+    v = rng.normal(size=c.shape)
+    np.testing.assert_allclose((block @ v).ravel(), reference @ v.ravel(), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(block.sparse().toarray(), reference, rtol=1e-12, atol=1e-10)
+    rhs = rng.normal(size=c.shape)
+    expected = np.linalg.solve(reference, rhs.ravel()).reshape(K, d)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(fp.solve_hessian(H, rhs), expected, atol=1e-9 * scale)
+
+
+def _weights_and_units(fp, c):
+    diff, r = fp.pair_geometry(c)
+    return fp.gamma * fp.W / r, diff / r[:, None]
+
+
+def test_block_hessian_falls_back_to_a_factorisation_when_cg_falls_short(monkeypatch):
+    A, graph, gamma, labels, rng = _instance(3, K=60, d=30)
+    fp = FusedProblem(A, graph, gamma, labels)
+    c = fp.abar + 0.1 * rng.normal(size=fp.abar.shape)
+    H = fp.hessian(c)
+    assert isinstance(H, BlockHessian)
+    monkeypatch.setattr(fused, "cg", lambda apply, precond, b, x0, rtol, maxiter: (x0, maxiter, False))
+    assert H.solve(c) is None
+    rhs = rng.normal(size=c.shape)
+    expected = np.linalg.solve(_dense_hessian(fp, c), rhs.ravel()).reshape(c.shape)
+    np.testing.assert_allclose(fp.solve_hessian(H, rhs), expected, atol=1e-9 * np.abs(expected).max())
+
+
+def test_newton_reaches_the_fused_minimiser_in_wide_data():
+    """From a perturbed start, Newton with CG steps ends where the gradient (written out here)
+    vanishes to rounding, on groups of 30-feature data."""
+    for seed in range(6):
+        A, graph, gamma, labels, rng = _instance(seed, d=30)
+        fp = FusedProblem(A, graph, gamma, labels)
+        c, ok = fp.minimise(fp.abar + 1e-3 * rng.normal(size=fp.abar.shape))
+        assert ok
+        g = fp.sizes[:, None] * (c - fp.abar)
+        for a, b, w in zip(fp.pa, fp.pb, fp.W):
+            u = (c[a] - c[b]) / np.linalg.norm(c[a] - c[b])
+            g[a] += gamma * w * u
+            g[b] -= gamma * w * u
+        assert np.abs(g).max() <= 1e-10 * (1 + np.abs(fp.sizes[:, None] * fp.abar).max())
+
+
+def test_a_nearly_coinciding_pair_is_refused_at_once():
+    A, graph, gamma, labels, rng = _instance(5, K=50, d=12)
+    fp = FusedProblem(A, graph, gamma, labels)
+    c = fp.abar.copy()
+    a, b = fp.pa[0], fp.pb[0]
+    c[a] = c[b] = 1e-8
+    c[b, 0] = np.nextafter(c[a, 0], 1.0)  # joined groups one rounding apart
+    assert fused.singular_to_working_precision(*_weights_and_units(fp, c)[:1], fp.sizes)
+    assert fp.minimise(c)[1] is False
+
+
+def _flow_problem(seed):
+    """A few connected groups of a kNN graph on wide data, radii and a divergence ``T`` that a
+    flow inside the radii can carry (the divergence of a random flow at 60-99 % load)."""
+    rng = np.random.default_rng(seed)
+    d = int(rng.choice([2, 5, 10, 30]))
+    n = int(rng.integers(20, 60))
+    A = rng.normal(size=(n, d))
+    graph = knn_graph(A, 4, 0.2)
+    keep = rng.random(graph.n_edges) < 0.7
+    labels = graph.components_of(keep)[1]
+    i, j = graph.edges.T
+    inner = np.flatnonzero(keep & (labels[i] == labels[j]))
+    r = rng.uniform(0.2, 2.0, inner.size)
+    z = rng.normal(size=(inner.size, d))
+    z *= (r * rng.uniform(0.6, 0.99, inner.size) / np.linalg.norm(z, axis=1))[:, None]
+    J = graph.incidence[:, inner]
+    return graph, labels, inner, r, J @ z, rng
+
+
+def _most_room_reference(J, T, r):
+    import cvxpy as cp
+
+    z = cp.Variable((r.size, T.shape[1]))
+    t = cp.Variable()
+    problem_ = cp.Problem(cp.Minimize(t), [J @ z == T, cp.norm(z, 2, axis=1) <= t * r])
+    problem_.solve(solver=cp.CLARABEL)
+    return float(t.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(12))
+def test_most_room_flow_matches_a_conic_reference(seed):
+    graph, labels, inner, r, T, rng = _flow_problem(seed)
+    flows = Flows(graph, labels, inner, r, T, np.zeros((inner.size, T.shape[1])), 1e-13)
+    z = flows._most_room()
+    J = graph.incidence[:, inner].toarray()
+    t_ref = _most_room_reference(J, T, r)
+    assert t_ref < 1
+    load = float(np.max(np.linalg.norm(z, axis=1) / r))
+    assert abs(load - t_ref) <= 1e-6
+    assert problem.fro(J @ z - T) <= 1e-7 * (1 + problem.fro(T))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_strongly_coupled_groups_are_preconditioned_together(seed):
+    """Pairs about to fuse (centres 1e-7 to 1e-4 apart) couple their groups far more strongly
+    than anything else: the preconditioner inverts those sets whole, its blocks are the
+    Hessian's (by the definition), and CG solves the system to its tolerance."""
+    A, graph, gamma, labels, rng = _instance(seed, d=(3, 12, 30)[seed % 3])
+    fp = FusedProblem(A, graph, gamma, labels)
+    c = fp.abar + 0.1 * rng.normal(size=fp.abar.shape)
+    for e in rng.choice(fp.pa.size, 3, replace=False):  # three pairs close to fusing
+        a, b = fp.pa[e], fp.pb[e]
+        c[b] = c[a] + 10 ** rng.uniform(-7, -4) * rng.normal(size=c.shape[1])
+    H = BlockHessian(fp.sizes, fp.pa, fp.pb, *_weights_and_units(fp, c))
+    assert H._sets
+    reference = _dense_hessian(fp, c)
+    d = c.shape[1]
+    for groups, inverse in H._set_inverses:
+        for members, block_inverse in zip(groups, inverse):
+            index = (members[:, None] * d + np.arange(d)).ravel()
+            np.testing.assert_allclose(np.linalg.inv(block_inverse), reference[np.ix_(index, index)],
+                                       rtol=1e-8, atol=1e-8 * np.abs(reference).max())
+    rhs = rng.normal(size=c.shape)
+    x = H.solve(rhs)
+    assert x is not None
+    assert np.linalg.norm(reference @ x.ravel() - rhs.ravel()) <= 1e-10 * np.linalg.norm(rhs)
