@@ -32,6 +32,7 @@ from .linear import cg, spd_splu
 DENSE_MAX = 600  # Hessians of at most this order are solved dense
 ITERATIVE_MIN_D = 3  # from this many features larger Hessians are solved by CG first
 CG_RTOL = 1e-12
+FACTOR_MAX = 4000  # where CG falls short, wide Hessians up to this order are factorised instead
 _BLAS = []  # a threadpoolctl controller, made on first use
 
 
@@ -152,6 +153,8 @@ class FusedProblem:
             x = H.solve(rhs)
             if x is not None:
                 return x
+            if rhs.size > FACTOR_MAX:  # its factor fills in: seconds to minutes (BENCHMARKS.md)
+                raise np.linalg.LinAlgError(f"CG did not converge on {rhs.size} unknowns, too many to factorise")
             H = H.sparse()
         with warnings.catch_warnings():
             warnings.simplefilter("error", sla.LinAlgWarning)
@@ -313,7 +316,8 @@ class BlockHessian:
 
     def solve(self, rhs):
         """``H^{-1} rhs`` by preconditioned CG to relative residual :data:`CG_RTOL`; None when it
-        does not get there within ``min(K d, 2000)`` iterations (the caller factorises instead)."""
+        does not get there within ``min(K d, 2000)`` iterations (the caller factorises instead,
+        up to :data:`FACTOR_MAX` unknowns)."""
         maxiter = min(rhs.size, 2000)
         x, _, ok = cg(self.__matmul__, self._precondition, rhs, self._precondition(rhs), CG_RTOL, maxiter)
         return x if ok else None
