@@ -100,12 +100,12 @@ def synthetic_cases(names, sizes, factors):
 
 def real_cases():
     """Wide real data, standardised: breast cancer (569 x 30), wine (178 x 13) and digits 0-3
-    (720 x 52, constant pixels dropped), each at gammas from singletons to a few clusters."""
+    (720 x 58, constant pixels dropped), each at gammas from singletons to a few clusters."""
     from sklearn import datasets
 
     for name, load, keep in (("breast-cancer-30d", datasets.load_breast_cancer, None),
                              ("wine-13d", datasets.load_wine, None),
-                             ("digits4-52d", datasets.load_digits, 4)):
+                             ("digits4-58d", datasets.load_digits, 4)):
         X, y = load(return_X_y=True)
         if keep is not None:
             X = X[y < keep]
