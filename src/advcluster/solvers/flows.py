@@ -206,7 +206,7 @@ class Flows:
         ``||z_e|| <= t r_e``, a second-order cone program solved by Clarabel (Goulart & Chen
         2024); None when it is larger than :data:`MOST_ROOM_MAX_UNKNOWNS` allows or Clarabel
         does not solve it."""
-        n, d = self.T.shape
+        d = self.T.shape[1]
         m = self.r.size
         nodes = np.unique(np.r_[self.i, self.j])
         if nodes.size * d > MOST_ROOM_MAX_UNKNOWNS:
