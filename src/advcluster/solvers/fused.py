@@ -32,7 +32,7 @@ from .linear import cg, spd_splu
 DENSE_MAX = 600  # Hessians of at most this order are solved dense
 ITERATIVE_MIN_D = 3  # from this many features larger Hessians are solved by CG first
 CG_RTOL = 1e-12
-FACTOR_MAX = 4000  # where CG falls short, wide Hessians up to this order are factorised instead
+FACTOR_MAX = 4000  # where CG falls short in a proof, wide Hessians up to this order are factorised instead
 _BLAS = []  # a threadpoolctl controller, made on first use
 
 
@@ -144,8 +144,10 @@ class FusedProblem:
             return H
         return block_laplacian(K, d, self.pa, self.pb, B, np.repeat(self.sizes, d)).tocsc()
 
-    def solve_hessian(self, H, rhs):
-        """``H^{-1} rhs`` for ``rhs`` of shape (K, d); ``LinAlgError`` when ``H`` is numerically singular."""
+    def solve_hessian(self, H, rhs, factor_max=None):
+        """``H^{-1} rhs`` for ``rhs`` of shape (K, d); ``LinAlgError`` when ``H`` is numerically
+        singular, or when CG falls short on a :class:`BlockHessian` of more than ``factor_max``
+        unknowns (None: factorise whatever the size)."""
         K, d = rhs.shape
         if d == 1 or not self.pa.size:  # H = diag(n_a)
             return rhs / self.sizes[:, None]
@@ -153,7 +155,7 @@ class FusedProblem:
             x = H.solve(rhs)
             if x is not None:
                 return x
-            if rhs.size > FACTOR_MAX:  # its factor fills in: seconds to minutes (BENCHMARKS.md)
+            if factor_max is not None and rhs.size > factor_max:  # its factor fills in: seconds to minutes
                 raise np.linalg.LinAlgError(f"CG did not converge on {rhs.size} unknowns, too many to factorise")
             H = H.sparse()
         with warnings.catch_warnings():
@@ -192,7 +194,7 @@ class FusedProblem:
             if not np.all(r > 0) or (c.shape[1] > 1 and singular_to_working_precision(self.gamma * self.W / r, self.sizes)):
                 return c, False
             try:
-                step = self.solve_hessian(self.hessian(c), g)
+                step = self.solve_hessian(self.hessian(c), g, FACTOR_MAX)
             except np.linalg.LinAlgError:
                 return c, False
             if not np.all(np.isfinite(step)):
@@ -316,8 +318,8 @@ class BlockHessian:
 
     def solve(self, rhs):
         """``H^{-1} rhs`` by preconditioned CG to relative residual :data:`CG_RTOL`; None when it
-        does not get there within ``min(K d, 2000)`` iterations (the caller factorises instead,
-        up to :data:`FACTOR_MAX` unknowns)."""
+        does not get there within ``min(K d, 2000)`` iterations (the caller factorises instead;
+        :meth:`FusedProblem.minimise` up to :data:`FACTOR_MAX` unknowns)."""
         maxiter = min(rhs.size, 2000)
         x, _, ok = cg(self.__matmul__, self._precondition, rhs, self._precondition(rhs), CG_RTOL, maxiter)
         return x if ok else None
