@@ -164,7 +164,7 @@ def test_strongly_coupled_groups_are_preconditioned_together(seed):
         a, b = fp.pa[e], fp.pb[e]
         c[b] = c[a] + 10 ** rng.uniform(-7, -4) * rng.normal(size=c.shape[1])
     H = BlockHessian(fp.sizes, fp.pa, fp.pb, *_weights_and_units(fp, c))
-    assert H._sets
+    assert H._set_inverses
     reference = _dense_hessian(fp, c)
     d = c.shape[1]
     for groups, inverse in H._set_inverses:

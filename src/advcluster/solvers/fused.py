@@ -132,7 +132,7 @@ class FusedProblem:
         s = self.gamma * self.W / r
         if K * d > DENSE_MAX and d >= ITERATIVE_MIN_D:
             return BlockHessian(self.sizes, self.pa, self.pb, s, u)
-        B = s[:, None, None] * (np.eye(d)[None] - u[:, :, None] * u[:, None, :])
+        B = pair_blocks(s, u)
         if K * d <= DENSE_MAX:
             H = np.zeros((K, d, K, d))
             np.add.at(H, (self.pa, slice(None), self.pa), B)
@@ -214,6 +214,13 @@ class FusedProblem:
         return c, bool(np.all(self.pair_geometry(c)[1] > 0))
 
 
+def pair_blocks(s, u):
+    """Blocks ``s_e (I - u_e u_e^T)`` (pairs, d, d) for weights ``s`` and unit rows ``u``: the
+    fused Hessian's pair blocks, and ssnal's edge blocks of its generalised Jacobian."""
+    d = u.shape[1]
+    return s[:, None, None] * (np.eye(d)[None] - u[:, :, None] * u[:, None, :])
+
+
 def singular_to_working_precision(s, sizes):
     """Whether ``hess F`` (``d >= 2``) has condition number above ``1 / eps`` for sure: at least
     ``max s_ab / mean(n_a)`` (``s_ab = R_ab / ||c_a - c_b||``), since a unit vector on group ``a``
@@ -256,26 +263,21 @@ class BlockHessian:
         for k in range(d):
             D[:, :, k] = -(touching @ (V * V[:, k:k + 1]))
         D[:, np.arange(d), np.arange(d)] += h[:, None]
-        self._sets = self._strong_sets(h, pa, pb, s, d)
-        self._D = D
         self._inverse = np.linalg.inv(D)  # each block >= n_a I
-        self._set_inverses = [(groups, np.linalg.inv(self._restricted(groups))) for groups in self._sets]
-
-    @property
-    def shape(self):
-        n = self.sizes.size * self.u.shape[1]
-        return (n, n)
+        self._set_inverses = [(groups, np.linalg.inv(self._restricted(groups, D)))
+                              for groups in self._strong_sets(h, d)]
 
     def __matmul__(self, v):
         dv = self._E @ v
         f = self.s[:, None] * (dv - problem.row_dots(self.u, dv)[:, None] * self.u)
         return self.sizes[:, None] * v + self._Et @ f
 
-    def _strong_sets(self, h, pa, pb, s, d):
+    def _strong_sets(self, h, d):
         """Arrays (sets, m) of the groups of the strongly coupled sets of each size ``m >= 2``."""
         from scipy.sparse.csgraph import connected_components
 
-        strong = s >= self.STRONG * np.sqrt(h[pa] * h[pb])
+        pa, pb = self._pairs
+        strong = self.s >= self.STRONG * np.sqrt(h[pa] * h[pb])
         if not np.any(strong):
             return []
         K = h.size
@@ -289,24 +291,23 @@ class BlockHessian:
             sets.append(members.reshape(-1, m))
         return sets
 
-    def _restricted(self, groups):
-        """``H`` on each set of ``groups`` (C, m): dense (C, m d, m d)."""
+    def _restricted(self, groups, D):
+        """``H`` on each set of ``groups`` (C, m), from its diagonal blocks ``D``: dense (C, m d, m d)."""
         C, m = groups.shape
         d = self.u.shape[1]
         H = np.zeros((C, m, d, m, d))
         for x in range(m):
-            H[:, x, :, x, :] = self._D[groups[:, x]]
+            H[:, x, :, x, :] = D[groups[:, x]]
         where = np.full(self.sizes.size, -1)
         slot = np.full(self.sizes.size, -1)
         where[groups.ravel()] = np.repeat(np.arange(C), m)
         slot[groups.ravel()] = np.tile(np.arange(m), C)
         pa, pb = self._pairs
         inside = np.flatnonzero((where[pa] >= 0) & (where[pa] == where[pb]))
-        for e in inside:
-            B = self.s[e] * (np.eye(d) - np.outer(self.u[e], self.u[e]))
-            c, x, y = where[pa[e]], slot[pa[e]], slot[pb[e]]
-            H[c, x, :, y, :] -= B
-            H[c, y, :, x, :] -= B
+        B = pair_blocks(self.s[inside], self.u[inside])
+        c, x, y = where[pa[inside]], slot[pa[inside]], slot[pb[inside]]
+        np.subtract.at(H, (c, x, slice(None), y, slice(None)), B)
+        np.subtract.at(H, (c, y, slice(None), x, slice(None)), B)
         return H.reshape(C, m * d, m * d)
 
     def _precondition(self, r):
@@ -327,5 +328,5 @@ class BlockHessian:
     def sparse(self):
         """The same matrix, sparse (K d, K d) CSC."""
         d = self.u.shape[1]
-        B = self.s[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
-        return block_laplacian(self.sizes.size, d, *self._pairs, B, np.repeat(self.sizes, d)).tocsc()
+        return block_laplacian(self.sizes.size, d, *self._pairs, pair_blocks(self.s, self.u),
+                               np.repeat(self.sizes, d)).tocsc()

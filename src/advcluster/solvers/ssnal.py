@@ -49,6 +49,7 @@ import scipy.sparse as sp
 from .._validation import check_int, check_positive
 from . import admm, problem
 from .core import Iterate, converged_message, meets_tol, register
+from .fused import pair_blocks
 from .linear import ShiftedLaplacian, spd_splu
 
 # Outer iterations in a row whose Newton loop cannot meet its tolerance (it runs all max_newton
@@ -203,7 +204,7 @@ class _Coarse:
         # E: sizes I_d on the diagonal blocks, and sigma M_e added at (a, a), (b, b) and
         # subtracted at (a, b), (b, a) for each crossing edge between parts a and b; the edges
         # between one pair of parts summed first.
-        Me = sigma * self.alpha[:, None, None] * (np.eye(d)[None] - self.u[:, :, None] * self.u[:, None, :])
+        Me = pair_blocks(sigma * self.alpha, self.u)
         Me = Me.reshape(len(cross), d * d)
         lo, hi = np.minimum(self.ci, self.cj).astype(np.int64), np.maximum(self.ci, self.cj).astype(np.int64)
         pairs, pair_of = np.unique(lo * K + hi, return_inverse=True)  # int64: K^2 passes 2^31 from K = 46,341
