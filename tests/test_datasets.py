@@ -164,7 +164,7 @@ def test_unknown_name_lists_available():
 
 
 def test_registry_and_listing(monkeypatch, seeds_env):
-    assert list(DATASETS) == ["iris", "wine", "seeds", "blobs", "moons"]
+    assert list(DATASETS) == ["iris", "wine", "breast-cancer", "digits", "seeds", "blobs", "moons"]
     assert all(isinstance(v, str) and v for v in DATASETS.values())
     rows = {row.name: row for row in list_datasets()}
     assert list(rows) == list(DATASETS)
@@ -435,3 +435,27 @@ def test_generator_options():
 def test_bad_options(name, options, match):
     with pytest.raises(ValueError, match=match):
         load_dataset(name, **options)
+
+
+@pytest.mark.parametrize("name, loader, shape", [("breast-cancer", "load_breast_cancer", (569, 30)),
+                                                  ("digits", "load_digits", (1797, 64))])
+def test_more_bundled_sets_are_scikit_learns(name, loader, shape):
+    from sklearn import datasets as skd
+
+    d = load_dataset(name)
+    ref = getattr(skd, loader)()
+    assert d.data.shape == shape and d.data.dtype == np.float64
+    assert np.array_equal(d.data, ref.data) and np.array_equal(d.target, ref.target)
+    assert d.feature_names == tuple(str(f) for f in ref.feature_names)
+    assert d.n_classes == len(ref.target_names) and "CC BY 4.0" in d.description
+
+
+def test_digits_keeps_the_first_classes():
+    d = load_dataset("digits", n_class=4)
+    assert set(d.target) == {0, 1, 2, 3} and d.n_classes == 4 and d.n_samples == 720
+    assert "Classes 0-3" in d.description
+    for bad in (0, 11, 2.5, "4"):
+        with pytest.raises(ValueError, match="n_class must be an integer from 1 to 10"):
+            load_dataset("digits", n_class=bad)
+    with pytest.raises(ValueError, match="do not apply"):
+        load_dataset("breast-cancer", n_class=2)

@@ -2,7 +2,8 @@
 
 :func:`load_dataset` returns a :class:`Dataset` for a name in :data:`DATASETS`:
 
-* ``"iris"``, ``"wine"``: the copies bundled with scikit-learn (no download);
+* ``"iris"``, ``"wine"``, ``"breast-cancer"``, ``"digits"``: the copies bundled with
+  scikit-learn (no download; ``digits`` takes ``n_class``, the first classes kept);
 * ``"seeds"``: the UCI wheat seeds data (id 236, CC BY 4.0), read from ``seeds_dataset.txt``
   in ``data_dir`` or in the folder named by ``$ADVCLUSTER_DATA`` when given (another copy),
   else from the copy shipped with the package (``advcluster/data``, with its attribution in
@@ -71,6 +72,7 @@ _SEEDS_PER_CLASS = 70
 _OPTIONS = {
     "blobs": {"n_samples": 300, "random_state": 0, "centers": 3, "n_features": 2, "cluster_std": 1.0},
     "moons": {"n_samples": 300, "random_state": 0, "noise": 0.05},
+    "digits": {"n_class": 10},
 }
 
 
@@ -85,6 +87,9 @@ class _Spec(NamedTuple):
 _SPECS = {
     "iris": _Spec("Fisher's iris flowers, 3 species", 150, 4, 3, "scikit-learn (bundled)"),
     "wine": _Spec("Wine chemical analysis, 3 cultivars", 178, 13, 3, "scikit-learn (bundled)"),
+    "breast-cancer": _Spec("Breast cancer diagnosis (Wisconsin), malignant or benign", 569, 30, 2,
+                           "scikit-learn (bundled)"),
+    "digits": _Spec("Handwritten digits, 8 x 8 pixels, 10 classes", 1797, 64, 10, "scikit-learn (bundled)"),
     "seeds": _Spec("Wheat kernel geometry, 3 varieties (UCI 236)", 210, 7, 3, "UCI (packaged, CC BY 4.0)"),
     "blobs": _Spec("Isotropic Gaussian blobs (make_blobs)", 300, 2, 3, "generated"),
     "moons": _Spec("Two interleaving half circles (make_moons)", 300, 2, 2, "generated"),
@@ -170,8 +175,8 @@ def load_dataset(name, data_dir=None, download=True, **options) -> Dataset:
     Parameters
     ----------
     name : str
-        One of :data:`DATASETS` (case-insensitive): ``"iris"``, ``"wine"``, ``"seeds"``,
-        ``"blobs"``, ``"moons"``.
+        One of :data:`DATASETS` (case-insensitive): ``"iris"``, ``"wine"``,
+        ``"breast-cancer"``, ``"digits"``, ``"seeds"``, ``"blobs"``, ``"moons"``.
     data_dir : str or path-like, optional
         Seeds only: a folder holding ``seeds_dataset.txt``, looked in first, before the
         folder named by ``$ADVCLUSTER_DATA``, the copy shipped with the package
@@ -182,8 +187,9 @@ def load_dataset(name, data_dir=None, download=True, **options) -> Dataset:
         Seeds only: when the file is found nowhere (the packaged copy hidden or removed),
         download it from :data:`SEEDS_URL` into the cache (one notice line on stderr).
     **options
-        Generators only. Both: ``n_samples`` (default 300), ``random_state`` (default 0;
-        None for fresh randomness). ``"moons"``: ``noise`` (default 0.05). ``"blobs"``:
+        ``"digits"``: ``n_class`` (default 10), the classes 0 .. n_class - 1 kept. Both
+        generators: ``n_samples`` (default 300), ``random_state`` (default 0; None for fresh
+        randomness). ``"moons"``: ``noise`` (default 0.05). ``"blobs"``:
         ``centers`` (number of centres, default 3, or an array of centres),
         ``n_features`` (default 2), ``cluster_std`` (default 1.0).
 
@@ -205,8 +211,8 @@ def load_dataset(name, data_dir=None, download=True, **options) -> Dataset:
     if extra:
         takes = f"it takes {', '.join(allowed)}" if allowed else "it takes no options"
         raise ValueError(f"option(s) {', '.join(extra)} do not apply to data set {key!r}; {takes}.")
-    if key in ("iris", "wine"):
-        return _load_bundled(key)
+    if key in _BUNDLED:
+        return _load_bundled(key, options)
     if key == "seeds":
         return _load_seeds(data_dir, download)
     return _generate(key, options)
@@ -262,21 +268,37 @@ def _key(name):
     return key
 
 
-def _load_bundled(key):
+# name -> (scikit-learn loader, description)
+_BUNDLED = {
+    "iris": ("load_iris", "Fisher's Iris data (UCI id 53) as bundled with scikit-learn; CC BY 4.0."),
+    "wine": ("load_wine", "UCI Wine data (UCI id 109) as bundled with scikit-learn; CC BY 4.0."),
+    "breast-cancer": ("load_breast_cancer", "Breast Cancer Wisconsin (Diagnostic) data (UCI id 17) as bundled "
+                      "with scikit-learn; CC BY 4.0."),
+    "digits": ("load_digits", "Optical recognition of handwritten digits, test part (UCI id 80) as bundled with "
+               "scikit-learn; CC BY 4.0."),
+}
+
+
+def _load_bundled(key, options):
     from sklearn import datasets as skd
 
-    if key == "iris":
-        bunch = skd.load_iris()
-        description = "Fisher's Iris data (UCI id 53) as bundled with scikit-learn; CC BY 4.0."
-    else:
-        bunch = skd.load_wine()
-        description = "UCI Wine data (UCI id 109) as bundled with scikit-learn; CC BY 4.0."
+    loader, description = _BUNDLED[key]
+    kwargs = {}
+    if key == "digits":
+        n_class = options.get("n_class", _OPTIONS["digits"]["n_class"])
+        if not is_integer(n_class) or not 1 <= n_class <= 10:
+            raise ValueError(f"n_class must be an integer from 1 to 10, got {n_class!r}.")
+        kwargs["n_class"] = int(n_class)
+        if n_class != 10:
+            description += f" Classes 0-{n_class - 1} only."
+    bunch = getattr(skd, loader)(**kwargs)
+    target_names = bunch.target_names[:kwargs["n_class"]] if "n_class" in kwargs else bunch.target_names
     return Dataset(
         name=key,
         data=np.asarray(bunch.data, dtype=np.float64),
         target=np.asarray(bunch.target, dtype=np.int64),
         feature_names=tuple(str(f) for f in bunch.feature_names),
-        target_names=tuple(str(t) for t in bunch.target_names),
+        target_names=tuple(str(t) for t in target_names),
         description=description,
     )
 

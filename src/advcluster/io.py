@@ -444,27 +444,23 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def run_folder(path):
-    """Hold the folder ``path`` for one run: ``with run_folder(out) as folder: ... folder.wrote(f)``.
+def folder_lock(folder: Path, what: str = "output folder"):
+    """Hold ``folder`` for this process: ``with folder_lock(path) as took_over: ...``.
 
-    On entry a lock file is created (``.advcluster.lock``, with the pid, host and start time);
-    while another live run on this host holds it, :class:`FolderInUseError` is raised, naming
-    it. A lock left by a run that is gone is taken over. When the block ends normally, the
-    files that the previous run listed in ``.advcluster-manifest.json`` and this run did not
-    write are deleted (``folder.removed``), files no run wrote are listed (``folder.foreign``)
-    and never touched, and the manifest lists this run's files. When the block fails or is
-    interrupted, nothing is deleted and the earlier manifest stays. The lock is always released.
+    A lock file (``.advcluster.lock``, with the pid, host and start time) is created on entry;
+    while another live process on this host holds it, :class:`FolderInUseError` is raised,
+    naming it. A lock left by a process that is gone is taken over (``took_over`` names it,
+    else ``""``). The lock is always released.
     """
-    folder = RunFolder(Path(path))
-    folder.path.mkdir(parents=True, exist_ok=True)
-    lock = folder.path / LOCK_FILE
+    lock = folder / LOCK_FILE
     host = socket.gethostname()
     stamp = json.dumps({"pid": os.getpid(), "host": host, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     # The lock appears whole or not at all: written aside, then linked into place (which fails
     # if it exists), so a reader never sees an empty lock.
-    fd, tmp = tempfile.mkstemp(prefix=f"{LOCK_FILE}.", suffix=".part", dir=folder.path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{LOCK_FILE}.", suffix=".part", dir=folder)
     with os.fdopen(fd, "w") as fh:
         fh.write(stamp)
+    took_over = ""
     try:
         for _ in range(2):
             try:
@@ -474,18 +470,35 @@ def run_folder(path):
                 owner = _lock_owner(lock)
                 if owner is not None and (owner[1] != host or _alive(owner[0])):
                     raise FolderInUseError(
-                        f"the folder {folder.path} is in use by another run ({owner[2]}); wait for it to end or "
-                        f"choose another output folder (if that run is gone, delete {lock})") from None
-                folder.took_over = owner[2] if owner else "an unreadable lock file"
+                        f"the {what} {folder} is in use by another run ({owner[2]}); wait for it to end or "
+                        f"choose another {what} (if that run is gone, delete {lock})") from None
+                took_over = owner[2] if owner else "an unreadable lock file"
                 with contextlib.suppress(FileNotFoundError):
                     lock.unlink()
         else:  # pragma: no cover - a third run took the lock between our unlink and our link
-            raise FolderInUseError(f"the folder {folder.path} was taken by another run; try again")
+            raise FolderInUseError(f"the {what} {folder} was taken by another run; try again")
     finally:
         os.unlink(tmp)
     try:
-        yield folder
-        folder._finish()
+        yield took_over
     finally:
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
+
+
+@contextlib.contextmanager
+def run_folder(path):
+    """Hold the folder ``path`` for one run: ``with run_folder(out) as folder: ... folder.wrote(f)``.
+
+    The folder is locked for the run (:func:`folder_lock`). When the block ends normally, the
+    files that the previous run listed in ``.advcluster-manifest.json`` and this run did not
+    write are deleted (``folder.removed``), files no run wrote are listed (``folder.foreign``)
+    and never touched, and the manifest lists this run's files. When the block fails or is
+    interrupted, nothing is deleted and the earlier manifest stays.
+    """
+    folder = RunFolder(Path(path))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder.path) as took_over:
+        folder.took_over = took_over
+        yield folder
+        folder._finish()

@@ -1,0 +1,187 @@
+"""Running a study: the tasks not yet in the store, in parallel across tasks, each outcome
+committed as it arrives; and the results as one tidy table.
+
+Back-ends (joblib is the one parallel API): ``"serial"``; ``"loky"`` (processes on this
+machine, the default); ``"dask"`` (``dask.distributed``: a running scheduler at ``scheduler``,
+or a ``LocalCluster`` of ``workers`` processes). Tasks are the unit of parallel work: a task is
+one attack, many lower-level fits, so shipping it to a worker costs little beside it. Results do
+not depend on the back-end or the number of workers (:mod:`advcluster.sweep.tasks`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Study, load_config
+from .store import Store
+from .tasks import run_task
+
+__all__ = ["BACKENDS", "SweepSummary", "export", "run"]
+
+BACKENDS = ("loky", "dask", "serial")
+
+
+@dataclass
+class SweepSummary:
+    """What :func:`run` did. ``complete``: every task of the study is in the store."""
+
+    store: Path
+    tasks: int
+    ran: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    dropped: int = 0  # results of another config's tasks deleted (force)
+    took_over: str = ""
+    errors: list = field(default_factory=list)  # "labels: error" of the tasks that failed in this run
+
+    @property
+    def complete(self) -> bool:
+        return self.ran + self.cached == self.tasks
+
+    def to_dict(self) -> dict:
+        return dict(store=str(self.store), tasks=self.tasks, ran=self.ran, cached=self.cached, failed=self.failed,
+                    seconds=self.seconds, complete=self.complete, dropped=self.dropped, errors=self.errors)
+
+    def summary(self) -> str:
+        lines = [f"{self.tasks} tasks: {self.ran} run now, {self.cached} already in the store, "
+                 f"{self.failed} failed; {self.seconds:.1f} s. Results in {self.store}."]
+        if self.dropped:
+            lines.append(f"{self.dropped} result(s) of the store's earlier config that this one does not have "
+                         "were deleted (--force).")
+        lines += [f"  failed: {e}" for e in self.errors[:10]]
+        if len(self.errors) > 10:
+            lines.append(f"  ... and {len(self.errors) - 10} more failures (see the exported table)")
+        return "\n".join(lines)
+
+
+def run(config, store, backend="loky", workers=None, scheduler=None, force=False, retry_failed=False,
+        progress=True) -> SweepSummary:
+    """Run the study ``config`` (a TOML path or text, a dict, or a :class:`Study`) into the store
+    folder ``store``: the tasks already there are skipped (resumed), unless their outcome was a
+    failure and ``retry_failed``.
+
+    ``force``: a store holding another study's results is switched to this one, keeping the
+    results of the tasks they share (otherwise refused).
+    ``backend``: one of :data:`BACKENDS`; ``workers``: processes (default: the machine's CPUs for
+    loky, 2 for a ``LocalCluster``); ``scheduler``: a ``dask.distributed`` address.
+    ``progress``: a tqdm bar on stderr (only where stderr is a terminal).
+    """
+    study = config if isinstance(config, Study) else load_config(config)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if scheduler is not None and backend != "dask":
+        raise ValueError("a scheduler address applies to backend 'dask' only.")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}.")
+    from ..io import folder_lock
+
+    t0 = time.perf_counter()
+    folder = Path(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder, "store") as took_over, Store(folder) as db:
+        dropped = db.adopt(study, force)
+        done = db.finished()
+        todo = [t for t in study.tasks if t.key not in done or (retry_failed and done[t.key] == "failed")]
+        summary = SweepSummary(folder, len(study.tasks), cached=len(study.tasks) - len(todo), dropped=dropped,
+                               took_over=took_over)
+        with _bar(len(study.tasks), summary.cached, progress) as bar:
+            for task, outcome in _outcomes(todo, backend, workers, scheduler):
+                db.put(task, outcome)
+                summary.ran += 1
+                if outcome["status"] == "failed":
+                    summary.failed += 1
+                    summary.errors.append(f"{_name(task.labels)}: {outcome['error']}")
+                bar.update(1)
+                bar.set_postfix(done=summary.ran, cached=summary.cached, failed=summary.failed, refresh=False)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _name(labels) -> str:
+    return ", ".join(f"{k} {v}" for k, v in labels.items())
+
+
+@contextlib.contextmanager
+def _bar(total, initial, progress):
+    from tqdm.auto import tqdm
+
+    # disable=None: shown only where stderr is a terminal, so piped or logged output stays clean.
+    bar = tqdm(total=total, initial=initial, desc="tasks", unit="task", file=sys.stderr,
+               disable=None if progress else True, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _outcomes(todo, backend, workers, scheduler):
+    """``(task, outcome)`` as each task finishes (in any order)."""
+    if not todo:
+        return
+    if backend == "serial" or (backend == "loky" and (workers == 1 or len(todo) == 1)):
+        for task in todo:
+            yield task, run_task(task.spec)
+        return
+    from joblib import Parallel, delayed, effective_n_jobs, parallel_config
+
+    def numbered():
+        return (delayed(_numbered)(i, t.spec) for i, t in enumerate(todo))
+
+    if backend == "loky":
+        n_jobs = min(len(todo), workers or effective_n_jobs(-1))
+        for i, outcome in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(numbered()):
+            yield todo[i], outcome
+        return
+    with _dask_client(workers, scheduler) as client:
+        n_jobs = max(1, len(client.nthreads()))
+        with parallel_config(backend="dask"):
+            for i, outcome in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(numbered()):
+                yield todo[i], outcome
+
+
+def _numbered(i, spec):
+    return i, run_task(spec)
+
+
+@contextlib.contextmanager
+def _dask_client(workers, scheduler):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("backend 'dask' needs dask.distributed: pip install \"advcluster[dask]\"") from None
+    if scheduler is not None:
+        with Client(scheduler, timeout="20s") as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None) \
+            as cluster, Client(cluster) as client:
+        yield client
+
+
+def export(store, out) -> Path:
+    """Write the store's results as one tidy table, a row per task in the study's order: CSV, or
+    Parquet when ``out`` ends in ``.parquet`` (needs pyarrow). Written atomically."""
+    out = Path(out)
+    with Store(store, create=False) as db:
+        rows = db.rows()
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    table = {c: [r.get(c) for r in rows] for c in columns}
+    if out.suffix.lower() == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError("Parquet export needs pyarrow (pip install pyarrow); or export to a .csv file") from None
+        from ..io import atomic_write
+
+        with atomic_write(out, "wb") as fh:
+            pq.write_table(pa.table(table), fh)
+        return out
+    from ..io import write_table
+
+    return write_table({c: ["" if v is None else v for v in vals] for c, vals in table.items()}, out)
