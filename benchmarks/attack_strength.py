@@ -22,6 +22,10 @@ injection), ``random``, ``cina-genetic`` and ``chhabra-spillover`` (moved points
     python benchmarks/attack_strength.py                 # the BENCHMARKS.md run
     python benchmarks/attack_strength.py --quick         # iris and blobs, three victims
     python benchmarks/attack_strength.py --ratio-only    # the certificate comparison alone
+    python benchmarks/attack_strength.py --table T.csv   # the same comparison from a sweep's table
+
+The cells also run as a study (``advcluster sweep benchmarks/attack_strength.toml``, resumable
+and parallel); ``--table`` reads its exported table.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ from sklearn import datasets as skd
 from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans, SpectralClustering
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import NearestNeighbors
 
 from advcluster import (
     BL1,
@@ -51,10 +54,11 @@ from advcluster import (
     attack,
     certified_radius,
     complete_graph,
-    knn_graph,
     recovery_bounds,
     solve,
 )
+from advcluster.clusterers import gamma_for_clusters, neighbour_scale, scaled_phi
+from advcluster.sweep import boundary_rows
 
 
 def load(name):
@@ -82,19 +86,14 @@ def load(name):
 def convex_setup(X, k):
     """``gamma`` and ``phi``: ``phi = 0.5 / m`` for ``m`` the median squared distance to the 10 nearest
     neighbours (weights on the data's own scale, so that wide data are not near-singletons at
-    every gamma), and the smallest gamma of a geometric grid in [0.05, 500] whose clustering has
-    at most ``2 k`` clusters."""
-    m = float(np.median(NearestNeighbors(n_neighbors=11).fit(X).kneighbors(X)[0][:, 1:] ** 2))
-    phi = 0.5 / m
-    graph = knn_graph(X, 10, phi)
-    for gamma in np.geomspace(0.05, 500, 31):
-        if solve(X, graph, gamma, certify=False).n_clusters <= 2 * k:
-            return dict(gamma=float(gamma), phi=phi)
-    return dict(gamma=500.0, phi=phi)
+    every gamma), and the smallest gamma of a geometric grid in [0.05, 500] whose clustering has at
+    most ``2 k`` clusters (the sweep's ``gamma = "auto"``, ``phi = "auto"``)."""
+    phi = scaled_phi(X, 10)
+    return dict(gamma=gamma_for_clusters(X, 2 * k, 10, phi), phi=phi)
 
 
 def victims(X, k, which):
-    eps = float(np.median(NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X)[0][:, 5]))
+    eps = neighbour_scale(X, 5)
     makers = {
         "convex": lambda: ConvexClusteringModel(**convex_setup(X, k), k=10),
         "kmeans": lambda: SklearnClusterer(KMeans(k, n_init=3, random_state=0)),
@@ -106,20 +105,6 @@ def victims(X, k, which):
         "hdbscan": lambda: SklearnClusterer(HDBSCAN(min_cluster_size=10)),
     }
     return {name: makers[name] for name in which}
-
-
-def boundary_rows(X, labels, share):
-    """The ``share`` of points nearest another clean cluster's mean (relative to their own)."""
-    ks = np.unique(labels[labels >= 0])
-    if ks.size < 2:
-        return np.argsort(np.linalg.norm(X - X.mean(0), axis=1))[-max(1, int(round(share * len(X)))):]
-    means = np.stack([X[labels == c].mean(0) for c in ks])
-    dist = np.linalg.norm(X[:, None] - means[None], axis=2)
-    own = np.where(labels[:, None] == ks[None], dist, np.inf).min(axis=1)
-    own = np.where(np.isfinite(own), own, 0.0)
-    other = np.where(labels[:, None] == ks[None], np.inf, dist).min(axis=1)
-    count = max(1, int(round(share * len(X))))
-    return np.sort(np.argsort(other - own, kind="stable")[:count])
 
 
 def threats(X, labels, quick):
@@ -214,6 +199,23 @@ def summarise(rows):
         print(f"{len(errors)} run(s) refused: " + "; ".join(reasons[:5]))
 
 
+def from_table(path):
+    """The rows :func:`summarise` reads, from a sweep's exported table (attack_strength.toml)."""
+    import csv
+
+    rows = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            row = dict(data=r["dataset"], victim=r["model"], threat=r["threat"])
+            if r["status"] != "done":
+                rows.append(dict(row, attack=r["attack"], error=r["error"]))
+                continue
+            rows.append(dict(row, attack=f"auto ({r['optimizer']})" if r["attack"] == "auto" else r["attack"],
+                             value=float(r["deviation"]), delta_rel=float(r["delta_share"]),
+                             clusters=int(r["clean_clusters"])))
+    return rows
+
+
 def ratio(args):
     """For convex clustering with complete Gaussian weights (recomputed on the perturbed data),
     where the clean clustering has a positive certified radius (per-point balls): the smallest
@@ -254,12 +256,17 @@ def main():
     ap.add_argument("--queries", type=int, default=60, help="lower-level fits per attack")
     ap.add_argument("--jobs", type=int, default=2, help="cells run in parallel (processes)")
     ap.add_argument("--ratio-only", action="store_true")
+    ap.add_argument("--table", metavar="CSV", help="summarise a sweep's exported table (attack_strength.toml) "
+                    "instead of running the cells")
     ap.add_argument("--no-ratio", action="store_true", help="the cells only")
     ap.add_argument("--skip", nargs="*", default=[], metavar="DATA:VICTIM", help="cells left out")
     ap.add_argument("--data", nargs="+", default=["iris", "wine", "breast-cancer", "digits-4", "blobs", "moons"])
     ap.add_argument("--victims", nargs="+",
                     default=["convex", "kmeans", "ward", "single", "gmm", "spectral", "dbscan", "hdbscan"])
     args = ap.parse_args()
+    if args.table:
+        summarise(from_table(args.table))
+        return
     header()
     if not args.ratio_only:
         strength(args)

@@ -399,7 +399,7 @@ class RunFolder:
 
     def _files(self) -> set[str]:
         return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*")
-                if p.is_file() and p.name not in (LOCK_FILE, MANIFEST_FILE) and not p.name.endswith(".part")}
+                if p.is_file() and not p.name.startswith(".advcluster") and not p.name.endswith(".part")}
 
     def _finish(self):
         """Delete what the previous run wrote and this one did not; list the rest; new manifest."""

@@ -72,12 +72,25 @@ class LowerLevel:
         self.cache_size = check_int(cache_size, "cache_size", low=0)
         self._cache = OrderedDict()
         self.n_solves = 0
+        self.n_replayed = 0
         self._shape = None
+        self.persist_path = None
+        self._clean_key = b""
+
+    def persist(self, path) -> "LowerLevel":
+        """Keep every answer on disk as well, in the SQLite file ``path``
+        (:class:`advcluster.sweep.store.Memo`; None: stop), keyed by the model's parameters, its
+        clean data, the package version and the exact data. Answers found there are replayed
+        (``n_replayed``) instead of solved: a rerun of an interrupted attack redoes no finished
+        solve. Returns the model."""
+        self.persist_path = None if path is None else str(path)
+        return self
 
     def reference(self, A) -> Response:
         """Set the model up on the clean data ``A`` and return its answer there."""
         A = check_data(A)
         self._shape = A.shape
+        self._clean_key = self._key(A)
         self._setup(A)
         return self.respond(A)
 
@@ -90,10 +103,32 @@ class LowerLevel:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
+        memo = None if self.persist_path is None else _memo(self.persist_path)
+        if memo is not None:
+            stored_key = self._stored_key(key)
+            response = memo.get(stored_key)
+            if response is not None:
+                self.n_replayed += 1
+                self._remember(key, response)
+                return response
         response = self._solve(A)
         self.n_solves += 1
         self._remember(key, response)
+        if memo is not None:
+            memo.put(stored_key, response)
         return response
+
+    def _parameters(self) -> dict:
+        """What, beside the data, decides the answers (the persistent cache's key)."""
+        return {"describe": self.describe()}
+
+    def _stored_key(self, key) -> str:
+        import pickle
+
+        from . import __version__
+
+        ident = pickle.dumps((type(self).__name__, __version__, sorted(self._parameters().items())), protocol=4)
+        return hashlib.sha256(ident + self._clean_key + key).hexdigest()
 
     def respond_many(self, data, n_jobs=None, block=16) -> list[Response]:
         """The answers on many data sets; the same serially and in parallel (``n_jobs``, joblib).
@@ -113,8 +148,9 @@ class LowerLevel:
 
             answers = Parallel(n_jobs=n_jobs)(delayed(_respond_block)(start, b) for b in blocks)
         out = []
-        for responses, keys, solves, state in answers:
+        for responses, keys, solves, replayed, state in answers:
             self.n_solves += solves
+            self.n_replayed += replayed
             self._absorb(state)
             for key, response in zip(keys, responses):
                 self._remember(key, response)
@@ -173,10 +209,27 @@ class LowerLevel:
 
 
 def _respond_block(model, data):
-    """``model``'s answers on ``data`` in order, their cache keys, its solve count and warm state."""
-    before = model.n_solves
+    """``model``'s answers on ``data`` in order, their cache keys, its solve and replay counts and
+    warm state."""
+    solves, replayed = model.n_solves, model.n_replayed
     responses = [model.respond(A) for A in data]
-    return responses, [model._key(A) for A in data], model.n_solves - before, model._warm_state()
+    return (responses, [model._key(A) for A in data], model.n_solves - solves, model.n_replayed - replayed,
+            model._warm_state())
+
+
+_MEMOS = {}
+
+
+def _memo(path):
+    """The persistent cache at ``path``, opened once per process (a worker opens its own)."""
+    import os
+
+    from .sweep.store import Memo
+
+    key = (path, os.getpid())
+    if key not in _MEMOS:
+        _MEMOS[key] = Memo(path)
+    return _MEMOS[key]
 
 
 _CONVEX_RULES = {**GRAPH_RULES, **SOLVE_RULES, "reweight": Flag(),
@@ -313,6 +366,10 @@ class ConvexClusteringModel(LowerLevel):
             z0 = carry_edges(z0, edges, graph)
         return x0, z0
 
+    def _parameters(self):
+        return {name: getattr(self, name) for name in ("gamma", "weights", "k", "phi", "p", "reweight", "method",
+                                                       "tol", "label_tol")}
+
     def describe(self):
         w = self.weights if isinstance(self.weights, str) else type(self.weights).__name__
         extra = f", k={self.k}, phi={self.phi:g}" if w in ("knn", "complete") else ""
@@ -348,6 +405,9 @@ class SklearnClusterer(LowerLevel):
         est = clone(self.estimator)
         labels = est.fit_predict(A) if hasattr(est, "fit_predict") else est.fit(A).predict(A)
         return Response(np.asarray(labels))
+
+    def _parameters(self):
+        return {"estimator": type(self.estimator).__name__, **self.estimator.get_params(deep=False)}
 
     def describe(self):
         return f"SklearnClusterer({self.estimator!r})"
@@ -396,6 +456,10 @@ class SklearnClassifier(LowerLevel):
 
         est = clone(self.estimator).fit(A, self.y)
         return Response(np.asarray(est.predict(self._X_eval)))
+
+    def _parameters(self):
+        return {"estimator": type(self.estimator).__name__, **self.estimator.get_params(deep=False),
+                "y": self.y, "X_eval": self.X_eval}
 
     def describe(self):
         return f"SklearnClassifier({self.estimator!r})"

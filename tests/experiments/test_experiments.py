@@ -396,3 +396,37 @@ def test_a_run_folder_holds_exactly_one_run(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is in use by another run" in err[0]
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_an_interrupted_reproduce_resumes_and_its_folder_is_complete(tmp_path, monkeypatch):
+    """Interrupted after the first data set: nothing of the report is written, the finished data set
+    is kept; the rerun computes only the others, and its folder equals an uninterrupted run's."""
+    import advcluster.experiments as ex
+
+    fresh = reproduce(out=tmp_path / "fresh", only=["fig4"], quick=True, progress=False, settings={"num": 5},
+                      n_jobs=1)
+    real, calls = ex._on_dataset, []
+
+    def interrupted(dataset, *args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(dataset)
+        return real(dataset, *args)
+
+    out = tmp_path / "r"
+    monkeypatch.setattr(ex, "_on_dataset", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(out=out, only=["fig4"], quick=True, progress=False, settings={"num": 5}, n_jobs=1)
+    assert not (out / "report.md").exists() and (out / ex.RUNS_FILE).exists()
+    done = []
+    monkeypatch.setattr(ex, "_on_dataset", lambda dataset, *a: done.append(dataset) or real(dataset, *a))
+    again = reproduce(out=out, only=["fig4"], quick=True, progress=False, settings={"num": 5}, n_jobs=1)
+    assert sorted(done + calls) == ["iris", "seeds", "wine"] and calls[0] not in done
+    assert not (out / ex.RUNS_FILE).exists() and not again.foreign and not again.removed
+    assert (out / "fig4.csv").read_text() == (fresh.out / "fig4.csv").read_text()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted(p.name for p in fresh.out.iterdir() if not p.name.startswith("."))
+    # another setting is another computation: nothing replayed from a stale memo
+    done.clear()
+    reproduce(out=out, only=["fig4"], quick=True, progress=False, settings={"num": 7}, n_jobs=1)
+    assert sorted(done) == ["iris", "seeds", "wine"]

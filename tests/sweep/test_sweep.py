@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,6 +85,7 @@ def test_the_example_config_expands_to_its_cross_product():
     assert [t.position for t in study.tasks] == list(range(len(study.tasks)))
     first = study.tasks[0].labels
     assert first == dict(dataset="iris", model="kmeans", threat="rows 5%", budget=0.25, attack="auto", seed=0)
+    assert [t.labels["budget"] for t in study.tasks[:6]] == [0.25, 0.25, 0.5, 0.5, "points", "points"]
 
 
 def test_exclusions_remove_exactly_the_matching_tasks():
@@ -216,14 +216,19 @@ def test_a_task_is_the_library_call_it_describes():
             pert = Pointwise(index=rows, ord="inf")
         else:
             pert = Injection(2, ord="count")
-        problem = BL1(model, iris, pert, lab["budget"], deviation="ari")
+        budget = 2 if lab["budget"] == "points" else lab["budget"]
+        assert r["budget_value"] == budget
+        problem = BL1(model, iris, pert, budget, deviation="ari")
         res = attack(problem, lab["attack"], random_state=lab["seed"], max_evals=6, progress=False)
         assert r["deviation"] == pytest.approx(res.deviation, abs=1e-12)
         assert r["norm"] == pytest.approx(res.norm, abs=1e-12) and r["n_evals"] == res.n_evals
         assert r["optimizer"] == res.optimizer and r["clean_clusters"] == 3
         assert r["ari"] == pytest.approx(adjusted_rand_score(clean, res.labels[:150]), abs=1e-12)
         assert r["deviation"] == pytest.approx(1 - r["ari"], abs=1e-12)
-        assert r["norm"] <= lab["budget"] + 1e-12
+        after = res.labels[:150]
+        changed = (clean[:, None] == clean[None]) != (after[:, None] == after[None])
+        assert r["delta_share"] == np.count_nonzero(changed) / (150 * 149)
+        assert r["norm"] <= budget + 1e-12
 
 
 def test_data_dependent_choices_for_convex_clustering_and_dbscan():
@@ -303,7 +308,8 @@ def test_a_second_run_finds_every_task_done(tmp_path, reference):
     assert untimed(table(sweep.export(tmp_path, tmp_path / "t.csv"))) == reference
     rows = table(tmp_path / "t.csv")
     assert len(rows) == N_SMALL and {r["status"] for r in rows} == {"done"}
-    assert all(float(r["norm"]) <= float(r["budget"]) + 1e-12 for r in rows)
+    assert all(float(r["norm"]) <= float(r["budget_value"]) + 1e-12 for r in rows)
+    assert {r["budget"] for r in rows} == {"0.2", "0.5", "points"}
 
 
 def test_a_task_that_raises_is_recorded_and_the_study_goes_on(tmp_path):

@@ -70,29 +70,21 @@ class EndNested(StopSearch):
 
 
 class _Progress:
-    """A one-line progress display on stderr, shown only after ``delay`` seconds."""
+    """A tqdm bar on stderr (evaluations, the best value so far), shown after ``delay`` seconds;
+    ``enabled=None``: only where stderr is a terminal, so piped output stays clean."""
 
     def __init__(self, label, enabled, total=None, delay=1.0):
-        self.label, self.total, self.delay = label, total, delay
-        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
-        self.start = self.last = time.perf_counter()
-        self.shown = False
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=label, unit="eval", file=sys.stderr, delay=delay, leave=False,
+                        disable=None if enabled is None else not enabled, dynamic_ncols=True)
 
     def update(self, count, best):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.start < self.delay or now - self.last < 0.2:
-            return
-        self.last, self.shown = now, True
-        of = f"/{self.total}" if self.total else ""
-        sys.stderr.write(f"\r{self.label}: {count}{of} evaluations, best {best}, {now - self.start:.1f} s ")
-        sys.stderr.flush()
+        self.bar.update(count - self.bar.n)
+        self.bar.set_postfix_str(f"best {best}", refresh=False)
 
     def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.bar.close()
 
 
 class Search:
@@ -345,7 +337,7 @@ def attack(problem, optimizer="auto", *, random_state=None, callback=None, max_e
     max_evals : int, optional
         Upper-level evaluation limit (optimizer-specific default).
     progress : bool or None
-        Progress line on stderr for runs longer than a second; None: only on a terminal.
+        A progress bar (tqdm) on stderr for runs longer than a second; None: only on a terminal.
     n_jobs : int, optional
         Parallel lower-level solves (joblib) where the optimizer evaluates batches
         (grid, staircase, random); the answers do not depend on it.

@@ -4,6 +4,11 @@ Each experiment is a spec in :data:`EXPERIMENTS`; :func:`run_experiment` runs on
 its tidy CSV, its figures (PNG and SVG) and a JSON record of every parameter, the package
 version and the checked claims. :func:`reproduce` runs them all and writes ``report.md`` and
 a self-contained ``report.html``.
+
+An interrupted run resumes: each data set's finished experiments are kept in the output
+folder (``.advcluster-runs.sqlite``) as they finish, and a rerun with the same settings replays
+them (their figures must still be there) and computes only the rest. The file is deleted when a
+run completes, so a later run computes everything afresh.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from .._records import plain
 from ..io import atomic_write, run_folder, write_table
 from . import section6
 from .setups import SETUPS, UNIFORM_SETUPS, Setup, load_setup, setup_for
+
+RUNS_FILE = ".advcluster-runs.sqlite"  # what an interrupted run finished, per data set (resumed)
 
 __all__ = ["EXPERIMENTS", "Experiment", "ExperimentOutput", "Report", "SETUPS", "UNIFORM_SETUPS", "Setup",
            "check_settings", "load_setup", "reproduce", "run_experiment", "setup_for"]
@@ -155,24 +162,40 @@ def _execute(setups, out, quick, data_dir, n_jobs=1, progress=False) -> list[Exp
     for name in names:
         for dataset, setup in setups[name].items():
             by_dataset.setdefault(dataset, {})[name] = setup
+    parts, memo, keys = {}, None, {}
     if out is not None:
+        from ..sweep.store import Memo
+
         Path(out).mkdir(parents=True, exist_ok=True)
+        memo = Memo(Path(out) / RUNS_FILE)
+        for d in by_dataset:  # what an interrupted run finished: replayed, if its figures are still there
+            keys[d] = _job_key(d, by_dataset[d], quick, data_dir)
+            hit = memo.get(keys[d])
+            if hit is not None and all(Path(f).is_file() for r in hit.values() for f in r[2]):
+                parts[d] = hit
+                if progress:
+                    print(f"[{d}] finished by an interrupted run: replayed", file=sys.stderr, flush=True)
     # The largest data set first, so that it does not start last on a busy worker.
     jobs = [(d, by_dataset[d], quick, None if data_dir is None else str(data_dir), out)
-            for d in sorted(by_dataset, key=lambda d: -max(s.rows for s in by_dataset[d].values()))]
+            for d in sorted(by_dataset, key=lambda d: -max(s.rows for s in by_dataset[d].values())) if d not in parts]
     from joblib import Parallel, delayed, effective_n_jobs
 
     workers = min(len(jobs), effective_n_jobs(n_jobs))
     if workers <= 1:
         done = (_on_dataset(*job) for job in jobs)
     else:
-        done = Parallel(n_jobs=workers, return_as="generator")(delayed(_on_dataset)(*job) for job in jobs)
-    parts = {}
-    for dataset, results in done:
-        parts[dataset] = results
-        if progress:
-            print(f"[{dataset}] " + ", ".join(f"{name} {r[1]:.1f} s" for name, r in results.items()),
-                  file=sys.stderr, flush=True)
+        done = Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(_on_dataset)(*job) for job in jobs)
+    try:
+        for dataset, results in done:
+            parts[dataset] = results
+            if memo is not None:
+                memo.put(keys[dataset], results)
+            if progress:
+                print(f"[{dataset}] " + ", ".join(f"{name} {r[1]:.1f} s" for name, r in results.items()),
+                      file=sys.stderr, flush=True)
+    finally:
+        if memo is not None:
+            memo.close()
     outputs = []
     for name in names:
         exp = EXPERIMENTS[name]
@@ -189,7 +212,22 @@ def _execute(setups, out, quick, data_dir, n_jobs=1, progress=False) -> list[Exp
         if out is not None:
             _write(o, Path(out), quick)
         outputs.append(o)
+    if out is not None:  # complete: a later run computes afresh
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{Path(out) / RUNS_FILE}{suffix}").unlink(missing_ok=True)
     return outputs
+
+
+def _job_key(dataset, setups, quick, data_dir) -> str:
+    """What one data set's experiments compute: their settings, the data's bytes, the version."""
+    import hashlib
+
+    from ..datasets import load_dataset
+
+    data = load_dataset(dataset, data_dir=data_dir).data
+    spec = dict(dataset=dataset, setups={n: s.as_dict() for n, s in setups.items()}, quick=quick,
+                data=hashlib.sha256(data.tobytes()).hexdigest(), version=_version())
+    return hashlib.sha256(json.dumps(plain(spec), sort_keys=True).encode()).hexdigest()
 
 
 def _on_dataset(dataset, setups, quick, data_dir, out):

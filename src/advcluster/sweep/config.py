@@ -38,6 +38,8 @@ deviation = "ari"      # 1 - ARI against the clean clustering (also: delta, rand
 max_evals = 20         # lower-level fits per attack
 seeds = [0]            # random_state of each attack
 standardize = true     # features to mean 0 and standard deviation 1 (budgets are then in SD units)
+cache = false          # true: keep every lower-level answer in the store, so a task interrupted midway
+                       # replays its finished fits when resumed (disk: one answer per fit)
 attacks = ["auto", "random"]   # or tables: { name = "random", options = { ... }, max_evals = 40 }
 
 [[datasets]]
@@ -65,14 +67,14 @@ budgets = [0.25, 0.5]
 [[threats]]
 label = "inject 2"
 kind = "injection"     # points added inside the data's bounding box
-points = 2
+points = 2             # (or share = 0.02 of the data's points); the budget: "points", their number
 '''
 """A small study that runs in well under a minute (``advcluster sweep --example``)."""
 
 PROBLEMS = ("bl1", "bl2")
 THREAT_KINDS = ("rows", "additive", "feature-shift", "injection")
 SELECT = ("boundary", "random")
-TOP_KEYS = {"problem", "deviation", "max_evals", "seeds", "standardize", "datasets", "models", "threats",
+TOP_KEYS = {"problem", "deviation", "max_evals", "seeds", "standardize", "cache", "datasets", "models", "threats",
             "attacks", "exclude"}
 LABEL_KEYS = ("dataset", "model", "threat", "budget", "attack", "seed")
 
@@ -106,8 +108,9 @@ class Study:
 
     @property
     def fingerprint(self) -> str:
-        """A hash of the config (after defaults): a store refuses another study's results."""
-        return _digest(self.config)
+        """A hash of the config (after defaults; ``cache`` aside, which changes no answer): a store
+        refuses another study's results."""
+        return _digest({k: v for k, v in self.config.items() if k != "cache"})
 
 
 def _digest(obj) -> str:
@@ -175,6 +178,7 @@ class _Checker:
             max_evals=self.count("max_evals", raw.get("max_evals", 40)),
             seeds=self.seeds(raw.get("seeds", [0])),
             standardize=self.flag("standardize", raw.get("standardize", True)),
+            cache=self.flag("cache", raw.get("cache", False)),
         )
         datasets = [self.dataset(i, e) for i, e in enumerate(self.tables(raw, "datasets"))]
         models = [self.model(i, e) for i, e in enumerate(self.tables(raw, "models"))]
@@ -344,8 +348,9 @@ class _Checker:
             for key in ("targets", "max_norm"):
                 if key in e:
                     self.bad(where, f"{key} applies to problem = \"bl2\"; bl1 takes budgets")
-            default = [out["points"]] if kind == "injection" and out["norm"] == "count" and "points" in out else None
-            out["budgets"] = self.levels(f"{where} budgets", e.get("budgets", default))
+            count = kind == "injection" and out["norm"] == "count"
+            out["budgets"] = self.levels(f"{where} budgets", e.get("budgets", ["points"] if count else None),
+                                         words=("points",) if count else ())
         elif problem == "bl2":
             if "budgets" in e:
                 self.bad(where, 'budgets apply to problem = "bl1"; bl2 takes targets and max_norm')
@@ -355,11 +360,12 @@ class _Checker:
         out["label"] = str(e.get("label", f"{kind} {i}"))
         return out
 
-    def levels(self, where, value, positive=False):
+    def levels(self, where, value, positive=False, words=()):
+        """A list of numbers (``words``: names allowed too, e.g. "points", the injected count)."""
         if not isinstance(value, list) or not value:
             self.bad(where, "give a list of numbers, e.g. [0.1, 0.25]")
             return []
-        return [self.number(where, v, positive) for v in value]
+        return [v if v in words else self.number(where, v, positive) for v in value]
 
     def indices(self, where, value):
         if not isinstance(value, list) or not value or not all(

@@ -23,6 +23,7 @@ from .tasks import run_task
 __all__ = ["BACKENDS", "SweepSummary", "export", "run"]
 
 BACKENDS = ("loky", "dask", "serial")
+CACHE_FILE = "solves.sqlite"  # the lower-level answers, with cache = true
 
 
 @dataclass
@@ -90,7 +91,8 @@ def run(config, store, backend="loky", workers=None, scheduler=None, force=False
         summary = SweepSummary(folder, len(study.tasks), cached=len(study.tasks) - len(todo), dropped=dropped,
                                took_over=took_over)
         with _bar(len(study.tasks), summary.cached, progress) as bar:
-            for task, outcome in _outcomes(todo, backend, workers, scheduler):
+            cache = str(folder / CACHE_FILE) if study.config.get("cache") else None
+            for task, outcome in _outcomes(todo, backend, workers, scheduler, cache):
                 db.put(task, outcome)
                 summary.ran += 1
                 if outcome["status"] == "failed":
@@ -119,18 +121,18 @@ def _bar(total, initial, progress):
         bar.close()
 
 
-def _outcomes(todo, backend, workers, scheduler):
+def _outcomes(todo, backend, workers, scheduler, cache=None):
     """``(task, outcome)`` as each task finishes (in any order)."""
     if not todo:
         return
     if backend == "serial" or (backend == "loky" and (workers == 1 or len(todo) == 1)):
         for task in todo:
-            yield task, run_task(task.spec)
+            yield task, run_task(task.spec, cache)
         return
     from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
     def numbered():
-        return (delayed(_numbered)(i, t.spec) for i, t in enumerate(todo))
+        return (delayed(_numbered)(i, t.spec, cache) for i, t in enumerate(todo))
 
     if backend == "loky":
         n_jobs = min(len(todo), workers or effective_n_jobs(-1))
@@ -144,8 +146,8 @@ def _outcomes(todo, backend, workers, scheduler):
                 yield todo[i], outcome
 
 
-def _numbered(i, spec):
-    return i, run_task(spec)
+def _numbered(i, spec, cache):
+    return i, run_task(spec, cache)
 
 
 @contextlib.contextmanager

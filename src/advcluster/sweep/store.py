@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .._records import plain
 
-__all__ = ["Store", "StoreError", "STORE_FILE"]
+__all__ = ["Memo", "Store", "StoreError", "STORE_FILE"]
 
 STORE_FILE = "results.sqlite"
 FORMAT = "1"
@@ -136,3 +136,52 @@ class Store:
             return out
         except sqlite3.DatabaseError as exc:
             self._unusable(exc)
+
+
+class Memo:
+    """Answers kept on disk by key: ``memo.get(key)`` (None when absent), ``memo.put(key, value)``.
+
+    One SQLite file; values are pickled (they are this package's own results, read back only by
+    it; never open a memo from an untrusted source). Each put is its own transaction, so an
+    interrupt keeps every answer already put. Used by ``reproduce`` to resume an interrupted
+    run, and by the lower levels' persistent cache of solves.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(Exception):
+                self.db.close()
+            raise StoreError(f"{self.path} is not a readable advcluster cache ({exc}); nothing was changed: "
+                             "move it aside or delete it") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.db.close()
+
+    def get(self, key):
+        import pickle
+
+        row = self.db.execute("SELECT value FROM memo WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return pickle.loads(row[0])
+        except Exception:  # noqa: BLE001 - written by another version: recompute
+            return None
+
+    def put(self, key, value):
+        import pickle
+
+        self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", (key, pickle.dumps(value, protocol=4)))

@@ -22,17 +22,18 @@ AUTO = {"convex": ("gamma", "phi"), "dbscan": ("eps",)}
 """The parameters a config may set to ``"auto"``: chosen from the data (:func:`_params`)."""
 
 
-def run_task(spec) -> dict:
+def run_task(spec, cache=None) -> dict:
     """``{"status": "done" | "failed", "result": {...} | None, "error": str, "seconds": float}``.
 
     A task that raises is an outcome too (``failed``, with the error's type and message), so a
-    study goes on past it.
+    study goes on past it. ``cache``: a file where the model keeps its answers
+    (:meth:`~advcluster.models.LowerLevel.persist`), so a rerun replays finished fits.
     """
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the result counts failed and unproven solves
-            result, error, status = _attack(spec), "", "done"
+            result, error, status = _attack(spec, cache), "", "done"
     except Exception as exc:  # noqa: BLE001 - recorded, not hidden
         result, status = None, "failed"
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -41,32 +42,35 @@ def run_task(spec) -> dict:
     return dict(status=status, result=result, error=error, seconds=time.perf_counter() - t0)
 
 
-def _attack(spec) -> dict:
-    from sklearn.metrics import adjusted_rand_score
-
+def _attack(spec, cache) -> dict:
     from ..attacks import BL1, BL2, attack
     from ..clusterers import make_model
+    from ..deviation import ari, delta
 
     X, classes = _data(json.dumps(spec["dataset"], sort_keys=True), spec["standardize"])
     params = _params(json.dumps(spec["model"], sort_keys=True), json.dumps(spec["dataset"], sort_keys=True),
                      spec["standardize"])
-    model = make_model(spec["model"]["name"], **params)
+    model = make_model(spec["model"]["name"], **params).persist(cache)
     clean = model.reference(X).labels
     threat = _threat(spec["threat"], X, clean, spec["seed"])
     if spec["problem"] == "bl1":
-        problem = BL1(model, X, threat, spec["level"], deviation=spec["deviation"])
+        budget = threat.n_points if spec["level"] == "points" else spec["level"]
+        problem = BL1(model, X, threat, budget, deviation=spec["deviation"])
     else:
         problem = BL2(model, X, threat, spec["level"], deviation=spec["deviation"],
                       max_norm=spec["threat"].get("max_norm"))
     a = spec["attack"]
     res = attack(problem, a["name"], random_state=spec["seed"], max_evals=spec["max_evals"], progress=False,
                  **a["options"])
+    n, after = len(clean), res.labels[:len(clean)]
     return dict(
         n_samples=X.shape[0], n_features=X.shape[1], n_params=problem.n_params,
+        **({"budget_value": float(problem.budget)} if spec["problem"] == "bl1" else {}),
         **{f"model_{k}": v for k, v in params.items() if k in ("gamma", "phi", "n_clusters", "n_components")},
         clean_clusters=int(np.unique(clean[clean >= 0]).size), optimizer=res.optimizer, measure=res.measure,
         deviation=float(res.deviation), norm=float(res.norm), n_changed=int(res.n_changed),
-        clusters=int(res.n_clusters), ari=float(adjusted_rand_score(clean, res.labels[:len(clean)])),
+        clusters=int(res.n_clusters), ari=float(ari(clean, after)),
+        delta_share=delta(clean, after) / (n * (n - 1)) if n > 1 else 0.0,
         feasible=bool(res.feasible), success=bool(res.success), n_evals=int(res.n_evals),
         n_solves=int(res.n_solves), n_uncertified=int(res.n_uncertified), message=res.message,
     )
