@@ -194,6 +194,7 @@ default="knn"
             max_iter=self.max_iter,
             label_tol=self.label_tol,
             label_rule=self.label_rule,
+            progress=None,  # a bar for a long fit, where stderr is a terminal
         )
         if not result.success:
             warnings.warn(

@@ -916,3 +916,18 @@ def test_reproduce_errors_are_one_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "advcluster.experiments", module)
     assert main(["reproduce"]) == 2
     assert capsys.readouterr().err == "advcluster: error: bad data folder\n"
+
+
+def test_attack_cache_replays_the_solves_of_a_run_again(cli, tmp_path):
+    args = [*GOOD["attack_random"], "--cache", str(tmp_path / "solves.sqlite")]
+    first = _json(cli(args))
+    again = _json(cli(args))
+    assert first["n_replayed"] == 0 and again["n_replayed"] == first["n_solves"] + 1  # and the clean solve
+    assert again["n_solves"] == 0
+    assert {k: v for k, v in again.items() if k not in ("time", "n_solves", "n_replayed")} == \
+        {k: v for k, v in first.items() if k not in ("time", "n_solves", "n_replayed")}
+    text = _ok(cli([a for a in args if a != "--json"]))
+    assert "answer(s) replayed from" in text.stdout
+    (tmp_path / "bad.sqlite").write_bytes(b"junk, not a database\n" * 40)
+    _one_error_line(cli([*GOOD["attack_random"], "--cache", str(tmp_path / "bad.sqlite")]),
+                    "is not a readable advcluster cache")

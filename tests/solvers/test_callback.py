@@ -41,3 +41,25 @@ def test_exact_methods_make_no_records_and_bad_callbacks_are_named():
     assert records == [] and res.success
     with pytest.raises(ValueError, match="callback must be callable"):
         solve(a, g, 0.05, callback=3)
+
+
+@pytest.mark.parametrize("method", ["ssnal", "admm"])
+def test_a_progress_bar_shows_the_iterations_and_changes_nothing(blobs, method, capsys, monkeypatch):
+    from advcluster.solvers import core
+
+    X, g = blobs
+    plain = solve(X, g, 0.5, method=method)
+    assert capsys.readouterr().err == ""  # progress=False by default: silent
+    monkeypatch.setattr(core, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(core, "PROGRESS_INTERVAL", 0.0)
+    records = []
+    res = solve(X, g, 0.5, method=method, progress=True, callback=records.append)
+    err = capsys.readouterr().err
+    assert f"solve ({method})" in err and "KKT" in err and f"tol {res.tol:g}" in err
+    assert f"{len(records)}it" in err.replace(" ", "") or f"{len(records)} it" in err
+    np.testing.assert_array_equal(res.labels, plain.labels)
+    np.testing.assert_array_equal(res.centers, plain.centers)
+    solve(X, g, 0.5, method=method, progress=None)  # not a terminal here: no bar
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="progress must be True, False or None"):
+        solve(X, g, 0.5, method=method, progress="yes")

@@ -417,10 +417,33 @@ def _once(store, at_least, proc, limit=120):
         time.sleep(0.05)
 
 
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    """The example config run uninterrupted, and run again: (its table, seconds, seconds again)."""
+    d = tmp_path_factory.mktemp("example")
+    t0 = time.perf_counter()
+    first = sweep.run(sweep.EXAMPLE, d, workers=2, progress=False)
+    t1 = time.perf_counter()
+    again = sweep.run(sweep.EXAMPLE, d, workers=2, progress=False)
+    t2 = time.perf_counter()
+    assert first.complete and first.failed == 0 and again.ran == 0 and again.cached == first.tasks
+    return untimed(table(sweep.export(d, d / "t.csv"))), t1 - t0, t2 - t1
+
+
 @pytest.mark.slow
-def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, reference):
+def test_the_example_runs_and_a_second_run_finds_everything_done(example):
+    rows, first, again = example
+    assert len(rows) == len(sweep.load_config(sweep.EXAMPLE).tasks) and {r["status"] for r in rows} == {"done"}
+    assert again < 0.1 * first
+    convex = [r for r in rows if r["model"] == "convex"]
+    assert convex and all(float(r["model_gamma"]) > 0 and float(r["model_phi"]) > 0 for r in convex)
+
+
+@pytest.mark.slow
+def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, example):
     config = tmp_path / "study.toml"
-    config.write_text(SMALL)
+    config.write_text(sweep.EXAMPLE)
+    n_tasks = len(sweep.load_config(sweep.EXAMPLE).tasks)
     store = tmp_path / "store"
     proc = _start(config, store)
     _once(store, 3, proc)
@@ -430,7 +453,7 @@ def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, referenc
     if proc.returncode != 0:  # it may have finished before the signal on a fast machine
         assert proc.returncode == 130, err
         assert "interrupted; the finished tasks are in" in err and "Traceback" not in err
-        assert 3 <= first < N_SMALL
+        assert 3 <= first < n_tasks
     proc = _start(config, store)
     _once(store, first + 3, proc)
     proc.kill()  # SIGKILL: no clean-up at all
@@ -440,7 +463,7 @@ def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, referenc
                            "--quiet", "--json"], env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert '"complete": true' in done.stdout
-    assert untimed(table(sweep.export(store, tmp_path / "t.csv"))) == reference
+    assert untimed(table(sweep.export(store, tmp_path / "t.csv"))) == example[0]
 
 
 # ------------------------------------------------------------------------------ command line
@@ -493,3 +516,29 @@ def test_a_store_of_another_config_is_refused_on_the_command_line(tmp_path, caps
     assert main(["sweep", str(config), "--store", str(tmp_path / "s"), "--backend", "serial", "--quiet",
                  "--force"]) == 0
     assert f"{N_SMALL} result(s) of the store's earlier config" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_killed_worker_stops_the_run_in_one_line_and_it_resumes(tmp_path, example):
+    psutil = pytest.importorskip("psutil", reason="psutil finds the worker processes (installed with dask)")
+    config = tmp_path / "study.toml"
+    config.write_text(sweep.EXAMPLE)
+    store = tmp_path / "store"
+    proc = _start(config, store)
+    _once(store, 2, proc)
+    workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+               if "LokyProcess" in " ".join(c.cmdline())]
+    if proc.poll() is None and workers:
+        workers[0].kill()
+        out, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:  # it may have finished its last tasks first
+            lines = err.strip().splitlines()
+            assert proc.returncode == 1 and "Traceback" not in err, err
+            assert any(line.startswith("advcluster: error: a worker process stopped") and
+                       "run the same study again to resume" in line for line in lines), err
+    else:
+        proc.communicate(timeout=120)
+    done = subprocess.run([sys.executable, "-m", "advcluster", "sweep", str(config), "--store", str(store),
+                           "--quiet"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert untimed(table(sweep.export(store, tmp_path / "t.csv"))) == example[0]

@@ -119,6 +119,8 @@ def add_attack(subparsers):
                    help="keep the clean data's weight graph (default: rebuild it on the perturbed data)")
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="HISTORY.csv", help="write every evaluation (theta, norm, value, ...) as CSV")
+    out.add_argument("--cache", metavar="FILE", help="keep every lower-level answer in FILE (SQLite, created when "
+                     "missing): the same command run again, after an interrupt, replays the finished solves")
     add_json(out)
     p.set_defaults(run=_run_attack)
 
@@ -186,6 +188,8 @@ def _run_attack(args):
     perturbation = _perturbation(args, data)
     model = ConvexClusteringModel(args.gamma, weights=args.weights, k=args.k, phi=args.phi, p=args.p,
                                   reweight=not args.no_reweight, method=args.method, tol=args.tol)
+    if args.cache:
+        model.persist(args.cache)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=Warning)  # the result reports failed solves
         try:
@@ -212,6 +216,7 @@ def _run_attack(args):
             "perturbation": problem.perturbation.describe(),
             "n_params": problem.n_params,
             **limits,
+            "n_replayed": model.n_replayed,
             "clean_n_clusters": len(np.unique(problem.reference.labels)),
             "clean_labels": problem.reference.labels,
         }
@@ -229,6 +234,8 @@ def _run_attack(args):
             print(_plateau_table(plateaus, problem))
         if args.out:
             print(f"{result.n_evals} evaluations written to {args.out}")
+        if args.cache:
+            print(f"lower level: {model.n_solves} solve(s), {model.n_replayed} answer(s) replayed from {args.cache}")
     if not result.success:
         warn(f"the attack did not succeed: {result.message}")
     return 0

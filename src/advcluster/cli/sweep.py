@@ -22,8 +22,9 @@ def add_sweep(subparsers):
             "results with --store DIR --export FILE.csv.", width=88),
         epilog=textwrap.fill(
             "Exit status: 0 when every task ran (tasks that raised are recorded as failed, listed, "
-            "and do not stop the study); 2 for a bad config, arguments or store; 130 when "
-            "interrupted (run the command again to resume).", width=88),
+            "and do not stop the study); 1 when a worker process died (run the command again to "
+            "resume); 2 for a bad config, arguments or store; 130 when interrupted (run the command "
+            "again to resume).", width=88),
     )
     p.add_argument("config", nargs="?", metavar="CONFIG", help="the study's TOML file")
     p.add_argument("--store", metavar="DIR", help="results store folder (created when missing)")
@@ -85,6 +86,9 @@ def _run_sweep(args):
                             progress=not args.quiet)
     except ImportError as exc:
         raise UsageError(str(exc).replace("backend 'dask'", "--backend dask")) from None
+    except sweep.WorkerLost as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; the finished tasks are in {args.store}: run the same command again to "
               "resume", file=sys.stderr)

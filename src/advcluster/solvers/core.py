@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -72,6 +73,9 @@ def register(name, norms, summary, exact=False, limits=None):
 RENAMED_OPTIONS = {"warm_start": "admm_iters", "warm_tol": "admm_tol", "max_cg": "max_jacobi"}
 
 # What solve (and every entry point that solves: the estimator, the models) accepts.
+PROGRESS_DELAY = 1.0  # seconds before a solve's progress bar appears
+PROGRESS_INTERVAL = 0.1  # and between its redraws
+
 SOLVE_RULES = {
     "gamma": Real(0.0),
     "method": OneOf(METHODS, also=("auto",)),
@@ -170,6 +174,7 @@ def solve(
     certify=True,
     verbose=False,
     callback=None,
+    progress=False,
     **options,
 ) -> ClusteringResult:
     """Solve convex clustering ``min_X 1/2 ||X - A||^2 + gamma sum_e w_e ||x_i - x_j||_p``.
@@ -217,6 +222,10 @@ def solve(
         ``kkt_residual`` and ``duality_gap`` (as on the result) and the method's own counters:
         its ``history`` entry, objectives in the centred, unit-spread frame it solves in.
         Exact methods make no such record. Its return value is ignored.
+    progress : bool or None, default False
+        A progress bar (tqdm, on stderr) for an iterative solve that lasts over a second: its
+        iterations, and the KKT residual and duality gap against ``tol``. None: only where
+        stderr is a terminal (what :class:`~advcluster.ConvexClustering` asks for).
     **options
         Passed to the method (see its docstring).
 
@@ -250,6 +259,8 @@ def solve(
     if unknown:
         auto = f" (method 'auto' chose it: {chosen}; name the method whose options you pass)" if chosen else ""
         raise ValueError(f"unknown option(s) {unknown} for method {method!r}{auto}; it accepts {accepted}.")
+    if progress not in (True, False, None):
+        raise ValueError(f"progress must be True, False or None (a bar only on a terminal), got {progress!r}.")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable (it receives one dict per iteration), got {callback!r}.")
     x0 = _check_start(x0, (n, d), "x0")
@@ -259,13 +270,43 @@ def solve(
         raise ValueError(why)
 
     start = time.perf_counter()
-    if callback is not None and "callback" in inspect.signature(spec.run).parameters:
+    listens = "callback" in inspect.signature(spec.run).parameters
+    bar = _bar(spec.name, tol, progress) if listens and progress is not False else None
+    if listens and (callback is not None or bar is not None):
         user = callback
 
-        def progress(record):
-            user({"method": spec.name, **record, "seconds": time.perf_counter() - start})
+        def report(record):
+            record = {"method": spec.name, **record, "seconds": time.perf_counter() - start}
+            if bar is not None:
+                bar.set_postfix_str(f"KKT {record['kkt_residual']:.1e}, gap {record['duality_gap']:.1e} "
+                                    f"(tol {tol:g})", refresh=False)
+                bar.update(1)
+            if user is not None:
+                user(record)
 
-        options = {**options, "callback": progress}
+        options = {**options, "callback": report}
+    try:
+        res = _renumbered_solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rule, certify,
+                                verbose, options)
+    finally:
+        if bar is not None:
+            bar.close()
+    if chosen is not None:
+        res.message = f"method 'auto' chose {method} ({chosen}); {res.message}"
+    res.time = time.perf_counter() - start
+    return res
+
+
+def _bar(name, tol, progress):
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=f"solve ({name})", unit="it", file=sys.stderr, delay=PROGRESS_DELAY, leave=False,
+                mininterval=PROGRESS_INTERVAL, disable=None if progress is None else not progress, dynamic_ncols=True)
+
+
+def _renumbered_solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rule, certify, verbose,
+                      options):
+    """:func:`_solve` on the graph's local numbering where it has one, mapped back."""
     local = _renumbering(graph)
     if local is None:
         res = _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rule, certify, verbose,
@@ -276,9 +317,6 @@ def solve(
         res.centers = local.nodes_out(res.centers)
         res.labels = first_appearance(local.nodes_out(res.labels[:, None])[:, 0])
         res.dual, res.splitting = local.edges_out(res.dual), local.edges_out(res.splitting)
-    if chosen is not None:
-        res.message = f"method 'auto' chose {method} ({chosen}); {res.message}"
-    res.time = time.perf_counter() - start
     return res
 
 

@@ -10,9 +10,9 @@ The same from the command line: ``advcluster sweep study.toml --store results``.
 """
 
 from .config import EXAMPLE, ConfigError, Study, Task, load_config
-from .run import BACKENDS, SweepSummary, export, run
+from .run import BACKENDS, SweepSummary, WorkerLost, export, run
 from .store import Store, StoreError
 from .tasks import boundary_rows, run_task
 
 __all__ = ["BACKENDS", "EXAMPLE", "ConfigError", "Store", "StoreError", "Study", "SweepSummary", "Task",
-           "boundary_rows", "export", "load_config", "run", "run_task"]
+           "WorkerLost", "boundary_rows", "export", "load_config", "run", "run_task"]

@@ -20,7 +20,7 @@ from .config import Study, load_config
 from .store import Store
 from .tasks import run_task
 
-__all__ = ["BACKENDS", "SweepSummary", "export", "run"]
+__all__ = ["BACKENDS", "SweepSummary", "WorkerLost", "export", "run"]
 
 BACKENDS = ("loky", "dask", "serial")
 CACHE_FILE = "solves.sqlite"  # the lower-level answers, with cache = true
@@ -54,6 +54,8 @@ class SweepSummary:
         if self.dropped:
             lines.append(f"{self.dropped} result(s) of the store's earlier config that this one does not have "
                          "were deleted (--force).")
+        if self.took_over:
+            lines.append(f"Took over the store's lock from a run that is gone ({self.took_over}).")
         lines += [f"  failed: {e}" for e in self.errors[:10]]
         if len(self.errors) > 10:
             lines.append(f"  ... and {len(self.errors) - 10} more failures (see the exported table)")
@@ -92,7 +94,7 @@ def run(config, store, backend="loky", workers=None, scheduler=None, force=False
                                took_over=took_over)
         with _bar(len(study.tasks), summary.cached, progress) as bar:
             cache = str(folder / CACHE_FILE) if study.config.get("cache") else None
-            for task, outcome in _outcomes(todo, backend, workers, scheduler, cache):
+            for task, outcome in _guarded(_outcomes(todo, backend, workers, scheduler, cache), folder):
                 db.put(task, outcome)
                 summary.ran += 1
                 if outcome["status"] == "failed":
@@ -119,6 +121,23 @@ def _bar(total, initial, progress):
         yield bar
     finally:
         bar.close()
+
+
+class WorkerLost(RuntimeError):
+    """A worker process died (killed, out of memory); the finished tasks are in the store."""
+
+
+def _guarded(outcomes, folder):
+    """``outcomes``, with the death of a worker process said plainly (every task's own errors are
+    outcomes already, so what reaches here is the machinery's)."""
+    try:
+        yield from outcomes
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - joblib's TerminatedWorkerError, a lost Dask worker, ...
+        first = " ".join(str(exc).split()).split(". ")[0]
+        raise WorkerLost(f"a worker process stopped ({type(exc).__name__}: {first}); "
+                         f"the finished tasks are in {folder}: run the same study again to resume") from exc
 
 
 def _outcomes(todo, backend, workers, scheduler, cache=None):
