@@ -184,8 +184,11 @@ class _Checker:
         models = [self.model(i, e) for i, e in enumerate(self.tables(raw, "models"))]
         threats = [self.threat(i, e, config["problem"]) for i, e in enumerate(self.tables(raw, "threats"))]
         attacks = [self.attack(i, e) for i, e in enumerate(self.entries(raw, "attacks"))]
-        excludes = [self.exclude(i, e) for i, e in enumerate(raw.get("exclude", []) if isinstance(
-            raw.get("exclude", []), list) else self.bad("exclude", "must be a list of [[exclude]] tables") or [])]
+        excludes = raw.get("exclude", [])
+        if not isinstance(excludes, list):
+            self.bad("exclude", "must be [[exclude]] tables")
+            excludes = []
+        excludes = [self.exclude(i, e) for i, e in enumerate(excludes)]
         for what, entries in (("datasets", datasets), ("models", models), ("threats", threats), ("attacks", attacks)):
             labels = [e["label"] for e in entries if e]
             for dup in sorted({x for x in labels if labels.count(x) > 1}):
