@@ -377,7 +377,11 @@ def test_export_to_parquet_needs_pyarrow_or_says_so(tmp_path):
             sweep.export(tmp_path, tmp_path / "t.parquet")
         return
     out = pq.read_table(sweep.export(tmp_path, tmp_path / "t.parquet")).to_pydict()
+    rows = table(sweep.export(tmp_path, tmp_path / "t.csv"))
     assert len(out["dataset"]) == N_SMALL
+    assert out["budget"] == [r["budget"] for r in rows]  # numbers and "points": text
+    assert out["deviation"] == [float(r["deviation"]) for r in rows]
+    assert out["success"] == [bool(int(r["success"])) for r in rows]
 
 
 # ------------------------------------------------------------------------------ back-ends

@@ -200,8 +200,14 @@ def export(store, out) -> Path:
             raise ImportError("Parquet export needs pyarrow (pip install pyarrow); or export to a .csv file") from None
         from ..io import atomic_write
 
+        def typed(values):  # one type per column: mixed numbers and words (budget "points") as text
+            kinds = {type(v) for v in values if v is not None} - {bool}
+            if str in kinds and len(kinds) > 1:
+                return [None if v is None else str(v) for v in values]
+            return values
+
         with atomic_write(out, "wb") as fh:
-            pq.write_table(pa.table(table), fh)
+            pq.write_table(pa.table({c: typed(v) for c, v in table.items()}), fh)
         return out
     from ..io import write_table
 
