@@ -57,7 +57,7 @@ from advcluster import (
     recovery_bounds,
     solve,
 )
-from advcluster.clusterers import gamma_for_clusters, neighbour_scale, scaled_phi
+from advcluster.choose import gamma_for_clusters, neighbour_scale, scaled_phi
 from advcluster.sweep import boundary_rows
 
 

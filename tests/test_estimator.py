@@ -67,7 +67,7 @@ def test_init_only_stores_parameters():
 
 def test_get_set_params_clone_round_trip():
     params = dict(gamma=0.3, weights="complete", k=4, phi=2.0, method="admm", tol=1e-5, p=1,
-                  max_iter=500, label_tol=1e-4, label_rule="greedy")
+                  max_iter=500, label_tol=1e-4, label_rule="greedy", target_clusters=None)
     est = ConvexClustering(**params)
     assert est.get_params() == params
     other = ConvexClustering().set_params(**params)
@@ -288,3 +288,56 @@ def test_labels_numbered_by_first_appearance_and_translation_invariant(n, d, gam
     assert first == list(range(est.n_clusters_))
     moved = ConvexClustering(gamma=gamma, weights="complete").fit(X + shift)
     np.testing.assert_allclose(moved.centers_, est.centers_ + shift, atol=1e-4 * (1 + abs(shift)))
+
+
+def _major(labels, n):
+    sizes = np.bincount(labels)
+    return int((sizes >= max(2, np.ceil(0.02 * n))).sum())
+
+
+@pytest.mark.parametrize("name", ["wine", "iris", "seeds"])
+def test_gamma_and_phi_auto_follow_the_clusterpath(name):
+    """gamma='auto' is the middle of the longest run of equal major-cluster counts of a path that
+    the test solves itself; phi='auto' is 0.5 / the median squared 10-NN distance by brute force."""
+    from advcluster.datasets import load_dataset
+    from advcluster.solvers.core import clusterpath
+
+    X = load_dataset(name).data
+    X = (X - X.mean(0)) / X.std(0)
+    est = ConvexClustering(gamma="auto", phi="auto").fit(X)
+    D = np.linalg.norm(X[:, None] - X[None], axis=2)
+    np.fill_diagonal(D, np.inf)
+    assert est.phi_ == pytest.approx(0.5 / np.median(np.sort(D, axis=1)[:, :10] ** 2), rel=1e-12)
+    choice = est.gamma_choice_
+    g = knn_graph(X, 10, est.phi_)
+    path = clusterpath(X, g, choice.gammas, certify=False)
+    majors = [_major(r.labels, len(X)) for r in path]
+    assert majors == list(choice.majors)
+    runs, i = [], 0
+    while i < len(majors):
+        j = i
+        while j + 1 < len(majors) and majors[j + 1] == majors[i]:
+            j += 1
+        if majors[i] >= 2:
+            runs.append((j - i, -i, i, j))
+        i = j + 1
+    _, _, lo, hi = max(runs)
+    assert est.gamma_ == pytest.approx(np.sqrt(choice.gammas[lo] * choice.gammas[hi]), rel=1e-12)
+    assert est.n_major_clusters_ == _major(est.labels_, len(X)) == majors[lo] >= 2
+    assert "most stable" in choice.reason and est.result_.gamma == est.gamma_
+
+
+def test_target_clusters_picks_a_gamma_with_that_many_major_clusters():
+    from advcluster.datasets import load_dataset
+
+    X = load_dataset("wine").data
+    X = (X - X.mean(0)) / X.std(0)
+    for k in (2, 3, 4):
+        est = ConvexClustering(gamma="auto", phi="auto", target_clusters=k).fit(X)
+        assert est.n_major_clusters_ == _major(est.labels_, len(X)) == k
+    with pytest.raises(ValueError, match="no clustering with 40 major clusters"):
+        ConvexClustering(gamma="auto", phi="auto", target_clusters=40).fit(X)
+    with pytest.raises(ValueError, match="target_clusters=3 applies to gamma='auto'"):
+        ConvexClustering(gamma=1.0, target_clusters=3).fit(X)
+    with pytest.raises(ValueError, match="target_clusters must be an integer >= 1"):
+        ConvexClustering(gamma="auto", target_clusters=0).fit(X)

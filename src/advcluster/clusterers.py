@@ -7,28 +7,16 @@ refit answers the same and a deviation measures the perturbation, not the seed; 
 write into its input gets ``copy=True`` unless told otherwise.
 ``make_model("convex", gamma=2.0, phi=0.5)`` is :class:`ConvexClusteringModel`.
 
-Data-dependent choices for convex clustering, the ones the attack-strength benchmark uses:
-
-* :func:`scaled_phi`: ``phi = 0.5 / m``, ``m`` the median squared distance of a point to its
-  ``k`` nearest neighbours, so that the Gaussian weights ``exp(-phi ||a_i - a_j||^2)`` are on
-  the data's own scale (wide data are otherwise near-singletons at every gamma);
-* :func:`gamma_for_clusters`: the smallest gamma of a geometric grid whose clustering has at
-  most a given number of clusters.
-
-And for DBSCAN, :func:`neighbour_scale`: the median distance of a point to its ``min_samples``-th
-nearest neighbour, a common choice of ``eps``.
+The data-dependent choices a study may ask for (``"auto"``) are in :mod:`advcluster.choose`.
 """
 
 from __future__ import annotations
 
 import importlib
 
-import numpy as np
-
 from .models import ConvexClusteringModel, SklearnClusterer
 
-__all__ = ["CLUSTERERS", "GAMMA_GRID", "gamma_for_clusters", "make_model", "model_parameters", "neighbour_scale",
-           "scaled_phi"]
+__all__ = ["CLUSTERERS", "make_model", "model_parameters"]
 
 # name -> (module, class, what it is)
 CLUSTERERS = {
@@ -45,10 +33,6 @@ CLUSTERERS = {
     "affinity-propagation": ("sklearn.cluster", "AffinityPropagation", "affinity propagation (damping, ...)"),
 }
 """Name -> (module, class, description) of every clusterer :func:`make_model` builds."""
-
-GAMMA_GRID = np.geomspace(0.05, 500.0, 31)
-"""The gammas :func:`gamma_for_clusters` tries, in order."""
-
 
 def _class(name):
     key = str(name).strip().lower()
@@ -96,39 +80,3 @@ def make_model(name, **params):
         except (ValueError, TypeError) as exc:
             raise ValueError(f"model {key}: {' '.join(str(exc).split())}") from None
     return SklearnClusterer(estimator)
-
-
-def _neighbour_distances(X, k):
-    """Each point's distances to its ``k`` nearest other points, shape ``(n, k)``."""
-    from sklearn.neighbors import NearestNeighbors
-
-    X = np.asarray(X, dtype=float)
-    k = min(k, X.shape[0] - 1)
-    return NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)[0][:, 1:]
-
-
-def scaled_phi(X, k=10) -> float:
-    """``0.5 / m`` for ``m`` the median squared distance of a point to its ``k`` nearest neighbours
-    (the Gaussian weights' bandwidth on the data's scale; 0.5 when every point has duplicates)."""
-    m = float(np.median(_neighbour_distances(X, k) ** 2))
-    return 0.5 / m if m > 0 else 0.5
-
-
-def neighbour_scale(X, k=5) -> float:
-    """The median distance of a point to its ``k``-th nearest other point (DBSCAN's ``eps`` on the
-    data's scale; scikit-learn counts the point itself among ``min_samples``, so ``k = min_samples - 1``
-    would be exact: the median over ``k = min_samples`` is a little larger, and keeps a margin)."""
-    return float(np.median(_neighbour_distances(X, k)[:, -1]))
-
-
-def gamma_for_clusters(X, max_clusters, k=10, phi=0.5, grid=GAMMA_GRID) -> float:
-    """The smallest gamma of ``grid`` whose convex clustering (kNN weights) of ``X`` has at most
-    ``max_clusters`` clusters; the grid's largest when none has."""
-    from .graph import knn_graph
-    from .solvers import solve
-
-    graph = knn_graph(X, min(k, X.shape[0] - 1), phi)
-    for gamma in grid:
-        if solve(X, graph, float(gamma), certify=False).n_clusters <= max_clusters:
-            return float(gamma)
-    return float(grid[-1])

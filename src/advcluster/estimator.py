@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._validation import validate
+from .choose import choose_gamma, major_clusters, scaled_phi
 from .graph import GRAPH_RULES, build_graph
 from .solvers import solve
 from .solvers.core import SOLVE_RULES
@@ -45,8 +46,11 @@ class ConvexClustering(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    gamma : float, default=1.0
+    gamma : float or "auto", default=1.0
         Fusion penalty :math:`\gamma \ge 0`. ``gamma = 0`` leaves every sample alone.
+        ``"auto"``: chosen from the clusterpath (:func:`advcluster.choose.choose_gamma`): the
+        gamma with ``target_clusters`` major clusters when that is given, else the most stable
+        clustering of the path; ``gamma_choice_`` says what was chosen and why.
     weights : {"knn", "complete", "uniform"}, Graph or array of shape (n_samples, n_samples), \
 default="knn"
         The weight graph :math:`(E, w)`.
@@ -65,8 +69,10 @@ default="knn"
         Neighbours per sample for ``weights="knn"``. Must be smaller than ``n_samples``:
         ``k >= n_samples`` raises ``ValueError`` (the graph would not be the one asked for;
         it is never shrunk silently). Ignored by the other weights.
-    phi : float, default=0.5
-        Gaussian bandwidth :math:`\phi \ge 0` for ``"knn"`` and ``"complete"``.
+    phi : float or "auto", default=0.5
+        Gaussian bandwidth :math:`\phi \ge 0` for ``"knn"`` and ``"complete"``. ``"auto"``:
+        ``0.5 / m``, ``m`` the median squared distance of a sample to its ``k`` nearest
+        neighbours (:func:`advcluster.choose.scaled_phi`): weights on the data's scale.
     method : {"auto", "ssnal", "admm", "exact1d"}, default="auto"
         The solver (:data:`advcluster.METHODS`). ``"exact1d"`` needs ``weights="uniform"``
         and one feature (or ``p=1``); ``"auto"`` takes it there, else ``"ssnal"`` (``"admm"``
@@ -84,6 +90,9 @@ default="knn"
     label_rule : {"components", "greedy"}, default="components"
         How clusters are read off the centres where the partition cannot be proven
         (:mod:`advcluster.solvers.labels`).
+    target_clusters : int, default=None
+        With ``gamma="auto"``: the number of major clusters (each at least 2 % of the samples,
+        and 2) to choose gamma for. A ``ValueError`` when the clusterpath has no such clustering.
 
     Attributes
     ----------
@@ -93,6 +102,14 @@ default="knn"
         The solution :math:`X^*`: row ``i`` is the centre of sample ``i``.
     n_clusters_ : int
         Number of clusters found.
+    n_major_clusters_ : int
+        Clusters holding at least 2 % of the samples (and 2): the rest are small groups,
+        outliers (:func:`advcluster.choose.major_clusters`).
+    gamma_, phi_ : float
+        The gamma and phi used (chosen, where ``"auto"``).
+    gamma_choice_ : GammaChoice or None
+        With ``gamma="auto"``: the gamma chosen, the run of the clusterpath it comes from, the
+        path scanned (gammas, clusters, major clusters) and the reason, in words.
     labels_certified_ : bool
         The partition is proven exact (``result_.labels_certified``).
     n_iter_ : int
@@ -154,6 +171,7 @@ default="knn"
         max_iter=None,
         label_tol=1e-5,
         label_rule="components",
+        target_clusters=None,
     ):
         self.gamma = gamma
         self.weights = weights
@@ -165,6 +183,7 @@ default="knn"
         self.max_iter = max_iter
         self.label_tol = label_tol
         self.label_rule = label_rule
+        self.target_clusters = target_clusters
 
     def fit(self, X, y=None):
         """Solve convex clustering on ``X``.
@@ -183,11 +202,16 @@ default="knn"
         """
         self._check_params()
         X = _validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        graph = self._build_graph(X)
+        self.phi_ = scaled_phi(X, self.k) if self.phi == "auto" else float(self.phi)
+        graph = build_graph(X, self.weights, self.k, self.phi_)
+        self.gamma_choice_ = None
+        if self.gamma == "auto":
+            self.gamma_choice_ = choose_gamma(X, graph, self.target_clusters, self.method, self.tol)
+        self.gamma_ = self.gamma_choice_.gamma if self.gamma_choice_ is not None else float(self.gamma)
         result = solve(
             X,
             graph,
-            self.gamma,
+            self.gamma_,
             self.method,
             p=self.p,
             tol=self.tol,
@@ -218,6 +242,7 @@ default="knn"
         self.centers_ = result.centers
         self.labels_ = result.labels
         self.n_clusters_ = int(result.n_clusters)
+        self.n_major_clusters_ = major_clusters(result.labels)[0]
         self.n_iter_ = int(result.n_iter)
         return self
 
@@ -239,9 +264,14 @@ default="knn"
     # ------------------------------------------------------------------ helpers
     def _check_params(self):
         """Raise ``ValueError`` naming the first bad parameter (before any work is done)."""
-        validate(_RULES, gamma=self.gamma, weights=self.weights, k=self.k, phi=self.phi, method=self.method,
-                 p=self.p, tol=self.tol, max_iter=self.max_iter, label_tol=self.label_tol,
+        auto = {name: 1.0 for name in ("gamma", "phi") if getattr(self, name) == "auto"}
+        validate(_RULES, **{"gamma": self.gamma, "phi": self.phi, **auto}, weights=self.weights, k=self.k,
+                 method=self.method, p=self.p, tol=self.tol, max_iter=self.max_iter, label_tol=self.label_tol,
                  label_rule=self.label_rule)
-
-    def _build_graph(self, X):
-        return build_graph(X, self.weights, self.k, self.phi)
+        if self.target_clusters is not None:
+            if self.gamma != "auto":
+                raise ValueError(f"target_clusters={self.target_clusters!r} applies to gamma='auto' (it chooses "
+                                 f"gamma); with gamma={self.gamma!r} leave target_clusters=None.")
+            if isinstance(self.target_clusters, bool) or not isinstance(self.target_clusters, (int, np.integer)) \
+                    or self.target_clusters < 1:
+                raise ValueError(f"target_clusters must be an integer >= 1, got {self.target_clusters!r}.")

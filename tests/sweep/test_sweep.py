@@ -235,7 +235,7 @@ def test_data_dependent_choices_for_convex_clustering_and_dbscan():
     from sklearn.neighbors import NearestNeighbors
 
     from advcluster import knn_graph, solve
-    from advcluster.clusterers import GAMMA_GRID, gamma_for_clusters, neighbour_scale, scaled_phi
+    from advcluster.choose import GAMMA_GRID, gamma_for_clusters, neighbour_scale, scaled_phi
 
     X = standardized(load_dataset("wine").data)
     D = np.linalg.norm(X[:, None] - X[None], axis=2)

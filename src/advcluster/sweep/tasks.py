@@ -89,10 +89,10 @@ def _data(dataset_json, standardize):
 @functools.lru_cache(maxsize=64)
 def _params(model_json, dataset_json, standardize) -> dict:
     """The model's parameters with the data-dependent ones chosen: ``"classes"``; for convex
-    clustering ``gamma``/``phi = "auto"`` (:func:`~advcluster.clusterers.gamma_for_clusters`,
-    :func:`~advcluster.clusterers.scaled_phi`); for DBSCAN ``eps = "auto"``
-    (:func:`~advcluster.clusterers.neighbour_scale`)."""
-    from ..clusterers import gamma_for_clusters, neighbour_scale, scaled_phi
+    clustering ``gamma``/``phi = "auto"`` (:func:`~advcluster.choose.gamma_for_clusters`,
+    :func:`~advcluster.choose.scaled_phi`); for DBSCAN ``eps = "auto"``
+    (:func:`~advcluster.choose.neighbour_scale`)."""
+    from ..choose import gamma_for_clusters, neighbour_scale, scaled_phi
 
     m = json.loads(model_json)
     X, classes = _data(dataset_json, standardize)
