@@ -226,7 +226,24 @@ def _has_header(rows):
     return any(not _is_number(a) and _is_number(b) for a, b in zip(rows[0], rows[1]))
 
 
-def _load_text(path, columns, delimiter, header):
+def load_ids(path, column, delimiter=None, header="infer"):
+    """The column ``column`` (a name or 0-based index) of a text data file as text, for row ids:
+    ``(ids, name, index, width)`` with ``name`` the header's (or ``"id"``) and ``width`` the
+    number of columns. Rows are the same as :func:`load_table`'s."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        raise ValueError(f"{path}: a .npy file holds numbers only; row ids need a text column (CSV)")
+    rows, _, names, _ = _rows(path, _delimiter(delimiter), header)
+    width = len(rows[0])
+    j = _text_column(column, names, width, path)
+    return [row[j] for row in rows], (names[j] if names is not None and names[j] else "id"), j, width
+
+
+def _rows(path, delimiter, header):
+    """``(rows, lines, names, delimiter)`` of a text file: its data rows split into fields, their
+    ``(line number, text)``, the header's names (or None) and the delimiter used."""
     lines = _read_lines(path)
     if not lines:
         raise ValueError(f"{path}: the file holds no data.")
@@ -252,6 +269,11 @@ def _load_text(path, columns, delimiter, header):
         rows, lines = rows[1:], lines[1:]
         if not rows:
             raise ValueError(f"{path}: the file holds a header row but no data rows.")
+    return rows, lines, names, delimiter
+
+
+def _load_text(path, columns, delimiter, header):
+    rows, lines, names, delimiter = _rows(path, delimiter, header)
     width = len(rows[0])
     idx = list(range(width)) if columns is None else [_text_column(c, names, width, path) for c in columns]
     out = np.empty((len(rows), len(idx)))

@@ -396,11 +396,12 @@ def test_csv_matches_the_estimator_and_writes_labels(processes, workdir):
     assert res["n_clusters"] == est.n_clusters_ == 2
     assert res["n_samples"] == 40 and res["n_features"] == 2
     text = (workdir / "labels.csv").read_text().splitlines()
-    assert text[0] == "label,center_0,center_1"
+    assert text[0] == "row,label,center_x,center_y"
     table = np.loadtxt(workdir / "labels.csv", delimiter=",", skiprows=1)
-    assert table.shape == (40, 3)
-    assert_array_equal(table[:, 0].astype(int), est.labels_)
-    np.testing.assert_allclose(table[:, 1:], est.centers_, rtol=1e-15, atol=1e-15)
+    assert table.shape == (40, 4)
+    assert_array_equal(table[:, 0].astype(int), np.arange(40))
+    assert_array_equal(table[:, 1].astype(int), est.labels_)
+    np.testing.assert_allclose(table[:, 2:], est.centers_, rtol=1e-15, atol=1e-15)
 
 
 def test_non_convergence_is_a_warning_not_an_error(cli):
@@ -451,7 +452,7 @@ def test_csv_text_output(cli, workdir):
     assert "clusters: 2 (sizes 20, 20)" in out
     assert "labels and centres written to labels_text.csv" in out
     table = np.loadtxt(workdir / "labels_text.csv", delimiter=",", skiprows=1)
-    assert_array_equal(table[:, 0].astype(int), ConvexClustering(k=5).fit_predict(X_CSV))
+    assert_array_equal(table[:, 1].astype(int), ConvexClustering(k=5).fit_predict(X_CSV))
 
 
 @pytest.mark.parametrize("name", ["csv_by_index", "npy", "tsv_no_header"])
@@ -931,3 +932,107 @@ def test_attack_cache_replays_the_solves_of_a_run_again(cli, tmp_path):
     (tmp_path / "bad.sqlite").write_bytes(b"junk, not a database\n" * 40)
     _one_error_line(cli([*GOOD["attack_random"], "--cache", str(tmp_path / "bad.sqlite")]),
                     "is not a readable advcluster cache")
+
+
+def test_a_graph_too_large_for_memory_is_refused_before_anything_is_built(cli, monkeypatch):
+    import advcluster.graph as G
+
+    built = []
+    monkeypatch.setattr(G, "complete_graph", lambda *a, **k: built.append(1))
+    monkeypatch.setattr(G, "uniform_graph", lambda *a, **k: built.append(1))
+    for cmd in (["solve"], ["certify"], ["attack", "--problem", "bl1", "--budget", "1"]):
+        for weights in ("complete", "uniform"):
+            _one_error_line(cli([*cmd, "--dataset", "digits", "--weights", weights]),
+                            f"--weights {weights} on 1,797 rows makes 1,613,706 edges: a solve would need about "
+                            "13.3 GB with 64 features (--max-memory 4); use --weights knn")
+    assert not built
+    edges, need = G.solve_memory(1797, 64, "complete")
+    assert edges == 1797 * 1796 // 2 and need == edges * (24 + 8 * G.SOLVE_COPIES * 64)
+    _one_error_line(cli(["solve", "--dataset", "digits", "--weights", "complete", "--max-memory", "0"]),
+                    "argument --max-memory: must be a finite number > 0")
+    monkeypatch.undo()
+    ok = _ok(cli(["solve", "--dataset", "iris", "--weights", "complete", "--gamma", "1", "--max-memory", "0.2"]))
+    assert "11175 edges" in ok.stdout
+
+
+def test_certify_says_once_why_a_radius_is_zero_and_what_would_give_one(cli):
+    text = _ok(cli(["certify", "--dataset", "iris", "--gamma", "2", "--radius"])).stdout
+    assert text.count("891 of its 1225 pairs are not edges") == 1 and "(C1) fails (above)" in text
+    assert "Certified radius 0 (ball, weights recomputed): Theorem 5 does not certify the clean clustering" in text
+    assert "hint: (C1) needs a positive weight on every pair inside a cluster" in text
+    assert "--weights complete (Gaussian weights on all 11,175 pairs)" in text
+    followed = _json(cli(["certify", "--dataset", "iris", "--gamma", "2", "--radius", "--weights", "complete",
+                          "--phi", "0.05", "--json"]))
+    assert followed["recovers"] and followed["radius"]["radius"] > 0 and followed["hint"] == ""
+    outside = _json(cli(["certify", "--dataset", "iris", "--gamma", "40", "--weights", "complete", "--phi", "0.05",
+                         "--json"]))
+    b = outside["bounds"]
+    if not outside["recovers"] and b["c1"] and b["gamma_min"] < b["gamma_max"]:
+        assert f"choose --gamma there" in outside["hint"]
+
+
+def test_the_default_attack_perturbation_is_never_a_translation(cli):
+    base = ["attack", "data.csv", "--columns", "x,y", "--k", "5", "--problem", "bl1", "--budget", "6",
+            "--max-evals", "12", "--random-state", "0"]
+    res = _json(cli([*base, "--json"]))
+    assert res["perturbation"].startswith("Pointwise(index=all, features=all") and res["n_params"] == 80
+    assert res["optimizer"] == "merge-split"
+    text = _ok(cli(base))
+    assert "perturbation: pointwise, each entry on its own (the default without --rows: one value added to every " \
+           "row is a translation" in text.stdout
+    paper = _json(cli([*base, "--rows", "0:5", "--features", "x", "--json"]))
+    assert paper["perturbation"].startswith("Additive") and paper["n_params"] == 1
+    warned = cli([*base, "--perturbation", "additive", "--json"])
+    assert warned.returncode == 0 and "advcluster: warning: --perturbation additive without --rows" in warned.stderr
+    assert _json(warned)["deviation"] == 0  # a translation changes nothing
+
+
+@pytest.mark.parametrize("spec, make", [
+    ("kmeans:n_clusters=2,n_init=1", lambda: __import__("sklearn.cluster").cluster.KMeans(2, n_init=1, random_state=0)),
+    ("agglomerative:n_clusters=2,linkage=single",
+     lambda: __import__("sklearn.cluster").cluster.AgglomerativeClustering(2, linkage="single")),
+])
+def test_attack_any_clusterer_from_the_command_line(cli, spec, make):
+    res = _json(cli(["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "4", "--rows", "0:4",
+                     "--perturbation", "pointwise", "--optimizer", "random", "--max-evals", "10", "--random-state",
+                     "0", "--model", spec, "--json"]))
+    assert res["model"].startswith("SklearnClusterer(")
+    pert = Pointwise(index=[0, 1, 2, 3]).bind(X_CSV)
+    B = X_CSV + pert.matrix(np.asarray(res["theta"], dtype=float))
+    clean, after = make().fit_predict(X_CSV), make().fit_predict(B)
+    assert res["deviation"] == deviation(clean, after, "delta") and res["norm"] <= 4 * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("kmeans:foo=3", "model kmeans takes no parameter(s) foo; it takes"),
+    ("kmeans:n_clusters=0", "model kmeans: The 'n_clusters' parameter of KMeans must be"),
+    ("nope", "unknown model 'nope'; choose one of convex, kmeans"),
+    ("kmeans:n_clusters", "argument --model: expected key=value"),
+    ("kmeans:n_init=1,n_init=2", "argument --model: n_init is given twice"),
+    ("convex:gamma=2", "--model convex takes its parameters from --gamma"),
+])
+def test_attack_bad_models_get_one_line(cli, spec, message):
+    _one_error_line(cli(["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "1",
+                         "--model", spec]), message)
+
+
+def test_row_ids_and_column_names_in_the_labels_file(cli, tmp_path):
+    """--id-column: a text column left out of the data and written beside each row."""
+    ids = [f"cust-{i:03d}" for i in range(40)]
+    lines = ["name,x,id,y"] + [f"n{i},{x:.17g},{ids[i]},{y:.17g}" for i, (x, y) in enumerate(X_CSV)]
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "labels.csv"
+    _ok(cli(["solve", str(path), "--columns", "x,y", "--id-column", "id", "--k", "5", "--out", str(out)]))
+    rows = out.read_text().splitlines()
+    assert rows[0] == "id,label,center_x,center_y"
+    assert [r.split(",")[0] for r in rows[1:]] == ids
+    est = ConvexClustering(k=5).fit(X_CSV)
+    assert [int(r.split(",")[1]) for r in rows[1:]] == est.labels_.tolist()
+    plain = tmp_path / "plain.csv"  # without --columns: every other column, which must be numeric
+    plain.write_text("\n".join(["x,id,y"] + [f"{x:.17g},{ids[i]},{y:.17g}" for i, (x, y) in enumerate(X_CSV)]) + "\n")
+    _ok(cli(["solve", str(plain), "--id-column", "1", "--k", "5", "--out", str(out)]))
+    assert out.read_text().splitlines()[0] == "id,label,center_x,center_y"
+    _one_error_line(cli(["solve", str(path), "--id-column", "nope", "--k", "5"]), "no column named 'nope'")
+    _one_error_line(cli(["solve", "--dataset", "iris", "--id-column", "0"]), "--id-column applies to a FILE")
+    _one_error_line(cli(["solve", str(path), "--id-column", "id", "--k", "5"]), "column 'name' (index 0) is not numeric")

@@ -138,6 +138,22 @@ def _value(text):
     return text
 
 
+def model_spec(text):
+    """``NAME`` or ``NAME:key=value,key=value`` (a clusterer of advcluster.clusterers and its
+    parameters; values read as in --option)."""
+    name, _, rest = text.partition(":")
+    name = name.strip().lower()
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME or NAME:key=value,..., e.g. kmeans:n_clusters=3, got {text!r}")
+    params = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, value = key_value(item)
+        if key in params:
+            raise argparse.ArgumentTypeError(f"{key} is given twice in {text!r}")
+        params[key] = value
+    return name, params
+
+
 def name_list(text):
     names = [c.strip() for c in text.split(",")]
     if not all(names):
@@ -156,7 +172,23 @@ def add_model(parser):
     g.add_argument("--phi", type=number(0), default=0.5, metavar="PHI",
                    help="Gaussian bandwidth in exp(-phi ||a_i - a_j||^2) (default: 0.5)")
     g.add_argument("--p", type=int, choices=(1, 2), default=2, help="norm on centre differences (default: 2)")
+    g.add_argument("--max-memory", type=number(0, strict=True), default=4.0, metavar="GB",
+                   help="refuse a weight graph whose solve would need more than GB gigabytes (estimated before "
+                   "anything is built; default: 4)")
     return g
+
+
+def check_memory(args, X):
+    """Refuse, in one line, a weight graph too large for --max-memory (complete or uniform on many rows)."""
+    from ..graph import solve_memory
+
+    edges, need = solve_memory(X.shape[0], X.shape[1], args.weights, args.k)
+    if need > args.max_memory * 1e9:
+        raise UsageError(
+            f"--weights {args.weights} on {X.shape[0]:,} rows makes {edges:,} edges: a solve would need about "
+            f"{need / 1e9:.1f} GB with {X.shape[1]} features (--max-memory {args.max_memory:g}); use --weights knn "
+            f"(about {solve_memory(X.shape[0], X.shape[1], 'knn', args.k)[1] / 1e9:.2g} GB), or raise --max-memory "
+            "to go ahead")
 
 
 def add_solver(parser):

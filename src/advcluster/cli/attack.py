@@ -27,12 +27,14 @@ from .args import (
     add_json,
     add_model,
     bounds_range,
+    check_memory,
     column_list,
     index_list,
     integer,
     job_count,
     number,
     key_value,
+    model_spec,
     positive_int,
 )
 from ..perturbation import NORMS
@@ -85,11 +87,12 @@ def add_attack(subparsers):
     pert.add_argument("--features", type=column_list, metavar="COLS",
                       help="features perturbed: column names or 0-based indices of the data read "
                       "(after --columns) (default: all)")
-    pert.add_argument("--perturbation", choices=(*PERTURBATIONS, "injection"), default="additive",
-                      help="additive: one eps added to every selected entry (default); pointwise: one "
+    pert.add_argument("--perturbation", choices=(*PERTURBATIONS, "injection"), default=None,
+                      help="additive: one eps added to every selected entry (the default with --rows); pointwise: one "
                       "parameter per entry; multiplicative: entries scaled by 1 + theta; feature-shift: one "
                       "shift per feature for all rows; injection: --points new points added (poisoning), "
-                      "the deviation measured on the given rows")
+                      "the deviation measured on the given rows. Default without --rows: pointwise, since one "
+                      "value added to every row is a translation, which never changes a convex clustering")
     pert.add_argument("--norm", choices=(*NORMS, *Injection.ORDS), default=None,
                       help="the norm of E: fro (default), inf, l1, l0, or point (the largest distance a row "
                       "moves: every point within the budget); for injection: distance (default: the largest "
@@ -111,6 +114,11 @@ def add_attack(subparsers):
                      help="parallel lower-level solves (joblib; -1: all cores) where the optimizer evaluates "
                      "batches; the answer does not depend on it")
     g = add_model(p)
+    g.add_argument("--model", type=model_spec, default=("convex", {}), metavar="NAME[:KEY=VALUE,...]",
+                   help="the clusterer attacked: convex (default; --gamma, --weights, ... set it) or a scikit-learn "
+                   "clusterer by name with its parameters, e.g. kmeans:n_clusters=3, agglomerative:n_clusters=3,"
+                   "linkage=ward, gmm:n_components=2, dbscan:eps=0.5, hdbscan, spectral:n_clusters=3 (seeded "
+                   "ones get random_state=0)")
     g.add_argument("--method", choices=["auto", *sorted(METHODS)], default="auto",
                    help="auto (default: exact for uniform weights with one feature or p=1, else ssnal)")
     g.add_argument("--tol", type=number(0, strict=True), default=1e-6, metavar="TOL",
@@ -125,8 +133,24 @@ def add_attack(subparsers):
     p.set_defaults(run=_run_attack)
 
 
+TRANSLATION = ("one value added to every row is a translation of the data, which never changes a convex "
+               "clustering")
+
+
 def _perturbation(args, data):
+    """The threat model of the arguments, and a sentence on how the default was chosen ('' if given)."""
     n, d = data.X.shape
+    chosen = ""
+    if args.perturbation is None:
+        args.perturbation = "additive" if args.rows is not None else "pointwise"
+        if args.rows is None:
+            chosen = f"perturbation: pointwise, each entry on its own (the default without --rows: {TRANSLATION})"
+    elif args.perturbation == "additive" and args.rows is None:
+        warn(f"--perturbation additive without --rows: {TRANSLATION}; give --rows, or --perturbation pointwise")
+    return _threat(args, n, d, data), chosen
+
+
+def _threat(args, n, d, data):
     if args.perturbation == "injection":
         for given, flag in ((args.rows, "--rows"), (args.features, "--features"), (args.bounds, "--bounds")):
             if given is not None:
@@ -185,9 +209,23 @@ def _check_attack_args(args):
 def _run_attack(args):
     options = _check_attack_args(args)
     data = read_input(args, demo=False)
-    perturbation = _perturbation(args, data)
-    model = ConvexClusteringModel(args.gamma, weights=args.weights, k=args.k, phi=args.phi, p=args.p,
-                                  reweight=not args.no_reweight, method=args.method, tol=args.tol)
+    if args.model[0] == "convex":
+        check_memory(args, data.X)
+    perturbation, chosen = _perturbation(args, data)
+    name, params = args.model
+    if name == "convex":
+        if params:
+            raise UsageError("--model convex takes its parameters from --gamma, --weights, --k, --phi, --p, "
+                             f"--method and --tol, not from --model (got {', '.join(params)})")
+        model = ConvexClusteringModel(args.gamma, weights=args.weights, k=args.k, phi=args.phi, p=args.p,
+                                      reweight=not args.no_reweight, method=args.method, tol=args.tol)
+    else:
+        from ..clusterers import make_model
+
+        try:
+            model = make_model(name, **params)
+        except TypeError as exc:
+            raise UsageError(f"--model {name}: {exc}") from None
     if args.cache:
         model.persist(args.cache)
     with warnings.catch_warnings():
@@ -228,6 +266,8 @@ def _run_attack(args):
     else:
         print(f"data: {data.source}")
         print(f"{data.X.shape[0]} samples, {data.X.shape[1]} features; {problem.n_params} parameter(s)")
+        if chosen:
+            print(chosen)
         print(problem.describe())
         print(result.summary())
         if plateaus is not None:

@@ -54,6 +54,8 @@ def _radius_weights(args, graph):
 
 def _radius_meaning(r, gamma):
     if r.radius == 0:
+        if r.binding == "clean":
+            return "no perturbation is certified: the recovery conditions do not hold for the clean clustering"
         return f"no perturbation is certified: {r.reason.rstrip('.')}"
     if math.isinf(r.radius):
         return f"no perturbation of any size changes the clustering at gamma = {gamma:g} ({r.reason})"
@@ -90,6 +92,7 @@ def _run_certify(args):
             "recovers": recovers,
             "verdict": verdict,
             "bounds": {**bounds.to_dict(*_BOUNDS_KEYS), "failure": bounds.failure()},
+            "hint": _hint(bounds, args, X.shape[0], recovers),
         }
         if radius is not None:  # less radius.bounds: Theorem 5 again
             out["radius"] = {**radius.to_dict(exclude=("bounds",)), "meaning": _radius_meaning(radius, args.gamma)}
@@ -103,9 +106,35 @@ def _run_certify(args):
               f"{'converged' if res.success else 'NOT CONVERGED'}, KKT residual {res.kkt_residual:.2e}")
         print(res.partition_line())
         print(bounds)
-        print(verdict)
+        print(verdict if recovers or bounds.c1 else
+              f"Theorem 5 does not certify gamma = {args.gamma:g} for this partition: (C1) fails (above)")
         if radius is not None:
-            print(radius)
-            print(f"meaning: {_radius_meaning(radius, args.gamma)} (weights {mode}).")
+            if radius.radius == 0 and radius.binding == "clean":  # the verdict above says why
+                print(f"Certified radius 0 (ball, weights {mode}): Theorem 5 does not certify the clean "
+                      "clustering (above).")
+            else:
+                print(radius)
+                print(f"meaning: {_radius_meaning(radius, args.gamma)} (weights {mode}).")
+        hint = _hint(bounds, args, X.shape[0], recovers)
+        if hint:
+            print(f"hint: {hint}")
     warn_result(res)
     return 0
+
+
+def _hint(bounds, args, n, recovers):
+    """What would give a certificate (and a positive radius), where the conditions fail."""
+    if recovers:
+        return ""
+    if not bounds.c1:
+        if args.weights == "knn":
+            return ("(C1) needs a positive weight on every pair inside a cluster, and a kNN graph has edges "
+                    f"between near neighbours only; --weights complete (Gaussian weights on all {n * (n - 1) // 2:,} "
+                    "pairs) or --weights uniform can meet it where the clusters are well separated")
+        return ("(C1) fails: some pairs inside a cluster have weight 0 (with --weights complete, a smaller --phi "
+                "keeps far pairs' weights above 0)")
+    if bounds.gamma_min < bounds.gamma_max:
+        return (f"this partition is certified for gamma in [{bounds.gamma_min:.6g}, {bounds.gamma_max:.6g}); "
+                "choose --gamma there")
+    return ("no gamma meets both bounds for this partition (gamma_min >= gamma_max): its clusters are not "
+            "separated enough for Theorem 5")

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from ..datasets import DATASETS, load_dataset
-from ..io import load_table
+from ..io import load_ids, load_table
 from .args import INDEX, RANGE, PROG, UsageError, column_list
 
 # The built-in demo: four Gaussian blobs whose kNN graph (k=10) is connected, so the default
@@ -28,6 +28,9 @@ def add_input(parser, demo=True):
                         f"(see '{PROG} datasets')")
     g.add_argument("--columns", type=column_list, metavar="COLS",
                    help="comma-separated column names or 0-based indices to use (default: all)")
+    g.add_argument("--id-column", metavar="COL",
+                   help="a column of row ids (name or 0-based index; any text): left out of the data and written "
+                   "beside each row in --out files (default: the 0-based row number)")
     g.add_argument("--delimiter", metavar="CHAR",
                    help="field delimiter of a text file, e.g. ',' ';' 'tab' (default: detected)")
     g.add_argument("--no-header", action="store_true",
@@ -47,12 +50,17 @@ class _Input:
     truth: np.ndarray | None = None
     truth_name: str = ""
     names: list | None = None  # the names of X's columns, where known
+    ids: list | None = None  # the --id-column's values, one per row
+    id_name: str = "row"
 
 
 def read_input(args, demo=True):
     """The data matrix, where it came from, the true classes and the column names (if known)."""
     file_only = [f for f, v in (("--delimiter", args.delimiter), ("--no-header", args.no_header)) if v]
     dataset_only = [f for f, v in (("--data-dir", args.data_dir), ("--no-download", args.no_download)) if v]
+    id_column = getattr(args, "id_column", None)
+    if id_column is not None and args.file is None:
+        raise UsageError("--id-column applies to a FILE (a named data set or the demo is numbered by row)")
     if args.dataset is not None:
         if file_only:
             raise UsageError(f"{file_only[0]} applies to a FILE, not to --dataset")
@@ -77,9 +85,16 @@ def read_input(args, demo=True):
 
         X, y = make_blobs(n_samples=300, centers=4, cluster_std=0.6, random_state=0)
         return _Input(X, f"built-in demo: four Gaussian blobs, {DEMO}", y, "the generating blobs")
-    X, names = load_table(args.file, columns=args.columns, delimiter=args.delimiter,
-                          header=False if args.no_header else "infer")
-    return _Input(X, args.file, names=names)
+    header = False if args.no_header else "infer"
+    if id_column is None:
+        X, names = load_table(args.file, columns=args.columns, delimiter=args.delimiter, header=header)
+        return _Input(X, args.file, names=names)
+    ids, id_name, j, width = load_ids(args.file, id_column, delimiter=args.delimiter, header=header)
+    columns = args.columns if args.columns is not None else [str(c) for c in range(width) if c != j]
+    if not columns:
+        raise UsageError(f"--id-column {id_column}: no other column is left for the data")
+    X, names = load_table(args.file, columns=columns, delimiter=args.delimiter, header=header)
+    return _Input(X, args.file, names=names, ids=ids, id_name=id_name)
 
 
 def positions(items, size, names, what, unit):

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from .. import ari
-from .args import add_model, add_solver
+from .args import add_model, add_solver, check_memory
 from .inputs import add_input, read_input
 from .output import json_head, print_json, warn, save_table
 
@@ -27,7 +27,8 @@ def add_solve(subparsers):
     add_solver(p)
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="LABELS.csv",
-                     help="write one row per sample: label, then the centre's coordinates")
+                     help="write one row per sample: its id (--id-column, else its 0-based row), its label, then "
+                     "its centre's coordinates, named after the data's columns")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(run=_run_solve)
 
@@ -38,7 +39,7 @@ def _run_solve(args):
     model = fit(args, X)
     res = model.result_
     if args.out:
-        _write_labels(args.out, res.labels, res.centers)
+        _write_labels(args.out, data, res.labels, res.centers)
     if args.json:
         print_json({**json_head(data, args), **res.to_dict(*_RESULT_KEYS),
                      "objective": res.primal_objective, "sizes": np.bincount(res.labels)})
@@ -59,6 +60,7 @@ def fit(args, X):
     """The fitted :class:`~advcluster.ConvexClustering` of the model and solver options."""
     from ..estimator import ConvexClustering  # here: scikit-learn is slow to import
 
+    check_memory(args, X)
     model = ConvexClustering(gamma=args.gamma, weights=args.weights, k=args.k, phi=args.phi,
                              method=args.method, tol=args.tol, p=args.p, max_iter=args.max_iter)
     with warnings.catch_warnings():
@@ -81,6 +83,11 @@ def warn_result(res):
               "a smaller --tol or a gamma further from a fusion threshold usually settles it")
 
 
-def _write_labels(path, labels, centers):
-    table = {"label": labels, **{f"center_{j}": centers[:, j] for j in range(centers.shape[1])}}
+def _write_labels(path, data, labels, centers):
+    """One row per sample: its id (the --id-column's value, else the 0-based row), its label and
+    its centre, each coordinate named after its column."""
+    ids = data.ids if data.ids is not None else list(range(len(labels)))
+    names = data.names or [str(j) for j in range(centers.shape[1])]
+    table = {data.id_name: ids, "label": labels,
+             **{f"center_{name or j}": centers[:, j] for j, name in enumerate(names)}}
     save_table(path, table)
