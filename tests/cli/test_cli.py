@@ -277,6 +277,19 @@ BAD = {
 }
 
 
+# These commands were written for the data as given, gamma = 1 and phi = 0.5, the command line's
+# defaults before it standardised and chose gamma and phi from the data: they say so.
+AS_GIVEN = ["--no-standardize", "--gamma", "1", "--phi", "0.5"]
+
+
+def _as_given(args):
+    return [args[0], *AS_GIVEN, *args[1:]] if args[:1] and args[0] in ("solve", "certify", "attack") else args
+
+
+GOOD = {name: _as_given(args) for name, args in GOOD.items()}
+BAD = {name: (_as_given(args), words) for name, (args, words) in BAD.items()}
+
+
 # Run in real processes as well (everything runs in-process): JSON and a file written, a warning
 # with exit status 0, and one error of each origin (the file, argparse, the library).
 IN_PROCESSES = ["csv_json", "attack_staircase", "attack_bl2_unreached"]
@@ -418,7 +431,7 @@ def test_non_convergence_is_a_warning_not_an_error(cli):
 @pytest.mark.parametrize("json_out", [True, False])
 def test_unproven_partition_is_one_warning_line(cli, json_out):
     """At an exact fusion threshold no proof exists: the run succeeds, says so in one line."""
-    proc = cli(["solve", "tie.csv", "--weights", "uniform", "--gamma", "0.5", "--method", "ssnal",
+    proc = cli(["solve", "tie.csv", *AS_GIVEN, "--weights", "uniform", "--gamma", "0.5", "--method", "ssnal",
                 *(["--json"] if json_out else [])])
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
@@ -427,7 +440,8 @@ def test_unproven_partition_is_one_warning_line(cli, json_out):
     if json_out:
         res = json.loads(proc.stdout)
         assert res["labels_certified"] is False and res["n_undecided"] > 0
-    proven = cli(["solve", "tie.csv", "--weights", "uniform", "--gamma", "0.5", "--method", "exact1d", "--json"])
+    proven = cli(["solve", "tie.csv", *AS_GIVEN, "--weights", "uniform", "--gamma", "0.5", "--method", "exact1d",
+                  "--json"])
     assert proven.returncode == 0 and proven.stderr == ""
     assert json.loads(proven.stdout)["labels_certified"] is True
 
@@ -647,9 +661,9 @@ def test_seeds_by_name_equals_the_seeds_file(cli, workdir, monkeypatch, seeds_di
 def test_solve_a_named_data_set(cli):
     from sklearn.datasets import load_iris
 
-    res = _json(cli(["solve", "--dataset", "iris", "--json"]))
+    res = _json(cli(["solve", "--dataset", "iris", *AS_GIVEN, "--json"]))
     assert res["labels"] == ConvexClustering().fit_predict(load_iris().data).tolist()
-    out = _ok(cli(["solve", "--dataset", "iris", "--columns", "petal width (cm),2"])).stdout
+    out = _ok(cli(["solve", "--dataset", "iris", *AS_GIVEN, "--columns", "petal width (cm),2"])).stdout
     assert "150 samples, 2 features" in out
     assert "agreement with the iris classes (setosa, versicolor, virginica): ARI = " in out
 
@@ -805,7 +819,7 @@ def test_attack_pointwise_random(cli):
 def test_attack_a_named_data_set_by_feature_name(cli):
     from sklearn.datasets import load_iris
 
-    res = _json(cli(["attack", "--dataset", "iris", "--problem", "bl1", "--budget", "3", "--rows", "50:100:5",
+    res = _json(cli(["attack", "--dataset", "iris", *AS_GIVEN, "--problem", "bl1", "--budget", "3", "--rows", "50:100:5",
                      "--features", "petal length (cm)", "--optimizer", "grid", "--option", "num=6", "--json"]))
     assert "features=[2]" in res["perturbation"] and res["n_samples"] == 150
     pert, ref, new = _recompute(res["theta"], range(50, 100, 5), [2], A=load_iris().data, k=10)
@@ -956,15 +970,15 @@ def test_a_graph_too_large_for_memory_is_refused_before_anything_is_built(cli, m
 
 
 def test_certify_says_once_why_a_radius_is_zero_and_what_would_give_one(cli):
-    text = _ok(cli(["certify", "--dataset", "iris", "--gamma", "2", "--radius"])).stdout
+    text = _ok(cli(["certify", "--dataset", "iris", *AS_GIVEN, "--gamma", "2", "--radius"])).stdout
     assert text.count("891 of its 1225 pairs are not edges") == 1 and "(C1) fails (above)" in text
     assert "Certified radius 0 (ball, weights recomputed): Theorem 5 does not certify the clean clustering" in text
     assert "hint: (C1) needs a positive weight on every pair inside a cluster" in text
     assert "--weights complete (Gaussian weights on all 11,175 pairs)" in text
-    followed = _json(cli(["certify", "--dataset", "iris", "--gamma", "2", "--radius", "--weights", "complete",
+    followed = _json(cli(["certify", "--dataset", "iris", *AS_GIVEN, "--gamma", "2", "--radius", "--weights", "complete",
                           "--phi", "0.05", "--json"]))
     assert followed["recovers"] and followed["radius"]["radius"] > 0 and followed["hint"] == ""
-    outside = _json(cli(["certify", "--dataset", "iris", "--gamma", "40", "--weights", "complete", "--phi", "0.05",
+    outside = _json(cli(["certify", "--dataset", "iris", *AS_GIVEN, "--gamma", "40", "--weights", "complete", "--phi", "0.05",
                          "--json"]))
     b = outside["bounds"]
     if not outside["recovers"] and b["c1"] and b["gamma_min"] < b["gamma_max"]:
@@ -993,7 +1007,8 @@ def test_the_default_attack_perturbation_is_never_a_translation(cli):
      lambda: __import__("sklearn.cluster").cluster.AgglomerativeClustering(2, linkage="single")),
 ])
 def test_attack_any_clusterer_from_the_command_line(cli, spec, make):
-    res = _json(cli(["attack", "data.csv", "--columns", "x,y", "--problem", "bl1", "--budget", "4", "--rows", "0:4",
+    res = _json(cli(["attack", "data.csv", "--columns", "x,y", "--no-standardize", "--problem", "bl1", "--budget",
+                     "4", "--rows", "0:4",
                      "--perturbation", "pointwise", "--optimizer", "random", "--max-evals", "10", "--random-state",
                      "0", "--model", spec, "--json"]))
     assert res["model"].startswith("SklearnClusterer(")
@@ -1036,3 +1051,55 @@ def test_row_ids_and_column_names_in_the_labels_file(cli, tmp_path):
     _one_error_line(cli(["solve", str(path), "--id-column", "nope", "--k", "5"]), "no column named 'nope'")
     _one_error_line(cli(["solve", "--dataset", "iris", "--id-column", "0"]), "--id-column applies to a FILE")
     _one_error_line(cli(["solve", str(path), "--id-column", "id", "--k", "5"]), "column 'name' (index 0) is not numeric")
+
+
+@pytest.mark.parametrize("name", ["wine", "breast-cancer"])
+def test_default_solve_on_real_data_finds_a_handful_of_clusters(cli, name):
+    """Standardised, phi and gamma chosen from the data: the major clusters are 2 to 20, recomputed
+    from the labels, and the chosen values are those of the estimator on the standardised data."""
+    from advcluster.datasets import load_dataset
+
+    res = _json(cli(["solve", "--dataset", name, "--json"]))
+    labels = np.asarray(res["labels"])
+    sizes = np.bincount(labels)
+    major = int((sizes >= max(2, np.ceil(0.02 * len(labels)))).sum())
+    assert 2 <= major <= 20 and res["n_major_clusters"] == major
+    assert res["standardized"] is True and "most stable" in res["gamma_chosen"]
+    if name == "wine":  # the same as the estimator's choices on the standardised data
+        X = load_dataset(name).data
+        est = ConvexClustering(gamma="auto", phi="auto").fit((X - X.mean(0)) / X.std(0))
+        assert res["gamma"] == pytest.approx(est.gamma_, rel=1e-12)
+        assert res["phi"] == pytest.approx(est.phi_, rel=1e-12) and res["labels"] == est.labels_.tolist()
+    text = _ok(cli(["solve", "--dataset", name, "--gamma", str(res["gamma"]), "--phi", str(res["phi"])])).stdout
+    assert "standardised: each column to mean 0" in text and "gamma = " not in text.split("method")[0]
+    assert f"{major} major clusters" in text or f"{major} clusters, every one" in text
+
+
+def test_n_clusters_gives_that_many_major_clusters_where_the_path_has_them(cli):
+    for k in (2, 3, 4):
+        res = _json(cli(["solve", "--dataset", "wine", "--n-clusters", str(k), "--json"]))
+        sizes = np.bincount(res["labels"])
+        assert int((sizes >= 4).sum()) == res["n_major_clusters"] == k
+        assert f"{k} major clusters" in res["gamma_chosen"]
+    _one_error_line(cli(["solve", "--dataset", "wine", "--n-clusters", "40"]),
+                    "--n-clusters 40: the clusterpath has no clustering with 40 major clusters")
+    _one_error_line(cli(["solve", "--dataset", "wine", "--n-clusters", "3", "--gamma", "2"]),
+                    "--n-clusters chooses gamma; give it or --gamma, not both")
+
+
+def test_standardised_centres_come_back_in_the_datas_units(cli, tmp_path):
+    """Rescaling a column changes nothing when the data are standardised; the centres in --out
+    are in the data's units (the standardised solve, mapped back)."""
+    out1, out2 = tmp_path / "a.csv", tmp_path / "b.csv"
+    res = _json(cli(["solve", "data.csv", "--columns", "x,y", "--k", "5", "--json", "--out", str(out1)]))
+    scaled = tmp_path / "scaled.csv"
+    scaled.write_text("x,y\n" + "\n".join(f"{1000 * x:.17g},{y:.17g}" for x, y in X_CSV) + "\n")
+    again = _json(cli(["solve", str(scaled), "--k", "5", "--json", "--out", str(out2)]))
+    assert again["labels"] == res["labels"] and again["gamma"] == pytest.approx(res["gamma"], rel=1e-9)
+    a = np.loadtxt(out1, delimiter=",", skiprows=1)[:, 2:]
+    b = np.loadtxt(out2, delimiter=",", skiprows=1)[:, 2:]
+    np.testing.assert_allclose(b[:, 0], 1000 * a[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(b[:, 1], a[:, 1], rtol=1e-6, atol=1e-9)
+    sd, mean = X_CSV.std(0), X_CSV.mean(0)
+    est = ConvexClustering(gamma=res["gamma"], phi=res["phi"], k=5).fit((X_CSV - mean) / sd)
+    np.testing.assert_allclose(a, est.centers_ * sd + mean, rtol=1e-6, atol=1e-9)

@@ -164,13 +164,21 @@ def name_list(text):
 # ---------------------------------------------------------------------- shared options
 def add_model(parser):
     g = parser.add_argument_group("model")
-    g.add_argument("--gamma", type=number(0), default=1.0, metavar="G", help="fusion penalty >= 0 (default: 1)")
+    g.add_argument("--gamma", type=number(0), default=None, metavar="G",
+                   help="fusion penalty >= 0 (default: chosen from the clusterpath: the gamma with --n-clusters "
+                   "major clusters, else the most stable clustering; the output says which)")
+    g.add_argument("--n-clusters", type=positive_int, metavar="K",
+                   help="choose gamma for K major clusters (each at least 2%% of the rows); instead of --gamma")
     g.add_argument("--weights", choices=("knn", "complete", "uniform"), default="knn",
                    help="weight graph: kNN Gaussian, complete Gaussian, or uniform (default: knn)")
     g.add_argument("--k", type=positive_int, default=10, metavar="K",
                    help="neighbours for --weights knn, < number of samples (default: 10)")
-    g.add_argument("--phi", type=number(0), default=0.5, metavar="PHI",
-                   help="Gaussian bandwidth in exp(-phi ||a_i - a_j||^2) (default: 0.5)")
+    g.add_argument("--phi", type=number(0), default=None, metavar="PHI",
+                   help="Gaussian bandwidth in exp(-phi ||a_i - a_j||^2) (default: 0.5 / the median squared distance "
+                   "of a row to its k nearest neighbours, the weights on the data's scale)")
+    g.add_argument("--no-standardize", action="store_true",
+                   help="use the data as given (default: each column to mean 0 and standard deviation 1 first; "
+                   "budgets and radii are then in standard deviations)")
     g.add_argument("--p", type=int, choices=(1, 2), default=2, help="norm on centre differences (default: 2)")
     g.add_argument("--max-memory", type=number(0, strict=True), default=4.0, metavar="GB",
                    help="refuse a weight graph whose solve would need more than GB gigabytes (estimated before "

@@ -37,9 +37,10 @@ from .args import (
     model_spec,
     positive_int,
 )
-from ..perturbation import NORMS
+from ..perturbation import NORMS, matrix_norm
 from .inputs import add_input, positions, read_input
 from .output import json_head, print_json, warn, save_table
+from .solve import choice_lines, fit, standardized
 
 PERTURBATIONS = {"additive": Additive, "pointwise": Pointwise, "multiplicative": Multiplicative,
                  "feature-shift": FeatureShift}
@@ -209,14 +210,20 @@ def _check_attack_args(args):
 def _run_attack(args):
     options = _check_attack_args(args)
     data = read_input(args, demo=False)
-    if args.model[0] == "convex":
-        check_memory(args, data.X)
+    X, _, scale = standardized(args, data.X)
+    data.X = X
     perturbation, chosen = _perturbation(args, data)
     name, params = args.model
+    lines = []
     if name == "convex":
         if params:
             raise UsageError("--model convex takes its parameters from --gamma, --weights, --k, --phi, --p, "
                              f"--method and --tol, not from --model (got {', '.join(params)})")
+        check_memory(args, X)
+        if args.gamma is None or args.phi is None:  # chosen on the clean data, then fixed for the attack
+            lines = choice_lines(args, fit(args, X))
+        elif not args.no_standardize:
+            lines = choice_lines(args, None)
         model = ConvexClusteringModel(args.gamma, weights=args.weights, k=args.k, phi=args.phi, p=args.p,
                                       reweight=not args.no_reweight, method=args.method, tol=args.tol)
     else:
@@ -255,6 +262,9 @@ def _run_attack(args):
             "n_params": problem.n_params,
             **limits,
             "n_replayed": model.n_replayed,
+            "standardized": not args.no_standardize,
+            "norm_in_data_units": (None if isinstance(perturbation, Injection) or args.no_standardize
+                                   else matrix_norm(result.E * scale, perturbation.ord)),
             "clean_n_clusters": len(np.unique(problem.reference.labels)),
             "clean_labels": problem.reference.labels,
         }
@@ -266,8 +276,12 @@ def _run_attack(args):
     else:
         print(f"data: {data.source}")
         print(f"{data.X.shape[0]} samples, {data.X.shape[1]} features; {problem.n_params} parameter(s)")
-        if chosen:
-            print(chosen)
+        for line in lines + ([chosen] if chosen else []):
+            print(line)
+        if not args.no_standardize:
+            own = ("" if isinstance(perturbation, Injection) else
+                   f"; in the data's own units E has norm {matrix_norm(result.E * scale, perturbation.ord):.6g}")
+            print(f"budgets and ||E|| are in standard deviations of the columns{own}")
         print(problem.describe())
         print(result.summary())
         if plateaus is not None:

@@ -12,7 +12,7 @@ from .. import certified_radius, complete_graph, knn_graph, recovery_bounds
 from .args import add_json, add_model, add_solver
 from .inputs import add_input, read_input
 from .output import json_head, print_json
-from .solve import fit, graph_text, warn_result
+from .solve import choice_lines, choices, fit, graph_text, standardized, warn_result
 
 # What ``certify --json`` prints of the recovery bounds (with "failure") and of the solver's result.
 _BOUNDS_KEYS = ("c1", "c1_slack", "c2", "distinct_centroids", "certified", "gamma_min", "gamma_min_pair",
@@ -66,7 +66,7 @@ def _radius_meaning(r, gamma):
 
 def _run_certify(args):
     data = read_input(args)
-    X = data.X
+    X, _, scale = standardized(args, data.X)
     model = fit(args, X)
     res = model.result_
     with warnings.catch_warnings():
@@ -84,6 +84,7 @@ def _run_certify(args):
         out = {
             **json_head(data, args),
             "gamma": args.gamma,
+            **choices(args, model),
             "p": args.p,
             **res.to_dict(*_RESULT_KEYS),
             "sizes": np.bincount(res.labels),
@@ -101,6 +102,8 @@ def _run_certify(args):
         print(f"data: {data.source}")
         print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {graph_text(args)}, "
               f"{model.graph_.n_edges} edges; gamma = {args.gamma:g}, p = {args.p}")
+        for line in choice_lines(args, model):
+            print(line)
         sizes = ", ".join(map(str, np.bincount(res.labels)[:20])) + (", ..." if res.n_clusters > 20 else "")
         print(f"clusters: {res.n_clusters} (sizes {sizes}); solver {res.method}, "
               f"{'converged' if res.success else 'NOT CONVERGED'}, KKT residual {res.kkt_residual:.2e}")
@@ -115,6 +118,10 @@ def _run_certify(args):
             else:
                 print(radius)
                 print(f"meaning: {_radius_meaning(radius, args.gamma)} (weights {mode}).")
+                if not args.no_standardize and 0 < radius.radius < math.inf:
+                    print(f"in the data's own units: the radius is in standard deviations, so every row may move "
+                          f"by {radius.radius * scale.min():.6g} in any direction (the smallest column's standard "
+                          f"deviation, {scale.min():.4g}, times the radius) without changing the clustering")
         hint = _hint(bounds, args, X.shape[0], recovers)
         if hint:
             print(f"hint: {hint}")

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from .. import ari
-from .args import add_model, add_solver, check_memory
+from .args import UsageError, add_model, add_solver, check_memory
 from .inputs import add_input, read_input
 from .output import json_head, print_json, warn, save_table
 
@@ -35,19 +35,23 @@ def add_solve(subparsers):
 
 def _run_solve(args):
     data = read_input(args)
-    X = data.X
+    X, shift, scale = standardized(args, data.X)
     model = fit(args, X)
     res = model.result_
     if args.out:
-        _write_labels(args.out, data, res.labels, res.centers)
+        _write_labels(args.out, data, res.labels, res.centers * scale + shift)
     if args.json:
-        print_json({**json_head(data, args), **res.to_dict(*_RESULT_KEYS),
-                     "objective": res.primal_objective, "sizes": np.bincount(res.labels)})
+        print_json({**json_head(data, args), **res.to_dict(*_RESULT_KEYS), **choices(args, model),
+                    "objective": res.primal_objective, "sizes": np.bincount(res.labels),
+                    "n_major_clusters": model.n_major_clusters_})
     else:
         print(f"data: {data.source}")
         print(f"{X.shape[0]} samples, {X.shape[1]} features; weights {graph_text(args)}, "
               f"{model.graph_.n_edges} edges")
+        for line in choice_lines(args, model):
+            print(line)
         print(res.summary())
+        print(major_line(model))
         if data.truth is not None:
             print(f"agreement with {data.truth_name}: ARI = {ari(data.truth, res.labels):.3f}")
         if args.out:
@@ -56,17 +60,72 @@ def _run_solve(args):
     return 0
 
 
+def standardized(args, X):
+    """``(X used, shift, scale)``: each column to mean 0 and standard deviation 1 (a constant column
+    to 0) unless --no-standardize; ``X used * scale + shift`` is the data as given."""
+    if args.no_standardize:
+        return X, np.zeros(X.shape[1]), np.ones(X.shape[1])
+    shift, sd = X.mean(axis=0), X.std(axis=0)
+    scale = np.where(sd > 0, sd, 1.0)
+    return (X - shift) / scale, shift, scale
+
+
 def fit(args, X):
-    """The fitted :class:`~advcluster.ConvexClustering` of the model and solver options."""
+    """The fitted :class:`~advcluster.ConvexClustering` of the model and solver options; ``args.gamma``
+    and ``args.phi`` are set to the values used (chosen from the data where not given)."""
     from ..estimator import ConvexClustering  # here: scikit-learn is slow to import
 
+    if args.n_clusters is not None and args.gamma is not None:
+        raise UsageError("--n-clusters chooses gamma; give it or --gamma, not both")
     check_memory(args, X)
-    model = ConvexClustering(gamma=args.gamma, weights=args.weights, k=args.k, phi=args.phi,
-                             method=args.method, tol=args.tol, p=args.p, max_iter=args.max_iter)
+    model = ConvexClustering(gamma="auto" if args.gamma is None else args.gamma, weights=args.weights, k=args.k,
+                             phi="auto" if args.phi is None else args.phi, method=args.method, tol=args.tol,
+                             p=args.p, max_iter=getattr(args, "max_iter", None), target_clusters=args.n_clusters)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=Warning)  # reported from the result
-        model.fit(X)
+        try:
+            model.fit(X)
+        except ValueError as exc:
+            if args.n_clusters is None or "clusterpath" not in str(exc):
+                raise
+            raise UsageError(f"--n-clusters {args.n_clusters}: {str(exc).replace('give gamma', 'give --gamma')}") \
+                from None
+    args.gamma, args.phi = model.gamma_, model.phi_
     return model
+
+
+def choices(args, model) -> dict:
+    """What was chosen for the user, for --json."""
+    c = model.gamma_choice_
+    return {"standardized": not args.no_standardize, "gamma_chosen": None if c is None else c.reason}
+
+
+def choice_lines(args, model):
+    """What was chosen for the user, in words."""
+    lines = []
+    if not args.no_standardize:
+        lines.append("standardised: each column to mean 0 and standard deviation 1 (--no-standardize to turn off)")
+    if model is None:
+        return lines
+    if model.phi == "auto":
+        lines.append(f"phi = {model.phi_:.4g}: 0.5 / the median squared distance of a row to its {args.k} nearest "
+                     "neighbours (give --phi to set it)")
+    c = model.gamma_choice_
+    if c is not None:
+        lines.append(f"gamma = {c.gamma:.4g}: {c.reason} (give --gamma, or --n-clusters K, to set it)")
+    return lines
+
+
+def major_line(model):
+    """The major clusters and the small groups (outliers) of a fit."""
+    n = len(model.labels_)
+    sizes = np.bincount(model.labels_)
+    small = sizes < max(2, np.ceil(0.02 * n))
+    if not small.any():
+        return f"{model.n_major_clusters_} clusters, every one with at least 2% of the rows"
+    return (f"{model.n_major_clusters_} major clusters (at least {int(max(2, np.ceil(0.02 * n)))} rows each) hold "
+            f"{int(sizes[~small].sum())} of the {n} rows; the other {int(sizes[small].sum())} rows are in "
+            f"{int(small.sum())} small group(s), outliers at this gamma")
 
 
 def graph_text(args):
