@@ -43,6 +43,8 @@ __all__ = [
     "plot_bilevel",
     "plot_similarity",
     "plot_overlay",
+    "plot_clusterpath",
+    "fusion_heights",
     "save_figure",
 ]
 
@@ -459,6 +461,65 @@ def plot_overlay(table, *, ax=None, title=None, dataset=None, params=None):
 
 
 # ----------------------------------------------------------------------------- registry, saving
+
+def fusion_heights(gammas, labels) -> np.ndarray:
+    """``H[i, j]``: the first gamma of the path at which samples ``i`` and ``j`` share a cluster
+    (``inf`` for pairs apart at every gamma); ``labels[g]`` are the labels at ``gammas[g]``."""
+    n = len(labels[0])
+    H = np.full((n, n), np.inf)
+    for gamma, lab in sorted(zip(gammas, labels), key=lambda t: t[0]):
+        lab = np.asarray(lab)
+        same = (lab[:, None] == lab[None, :]) & np.isinf(H)
+        H[same] = gamma
+    np.fill_diagonal(H, 0.0)
+    return H
+
+
+def plot_clusterpath(X, gammas, centers, labels, *, names=None, title=None, dataset=None):
+    """The clusterpath: left, every sample's centre as gamma grows, in 2-D (the first two
+    features, or the first two principal components of ``X`` for wider data), the samples as
+    dots; right, the dendrogram of the fusions (scipy), a merge at the first gamma of the path
+    where the two groups share a cluster (single linkage of :func:`fusion_heights` on log gamma,
+    which is the path itself where clusters only merge). Returns the figure."""
+    from scipy.cluster.hierarchy import dendrogram, linkage
+    from scipy.spatial.distance import squareform
+
+    X = np.asarray(X, dtype=float)
+    order = np.argsort(gammas)
+    gammas = np.asarray(gammas, dtype=float)[order]
+    centers = [np.asarray(centers[i], dtype=float) for i in order]
+    labels = [np.asarray(labels[i]) for i in order]
+    if X.shape[1] <= 2:
+        project, axis = (lambda M: M if M.shape[1] == 2 else np.column_stack([M[:, 0], np.zeros(len(M))])), \
+            list(names or ["feature 0", "feature 1"])[:2] + ([""] if X.shape[1] == 1 else [])
+    else:
+        mean = X.mean(axis=0)
+        _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
+        project, axis = (lambda M: (M - mean) @ vt[:2].T), ["principal component 1", "principal component 2"]
+    fig, (left, right) = _new_figure(2)
+    P = np.stack([project(C) for C in centers])  # (gammas, n, 2)
+    for i in range(P.shape[1]):
+        left.plot(P[:, i, 0], P[:, i, 1], color="0.6", linewidth=0.6, zorder=1)
+    A = project(X)
+    left.scatter(A[:, 0], A[:, 1], s=12 if len(X) <= 300 else 4, c=labels[len(labels) // 2], cmap="tab10", zorder=2)
+    left.set_xlabel(axis[0])
+    left.set_ylabel(axis[1])
+    left.set_title("centres as gamma grows")
+    H = fusion_heights(gammas, labels)
+    top = np.log10(gammas[-1]) + 0.5
+    D = np.where(np.isinf(H), 10 ** top, np.maximum(H, gammas[0] / 10))
+    D = np.log10(D) - np.log10(gammas[0] / 10)
+    np.fill_diagonal(D, 0.0)
+    Z = linkage(squareform(D, checks=False), method="single")
+    dendrogram(Z, ax=right, no_labels=len(X) > 60, color_threshold=0, above_threshold_color="C0")
+    ticks = np.arange(np.floor(np.log10(gammas[0])), np.ceil(top))
+    right.set_yticks(ticks - np.log10(gammas[0] / 10))
+    right.set_yticklabels([f"{10 ** t:g}" for t in ticks])
+    right.set_ylabel("gamma at the fusion")
+    right.set_title("fusions (dendrogram)")
+    _set_title(fig, [left, right], _title(title, dataset, "Clusterpath"))
+    return fig
+
 
 FIGURES = {
     "fig4": plot_robustness,

@@ -20,13 +20,14 @@ from .args import CLI_WORDS, PROG, UsageError, Parser
 from .attack import add_attack
 from .certify import add_certify
 from .data import add_datasets, add_reproduce
+from .path import add_path
 from .solve import add_solve
 from .sweep import add_sweep
 
 __all__ = ["main", "build_parser", "UsageError"]
 
 # Each entry adds one subcommand (its parser sets ``run``).
-_COMMANDS = (add_solve, add_certify, add_attack, add_datasets, add_reproduce, add_sweep)
+_COMMANDS = (add_solve, add_certify, add_attack, add_path, add_datasets, add_reproduce, add_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
