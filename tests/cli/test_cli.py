@@ -982,7 +982,7 @@ def test_certify_says_once_why_a_radius_is_zero_and_what_would_give_one(cli):
                          "--json"]))
     b = outside["bounds"]
     if not outside["recovers"] and b["c1"] and b["gamma_min"] < b["gamma_max"]:
-        assert f"choose --gamma there" in outside["hint"]
+        assert "choose --gamma there" in outside["hint"]
 
 
 def test_the_default_attack_perturbation_is_never_a_translation(cli):
