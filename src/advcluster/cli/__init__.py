@@ -18,6 +18,7 @@ from .. import __version__
 from .._validation import in_words
 from .args import CLI_WORDS, PROG, UsageError, Parser
 from .attack import add_attack
+from .audit import add_audit
 from .certify import add_certify
 from .data import add_datasets, add_reproduce
 from .path import add_path
@@ -27,7 +28,7 @@ from .sweep import add_sweep
 __all__ = ["main", "build_parser", "UsageError"]
 
 # Each entry adds one subcommand (its parser sets ``run``).
-_COMMANDS = (add_solve, add_certify, add_attack, add_path, add_datasets, add_reproduce, add_sweep)
+_COMMANDS = (add_solve, add_certify, add_attack, add_audit, add_path, add_datasets, add_reproduce, add_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
