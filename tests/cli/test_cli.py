@@ -1103,3 +1103,17 @@ def test_standardised_centres_come_back_in_the_datas_units(cli, tmp_path):
     sd, mean = X_CSV.std(0), X_CSV.mean(0)
     est = ConvexClustering(gamma=res["gamma"], phi=res["phi"], k=5).fit((X_CSV - mean) / sd)
     np.testing.assert_allclose(a, est.centers_ * sd + mean, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("args, words, python", [
+    (["solve", "small.csv", *AS_GIVEN], "set --k", "set k <="),
+    (["solve", "small.csv", *AS_GIVEN], "--weights complete", "weights='complete'"),
+    (["solve", "data.csv", "--columns", "x,y", *AS_GIVEN, "--method", "exact1d"], "(--weights uniform)", "uniform_graph"),
+    (["solve", "data.csv", "--columns", "x,y", *AS_GIVEN, "--method", "exact1d"], "--method ssnal or admm",
+     "method='ssnal'"),
+    (["solve", "data.csv", "--columns", "x,y", "--k", "5", *AS_GIVEN, "--method", "ssnal", "--p", "1"],
+     "use --method admm", "method='admm'"),
+])
+def test_library_messages_reach_the_command_line_in_its_words(cli, args, words, python):
+    proc = cli(args)
+    assert proc.returncode == 2 and words in proc.stderr and python not in proc.stderr, proc.stderr

@@ -16,7 +16,7 @@ import sys
 
 from .. import __version__
 from .._validation import in_words
-from .args import CLI_WORDS, PROG, UsageError, Parser
+from .args import CLI_WORDS, PROG, Parser, UsageError, cli_words
 from .attack import add_attack
 from .audit import add_audit
 from .certify import add_certify
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except (UsageError, ValueError, OSError) as exc:
-        message = " ".join(in_words(exc, CLI_WORDS).split()) or type(exc).__name__
+        message = cli_words(" ".join(in_words(exc, CLI_WORDS).split())) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

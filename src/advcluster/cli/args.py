@@ -32,6 +32,23 @@ CLI_WORDS = {
 }
 
 
+# The library's Python words that reach the command line in messages, and the CLI's words for them.
+PYTHON_WORDS = (
+    (re.compile(r"weights='(knn|complete|uniform)'"), r"--weights \1"),
+    (re.compile(r"method='(\w+)' or '(\w+)'"), r"--method \1 or \2"),
+    (re.compile(r"method='(\w+)'"), r"--method \1"),
+    (re.compile(r"set k <= (\d+)"), r"set --k \1 or less"),
+    (re.compile(r" \(uniform_graph\(n\)\)"), " (--weights uniform)"),
+)
+
+
+def cli_words(message: str) -> str:
+    """``message`` with the library's Python words (``weights='complete'``) in CLI words."""
+    for pattern, words in PYTHON_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
 # ---------------------------------------------------------------------- argument types
 def number(low, strict=False):
     def parse(text):
