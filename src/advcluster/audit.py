@@ -23,6 +23,7 @@ given in the data's own units.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import time
@@ -95,19 +96,19 @@ class Audit(Record):
 
 
 def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=BUDGETS, share=0.05,
-          inject=0.01, queries=30, n_clusters=None, max_flip=2.0, random_state=0, n_jobs=None, out=None,
+          inject=0.01, queries=20, n_clusters=None, max_flip=2.0, random_state=0, n_jobs=None, out=None,
           progress=None, command="") -> Audit:
     """Audit the clustering of ``X`` by ``model``: ``"convex"`` (gamma and phi chosen from the data,
     ``n_clusters`` major clusters when given), a name of :data:`advcluster.clusterers.CLUSTERERS`,
     ``(name, params)``, or a lower level (:mod:`advcluster.models`). ``ids`` name the rows
     (default: 0-based), ``names`` the columns. ``out``: a folder for report.html, report.md,
     summary.json and the figures. ``progress``: a bar over the steps (None: on a terminal).
+    ``n_jobs``: the attacks run in parallel processes (default: every core); the answers do not
+    depend on it. ``queries``: fits per attack (twice as many for the least change).
     """
     from tqdm.auto import tqdm
 
-    from .attacks import BL1, BL2, attack
     from .choose import major_clusters
-    from .perturbation import Injection, Pointwise
     from .sweep.tasks import boundary_rows
 
     t0 = time.perf_counter()
@@ -132,33 +133,27 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     radius, certificate = _certificate(convex, Z, clean)
     steps.update(1)
     rows = boundary_rows(Z, clean, share)
+    points = max(1, int(round(inject * n)))
+    jobs = [("curve", b) for b in budgets] + [("inject", points), ("flip", max_flip)]
+    answers = _attacks(jobs, lower, Z, rows, queries, random_state, n_jobs, steps)
     changed = np.zeros(n, int)
     curve, best = [], None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for b in budgets:
-            problem = BL1(lower, Z, Pointwise(index=rows, ord="inf"), b, deviation="ari")
-            res = attack(problem, "auto", random_state=random_state, max_evals=queries, n_jobs=n_jobs, progress=False)
-            moved = _changed(clean, res.labels[:n])
-            changed += moved
-            if best is None or res.deviation > best[0] + 1e-12:
-                best = (res.deviation, b, int(np.count_nonzero(moved)), res.optimizer)
-            curve.append(dict(budget=b, deviation=float(best[0]), found_at=best[1], n_changed=best[2],
-                              optimizer=best[3]))
-            steps.update(1)
-        points = max(1, int(round(inject * n)))
-        res = attack(BL1(lower, Z, Injection(points, ord="count"), points, deviation="ari"), "auto",
-                     random_state=random_state, max_evals=queries, n_jobs=n_jobs, progress=False)
+    for b, res in zip(budgets, answers):
+        moved = _changed(clean, res.labels[:n])
+        changed += moved
+        if best is None or res.deviation > best[0] + 1e-12:
+            best = (res.deviation, b, int(np.count_nonzero(moved)), res.optimizer)
+        curve.append(dict(budget=b, deviation=float(best[0]), found_at=best[1], n_changed=best[2],
+                          optimizer=best[3]))
+    res = answers[len(budgets)]
+    moved = _changed(clean, res.labels[:n])
+    changed += moved
+    injection = dict(points=points, deviation=float(res.deviation), n_changed=int(np.count_nonzero(moved)),
+                     optimizer=res.optimizer)
+    res = answers[-1]
+    min_flip, min_norm = _flip(res, Z, clean, ids, names, scale, max_flip, lower)
+    if min_norm is not None:
         changed += _changed(clean, res.labels[:n])
-        injection = dict(points=points, deviation=float(res.deviation), n_changed=int(np.count_nonzero(
-            _changed(clean, res.labels[:n]))), optimizer=res.optimizer)
-        steps.update(1)
-        flip = BL2(lower, Z, Pointwise(ord="point"), 1, deviation="delta", max_norm=max_flip)
-        res = attack(flip, "auto", random_state=random_state, max_evals=3 * queries, n_jobs=n_jobs, progress=False)
-        min_flip, min_norm = _flip(res, model, Z, clean, ids, names, scale, max_flip, n_clusters, lower)
-        if min_norm is not None:
-            changed += _changed(clean, res.labels[:n])
-        steps.update(1)
     steps.close()
     margin_rank = {int(r): i for i, r in enumerate(boundary_rows(Z, clean, 1.0))}
     order = sorted((i for i in range(n) if changed[i] > 0), key=lambda i: (-changed[i], margin_rank.get(i, n)))
@@ -169,6 +164,48 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
         result.files = _write(result, Path(out), Z, clean, order[:TOP], convex, command)
         result.seconds = time.perf_counter() - t0
     return result
+
+
+def _attacks(jobs, lower, Z, rows, queries, random_state, n_jobs, steps):
+    """The attacks' answers, in the order of ``jobs``; each on its own copy of the clean model,
+    so the answers do not depend on ``n_jobs`` (processes, joblib; default: every core)."""
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    workers = min(len(jobs), effective_n_jobs(-1 if n_jobs is None else n_jobs))
+    if workers <= 1:
+        out = []
+        for job in jobs:
+            out.append(_one_attack(job, copy.deepcopy(lower), Z, rows, queries, random_state))
+            steps.update(1)
+        return out
+    out = {}
+    calls = (delayed(_numbered)(i, job, lower, Z, rows, queries, random_state) for i, job in enumerate(jobs))
+    for i, res in Parallel(n_jobs=workers, return_as="generator_unordered")(calls):
+        out[i] = res
+        steps.update(1)
+    return [out[i] for i in range(len(jobs))]
+
+
+def _numbered(i, job, lower, Z, rows, queries, random_state):
+    return i, _one_attack(job, lower, Z, rows, queries, random_state)
+
+
+def _one_attack(job, lower, Z, rows, queries, random_state):
+    """One attack of the audit: the curve at a budget, the injection, or the least change."""
+    from .attacks import BL1, BL2, attack
+    from .perturbation import Injection, Pointwise
+
+    kind, arg = job
+    if kind == "curve":
+        problem = BL1(lower, Z, Pointwise(index=rows, ord="inf"), arg, deviation="ari")
+    elif kind == "inject":
+        problem = BL1(lower, Z, Injection(arg, ord="count"), arg, deviation="ari")
+    else:
+        problem = BL2(lower, Z, Pointwise(ord="point"), 1, deviation="delta", max_norm=arg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return attack(problem, "auto", random_state=random_state, max_evals=queries * (2 if kind == "flip" else 1),
+                      progress=False)
 
 
 def _model(model, Z, n_clusters):
@@ -223,13 +260,13 @@ def _certificate(est, Z, clean):
     return 0.0, f"certified radius 0: {r.reason}"
 
 
-def _flip(res, model, Z, clean, ids, names, scale, max_flip, n_clusters, lower):
+def _flip(res, Z, clean, ids, names, scale, max_flip, lower):
     """The least change found, as data, verified by a fresh fit of a fresh model."""
     if not res.feasible:
         return dict(max_norm=max_flip), None
     E = res.E[: len(clean)]
     moved = np.flatnonzero(np.linalg.norm(E, axis=1) > 0)
-    fresh = _fresh(model, lower, Z, n_clusters)
+    fresh = _fresh(lower)
     fresh_clean = fresh.reference(Z).labels
     after = fresh.respond(Z + E).labels
     verified = bool(np.any(_changed(fresh_clean, after)))
@@ -244,10 +281,8 @@ def _flip(res, model, Z, clean, ids, names, scale, max_flip, n_clusters, lower):
                 n_changed=int(res.n_changed)), float(res.norm)
 
 
-def _fresh(model, lower, Z, n_clusters):
+def _fresh(lower):
     """A new lower level like ``lower`` (no cache, no warm start)."""
-    import copy
-
     from .models import ConvexClusteringModel
 
     if isinstance(lower, ConvexClusteringModel):

@@ -44,9 +44,11 @@ def add_audit(subparsers):
                    help="per-entry budgets of the curve (default: 0.1,0.25,0.5,1)")
     a.add_argument("--share", type=number(0, strict=True), default=0.05, metavar="S",
                    help="the share of rows moved: those nearest another cluster (default: 0.05)")
-    a.add_argument("--queries", type=positive_int, default=30, metavar="N", help="fits per attack (default: 30)")
+    a.add_argument("--queries", type=positive_int, default=20, metavar="N",
+                   help="fits per attack, twice as many for the least change (default: 20)")
     a.add_argument("--random-state", type=int, default=0, metavar="N", help="seed of the attacks (default: 0)")
-    a.add_argument("--n-jobs", type=int, default=None, metavar="N", help="parallel fits inside each attack (joblib)")
+    a.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                   help="attacks in N parallel processes (default: every core); the answers do not depend on it")
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", required=True, help="folder for the report, summary.json and figures")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
