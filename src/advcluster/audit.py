@@ -17,6 +17,7 @@ given in the data's own units.
   to move, measured as the largest distance a row moves (``Pointwise(ord="point")``), the
   certified radius's own measure: a radius ``r`` proves that no change below ``r`` exists. The
   change found is verified by a fresh fit of a fresh model.
+* Injection: 1 % of the rows (at most :data:`MAX_INJECTED`) added inside the data's bounding box.
 * Vulnerable rows: those whose cluster changed in the attacks' answers, the most often first,
   ties by their margin (nearest another cluster first).
 """
@@ -37,8 +38,9 @@ from ._records import Record, plain
 
 __all__ = ["Audit", "audit"]
 
-BUDGETS = (0.1, 0.25, 0.5, 1.0)
+BUDGETS = (0.1, 0.3, 1.0)
 TOP = 10  # vulnerable rows listed
+MAX_INJECTED = 10  # "a few points": 1 % of the rows, at most this many
 
 
 @dataclass
@@ -133,7 +135,7 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     radius, certificate = _certificate(convex, Z, clean)
     steps.update(1)
     rows = boundary_rows(Z, clean, share)
-    points = max(1, int(round(inject * n)))
+    points = max(1, min(MAX_INJECTED, int(round(inject * n))))
     jobs = [("curve", b) for b in budgets] + [("inject", points), ("flip", max_flip)]
     answers = _attacks(jobs, lower, Z, rows, queries, random_state, n_jobs, steps)
     changed = np.zeros(n, int)

@@ -13,7 +13,9 @@
   - otherwise the most stable clustering: the longest run of grid points with the same number
     of major clusters, at least 2.
 
-  The answer is the geometric middle of the run.
+  The answer is the geometric middle of the run. The scan ends at one cluster (or one major
+  cluster holding 95 % of the points), after :data:`MAX_POINTS` solves, or once the same number
+  of major clusters (at least 2) has held over three decades of gamma.
 
 A *major* cluster holds at least ``max(2, ceil(2 % of n))`` points (:func:`major_clusters`). On
 kNN graphs of real data convex clustering leaves outlying points alone or in small groups far
@@ -34,9 +36,10 @@ __all__ = ["GAMMA_GRID", "GammaChoice", "MAJOR_SHARE", "choose_gamma", "gamma_fo
            "neighbour_scale", "scaled_phi"]
 
 MAJOR_SHARE = 0.02  # a major cluster holds at least this share of the points (and 2)
-PER_DECADE = 6  # grid points per decade of gamma
+PER_DECADE = 5  # grid points per decade of gamma
 MAX_POINTS = 40  # solves of one scan at most
 BISECTIONS = 8
+STABLE_RUN = 3 * PER_DECADE  # grid steps: a run this long (three decades) ends the scan
 
 GAMMA_GRID = np.geomspace(0.05, 500.0, 31)
 """The gammas :func:`gamma_for_clusters` tries, in order."""
@@ -146,6 +149,8 @@ def choose_gamma(X, graph, n_clusters=None, method="auto", tol=1e-6) -> GammaCho
         majors.append(major)
         if res.n_clusters == 1 or (major == 1 and covered >= 0.95 * n):
             break
+        if len(majors) > STABLE_RUN and major >= 2 and len(set(majors[-STABLE_RUN - 1:])) == 1:
+            break  # the same major clusters over three decades of gamma: stable enough to stop looking
         x0, z0 = res.centers, res.dual * step
         gamma *= step
     gammas, counts, majors = np.array(gammas), np.array(counts), np.array(majors)

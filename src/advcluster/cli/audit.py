@@ -40,8 +40,8 @@ def add_audit(subparsers):
                    help="use the data as given (default: each column to mean 0 and standard deviation 1; budgets "
                    "and radii are then in standard deviations)")
     a = p.add_argument_group("attacks")
-    a.add_argument("--budgets", type=_budgets, default=[0.1, 0.25, 0.5, 1.0], metavar="B1,B2,...",
-                   help="per-entry budgets of the curve (default: 0.1,0.25,0.5,1)")
+    a.add_argument("--budgets", type=_budgets, default=[0.1, 0.3, 1.0], metavar="B1,B2,...",
+                   help="per-entry budgets of the curve (default: 0.1,0.3,1)")
     a.add_argument("--share", type=number(0, strict=True), default=0.05, metavar="S",
                    help="the share of rows moved: those nearest another cluster (default: 0.05)")
     a.add_argument("--queries", type=positive_int, default=20, metavar="N",

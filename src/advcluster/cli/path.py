@@ -30,7 +30,7 @@ def add_path(subparsers):
                    "each column)")
     g.add_argument("--gammas", metavar="LO,HI,NUM",
                    help="the grid: NUM gammas from LO to HI, geometric (default: from where rows start to fuse "
-                   "until one cluster holds almost every row, six a decade)")
+                   "until one cluster holds almost every row, five a decade)")
     g.add_argument("--max-memory", type=number(0, strict=True), default=4.0, metavar="GB",
                    help="refuse a weight graph whose solves would need more than GB gigabytes (default: 4)")
     out = p.add_argument_group("output")
