@@ -137,3 +137,14 @@ def test_the_answers_do_not_depend_on_the_processes():
     one, two = (audit(X, queries=6, budgets=(0.2, 0.5), n_jobs=j, progress=False).to_summary() for j in (1, 2))
     one.pop("seconds"), two.pop("seconds")
     assert one == two
+
+
+def test_where_a_certificate_applies_the_radius_is_below_the_least_change():
+    """Three tight blobs of 8 rows: every pair inside a cluster is a kNN edge, (C1) holds, and the
+    radius is positive; it is at most the least change found, and given in the data's units."""
+    X, _ = make_blobs(24, centers=[[0, 0], [10, 0], [0, 10]], cluster_std=0.3, random_state=0)
+    a = audit(X, queries=6, budgets=(0.2,), progress=False)
+    assert a.certified_radius > 0 and a.min_flip_norm is not None
+    assert a.certified_radius <= a.min_flip_norm
+    own = a.certified_radius * X.std(0).min()
+    assert f"every row may move by {own:.4g} in any direction" in a.certificate

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     k_all, (k_major, _) = len(np.unique(clean)), major_clusters(clean[clean >= 0])
     steps = tqdm(total=len(budgets) + 3, desc="audit", unit="step", disable=None if progress is None else not progress,
                  leave=False)
-    radius, certificate = _certificate(convex, Z, clean)
+    radius, certificate = _certificate(convex, Z, clean, scale if standardize else None)
     steps.update(1)
     rows = boundary_rows(Z, clean, share)
     points = max(1, min(MAX_INJECTED, int(round(inject * n))))
@@ -238,8 +239,9 @@ def _model(model, Z, n_clusters):
     return ConvexClusteringModel(est.gamma_, k=k, phi=est.phi_), choices, est
 
 
-def _certificate(est, Z, clean):
-    """``(radius or None, in words)``."""
+def _certificate(est, Z, clean, scale=None):
+    """``(radius or None, in words)``; ``scale``: the columns' standard deviations, for the radius
+    in the data's units."""
     if est is None:
         return None, "no certificate: the certified radius covers convex clustering only"
     import functools
@@ -252,8 +254,11 @@ def _certificate(est, Z, clean):
         r = certified_radius(Z, clean, functools.partial(knn_graph, k=est.k, phi=est.phi_), est.gamma_)
     if r.radius > 0:
         op = "<=" if r.attained else "<"
+        own = ("" if scale is None or not math.isfinite(r.radius) else
+               f"; in the data's units, every row may move by {r.radius * scale.min():.4g} in any direction (the "
+               "smallest column's standard deviation times the radius)")
         return float(r.radius), (f"certified radius {r.radius:.4g}: no change with every row moving {op} "
-                                 f"{r.radius:.4g} alters the clustering (Theorem 2, kNN weights recomputed)")
+                                 f"{r.radius:.4g} alters the clustering (Theorem 2, kNN weights recomputed){own}")
     if r.binding == "clean":
         return 0.0, ("certified radius 0: the recovery conditions do not hold for this clustering with kNN "
                      "weights ((C1) needs a positive weight on every pair inside a cluster, and a kNN graph links "

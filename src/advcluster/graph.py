@@ -666,6 +666,9 @@ def check_knn_size(k, n):
 SOLVE_COPIES = 16  # (edges x features) float arrays a solve on a graph holds at its peak, measured
 
 
+SECONDS_PER_EDGE_FEATURE = 2e-6  # a solve's time per edge and feature, measured once (below)
+
+
 def solve_memory(n, d, weights, k=10) -> tuple[int, float]:
     """``(edges, bytes)``: the edges of the graph ``weights`` on ``n`` points and the memory a solve
     on it takes, about ``edges (24 + 8 SOLVE_COPIES d)`` bytes (the graph, and the solver's arrays
@@ -673,6 +676,13 @@ def solve_memory(n, d, weights, k=10) -> tuple[int, float]:
     this gives 13.3 GB). For ``"knn"``, at most ``n k`` edges."""
     edges = n * (n - 1) // 2 if weights in ("complete", "uniform") else n * min(k, max(n - 1, 0))
     return edges, float(edges) * (24 + 8 * SOLVE_COPIES * d)
+
+
+def solve_seconds(edges, d) -> float:
+    """A rough time of one solve: ``SECONDS_PER_EDGE_FEATURE`` per edge and feature (the one
+    measurement behind it: digits, 1,613,706 edges x 64 features, 204 s on 2 cores). Solves
+    vary tenfold with gamma; this is an order of magnitude, said as such."""
+    return edges * d * SECONDS_PER_EDGE_FEATURE
 
 
 def build_graph(A, weights="knn", k: int = 10, phi: float = 0.5) -> Graph:

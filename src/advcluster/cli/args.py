@@ -205,13 +205,15 @@ def add_model(parser):
 
 def check_memory(args, X):
     """Refuse, in one line, a weight graph too large for --max-memory (complete or uniform on many rows)."""
-    from ..graph import solve_memory
+    from ..graph import solve_memory, solve_seconds
 
     edges, need = solve_memory(X.shape[0], X.shape[1], args.weights, args.k)
     if need > args.max_memory * 1e9:
+        minutes = solve_seconds(edges, X.shape[1]) / 60
         raise UsageError(
             f"--weights {args.weights} on {X.shape[0]:,} rows makes {edges:,} edges: a solve would need about "
-            f"{need / 1e9:.1f} GB with {X.shape[1]} features (--max-memory {args.max_memory:g}); use --weights knn "
+            f"{need / 1e9:.1f} GB with {X.shape[1]} features (--max-memory {args.max_memory:g}) and take of the "
+            f"order of {max(minutes, 0.1):.2g} minutes on two cores; use --weights knn "
             f"(about {solve_memory(X.shape[0], X.shape[1], 'knn', args.k)[1] / 1e9:.2g} GB), or raise --max-memory "
             "to go ahead")
 
