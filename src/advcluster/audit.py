@@ -112,6 +112,7 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     from tqdm.auto import tqdm
 
     from .choose import major_clusters
+    from .choose import standardize as _standardize
     from .sweep.tasks import boundary_rows
 
     t0 = time.perf_counter()
@@ -123,11 +124,7 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     budgets = sorted(float(b) for b in budgets)
     if not budgets or budgets[0] <= 0:
         raise ValueError("budgets must be positive numbers.")
-    shift, scale = np.zeros(d), np.ones(d)
-    if standardize:
-        shift, sd = X.mean(axis=0), X.std(axis=0)
-        scale = np.where(sd > 0, sd, 1.0)
-    Z = (X - shift) / scale
+    Z, _, scale = _standardize(X) if standardize else (X, None, np.ones(d))
     lower, choices, convex = _model(model, Z, n_clusters)
     clean = lower.reference(Z).labels
     k_all, (k_major, _) = len(np.unique(clean)), major_clusters(clean[clean >= 0])
@@ -213,6 +210,7 @@ def _one_attack(job, lower, Z, rows, queries, random_state):
 
 def _model(model, Z, n_clusters):
     """``(lower level, what was chosen in words, the fitted estimator or None)``."""
+    from .choose import choices_in_words
     from .clusterers import make_model
     from .estimator import ConvexClustering
     from .models import ConvexClusteringModel, LowerLevel
@@ -230,13 +228,7 @@ def _model(model, Z, n_clusters):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = ConvexClustering(gamma=gamma, phi=phi, k=k, target_clusters=n_clusters).fit(Z)
-    choices = []
-    if phi == "auto":
-        choices.append(f"phi = {est.phi_:.4g}: 0.5 / the median squared distance of a row to its {k} nearest "
-                       "neighbours")
-    if est.gamma_choice_ is not None:
-        choices.append(f"gamma = {est.gamma_:.4g}: {est.gamma_choice_.reason}")
-    return ConvexClusteringModel(est.gamma_, k=k, phi=est.phi_), choices, est
+    return ConvexClusteringModel(est.gamma_, k=k, phi=est.phi_), choices_in_words(est), est
 
 
 def _certificate(est, Z, clean, scale=None):

@@ -32,8 +32,8 @@ import numpy as np
 
 from ._records import Record
 
-__all__ = ["GAMMA_GRID", "GammaChoice", "MAJOR_SHARE", "choose_gamma", "gamma_for_clusters", "major_clusters",
-           "neighbour_scale", "scaled_phi"]
+__all__ = ["GAMMA_GRID", "GammaChoice", "MAJOR_SHARE", "choices_in_words", "choose_gamma", "gamma_for_clusters",
+           "major_clusters", "neighbour_scale", "scaled_phi", "standardize"]
 
 MAJOR_SHARE = 0.02  # a major cluster holds at least this share of the points (and 2)
 PER_DECADE = 5  # grid points per decade of gamma
@@ -43,6 +43,26 @@ STABLE_RUN = 3 * PER_DECADE  # grid steps: a run this long (three decades) ends 
 
 GAMMA_GRID = np.geomspace(0.05, 500.0, 31)
 """The gammas :func:`gamma_for_clusters` tries, in order."""
+
+
+def standardize(X):
+    """``(Z, shift, scale)``: each column to mean 0 and standard deviation 1 (a constant column to
+    0), ``Z * scale + shift == X``. Budgets and radii on ``Z`` are in standard deviations."""
+    X = np.asarray(X, dtype=float)
+    shift, sd = X.mean(axis=0), X.std(axis=0)
+    scale = np.where(sd > 0, sd, 1.0)
+    return (X - shift) / scale, shift, scale
+
+
+def choices_in_words(est) -> list[str]:
+    """What a fitted :class:`~advcluster.ConvexClustering` chose for its ``"auto"`` parameters."""
+    lines = []
+    if est.phi == "auto":
+        lines.append(f"phi = {est.phi_:.4g}: 0.5 / the median squared distance of a row to its {est.k} nearest "
+                     "neighbours")
+    if est.gamma_choice_ is not None:
+        lines.append(f"gamma = {est.gamma_:.4g}: {est.gamma_choice_.reason}")
+    return lines
 
 
 def _neighbour_distances(X, k):

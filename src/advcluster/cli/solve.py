@@ -65,9 +65,9 @@ def standardized(args, X):
     to 0) unless --no-standardize; ``X used * scale + shift`` is the data as given."""
     if args.no_standardize:
         return X, np.zeros(X.shape[1]), np.ones(X.shape[1])
-    shift, sd = X.mean(axis=0), X.std(axis=0)
-    scale = np.where(sd > 0, sd, 1.0)
-    return (X - shift) / scale, shift, scale
+    from ..choose import standardize
+
+    return standardize(X)
 
 
 def fit(args, X):
@@ -107,13 +107,10 @@ def choice_lines(args, model):
         lines.append("standardised: each column to mean 0 and standard deviation 1 (--no-standardize to turn off)")
     if model is None:
         return lines
-    if model.phi == "auto":
-        lines.append(f"phi = {model.phi_:.4g}: 0.5 / the median squared distance of a row to its {args.k} nearest "
-                     "neighbours (give --phi to set it)")
-    c = model.gamma_choice_
-    if c is not None:
-        lines.append(f"gamma = {c.gamma:.4g}: {c.reason} (give --gamma, or --n-clusters K, to set it)")
-    return lines
+    from ..choose import choices_in_words
+
+    hints = {"phi": "give --phi to set it", "gamma": "give --gamma, or --n-clusters K, to set it"}
+    return lines + [f"{line} ({hints[line.split(' =')[0]]})" for line in choices_in_words(model)]
 
 
 def major_line(model):

@@ -154,12 +154,6 @@ def load_data(entry) -> tuple[np.ndarray, int | None]:
     return d.data, d.n_classes
 
 
-def standardized(X) -> np.ndarray:
-    """Each feature to mean 0 and standard deviation 1 (a constant feature to 0)."""
-    sd = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-
-
 class _Checker:
     """Collects every problem of a raw config; :meth:`study` raises them together."""
 

@@ -36,36 +36,29 @@ class StoreError(ValueError):
     """A store that cannot be used as it is (another study's, unreadable); nothing was changed."""
 
 
-class Store:
-    """The results store in ``folder`` (created when ``create``); use as a context manager."""
+class _SQLite:
+    """One SQLite file opened for one writer: autocommit (each statement, or BEGIN ... COMMIT, is a
+    transaction), write-ahead log (a commit is one append, readers never block, and with
+    ``synchronous=NORMAL`` a commit survives a killed process); a context manager."""
 
-    def __init__(self, folder, create=True):
-        self.folder = Path(folder)
-        self.path = self.folder / STORE_FILE
-        if not self.path.exists():
-            if not create:
-                raise StoreError(f"no results store in {self.folder} (no {STORE_FILE}); run a study with "
-                                 f"--store {self.folder} first")
-            self.folder.mkdir(parents=True, exist_ok=True)
+    what = "file"  # what the file is, for the error that names it
+    remedy = "move it aside"
+
+    def _open(self, schema, timeout):
         try:
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")  # a commit is one append; readers never block
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a killed process
-            self.db.executescript(_SCHEMA)
-            fmt = self.meta("format")
+            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(schema)
         except sqlite3.DatabaseError as exc:
             self._unusable(exc)
-        if fmt is None:
-            self._set("format", FORMAT)
-        elif fmt != FORMAT:
-            raise StoreError(f"{self.path} is in store format {fmt}, this advcluster writes {FORMAT}; "
-                             "choose another --store")
 
     def _unusable(self, exc):
-        with contextlib.suppress(Exception):
-            self.db.close()
-        raise StoreError(f"{self.path} is not a readable advcluster results store ({exc}); nothing was changed: "
-                         "move it aside or choose another --store") from None
+        if getattr(self, "db", None) is not None:
+            with contextlib.suppress(Exception):
+                self.db.close()
+        raise StoreError(f"{self.path} is not a readable advcluster {self.what} ({exc}); nothing was changed: "
+                         f"{self.remedy}") from None
 
     def __enter__(self):
         return self
@@ -75,6 +68,31 @@ class Store:
 
     def close(self):
         self.db.close()
+
+
+class Store(_SQLite):
+    """The results store in ``folder`` (created when ``create``); use as a context manager."""
+
+    what, remedy = "results store", "move it aside or choose another --store"
+
+    def __init__(self, folder, create=True):
+        self.folder = Path(folder)
+        self.path = self.folder / STORE_FILE
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"no results store in {self.folder} (no {STORE_FILE}); run a study with "
+                                 f"--store {self.folder} first")
+            self.folder.mkdir(parents=True, exist_ok=True)
+        self._open(_SCHEMA, timeout=30.0)
+        try:
+            fmt = self.meta("format")
+        except sqlite3.DatabaseError as exc:
+            self._unusable(exc)
+        if fmt is None:
+            self._set("format", FORMAT)
+        elif fmt != FORMAT:
+            raise StoreError(f"{self.path} is in store format {fmt}, this advcluster writes {FORMAT}; "
+                             "choose another --store")
 
     # -- the study it holds
     def meta(self, name):
@@ -138,7 +156,7 @@ class Store:
             self._unusable(exc)
 
 
-class Memo:
+class Memo(_SQLite):
     """Answers kept on disk by key: ``memo.get(key)`` (None when absent), ``memo.put(key, value)``.
 
     One SQLite file; values are pickled (they are this package's own results, read back only by
@@ -147,28 +165,12 @@ class Memo:
     run, and by the lower levels' persistent cache of solves.
     """
 
+    what, remedy = "cache", "move it aside or delete it"
+
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        except sqlite3.DatabaseError as exc:
-            with contextlib.suppress(Exception):
-                self.db.close()
-            raise StoreError(f"{self.path} is not a readable advcluster cache ({exc}); nothing was changed: "
-                             "move it aside or delete it") from None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        self.db.close()
+        self._open("CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value BLOB NOT NULL);", timeout=60.0)
 
     def get(self, key):
         import pickle

@@ -78,10 +78,11 @@ def _attack(spec, cache) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _data(dataset_json, standardize):
-    from .config import load_data, standardized
+    from ..choose import standardize as standardized
+    from .config import load_data
 
     X, classes = load_data(json.loads(dataset_json))
-    X = standardized(X) if standardize else np.asarray(X, dtype=float)
+    X = standardized(X)[0] if standardize else np.asarray(X, dtype=float)
     X.setflags(write=False)
     return X, classes
 
