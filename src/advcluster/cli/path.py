@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .args import PROG, UsageError, add_json, number, positive_int
+from .args import UsageError, add_json, number, positive_int
 from .inputs import add_input, read_input
 from .output import print_json, save_table
 
@@ -97,5 +97,3 @@ def _run_path(args):
         print(f"wrote {', '.join(str(f) for f in figures)} and {out / 'path.csv'}")
     return 0
 
-
-__all__ = ["add_path", "PROG"]
