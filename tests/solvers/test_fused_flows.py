@@ -109,13 +109,13 @@ def test_a_nearly_coinciding_pair_is_refused_at_once():
     assert fp.minimise(c)[1] is False
 
 
-def _flow_problem(seed):
+def _flow_problem(seed, blobs=1):
     """A few connected groups of a kNN graph on wide data, radii and a divergence ``T`` that a
     flow inside the radii can carry (the divergence of a random flow at 60-99 % load)."""
     rng = np.random.default_rng(seed)
     d = int(rng.choice([2, 5, 10, 30]))
     n = int(rng.integers(20, 60))
-    A = rng.normal(size=(n, d))
+    A = rng.normal(size=(n, d)) + 100.0 * rng.integers(0, blobs, n)[:, None]  # blobs: apart in the kNN graph
     graph = knn_graph(A, 4, 0.2)
     keep = rng.random(graph.n_edges) < 0.7
     labels = graph.components_of(keep)[1]
@@ -150,6 +150,32 @@ def test_most_room_flow_matches_a_conic_reference(seed):
     load = float(np.max(np.linalg.norm(z, axis=1) / r))
     assert abs(load - t_ref) <= 1e-6
     assert problem.fro(J @ z - T) <= 1e-7 * (1 + problem.fro(T))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(8))
+def test_most_room_group_by_group_matches_the_conic_reference_per_group(seed):
+    """Groups are separate flow problems: each group's load is its own most-room optimum, and
+    the groups reported overloaded are exactly those whose optimum is at least 1 (some groups'
+    divergence is scaled up so that no flow fits)."""
+    graph, labels, inner, r, T, rng = _flow_problem(seed, blobs=5)
+    group = labels[graph.edges[inner, 0]]
+    K = int(labels.max()) + 1
+    scale = np.where(rng.random(K) < 0.4, 1.6, 1.0)  # a random flow's divergence, x1.6 for some groups
+    T = T * scale[labels][:, None]
+    flows = Flows(graph, labels, inner, r, T, np.zeros((inner.size, T.shape[1])), 1e-13)
+    z = flows._most_room_by_group(np.unique(group), np.zeros((inner.size, T.shape[1])))
+    J = graph.incidence[:, inner].toarray()
+    reference = {}
+    for g in np.unique(group):
+        edges = np.flatnonzero(group == g)
+        nodes = np.flatnonzero(labels == g)
+        reference[int(g)] = t_ref = _most_room_reference(J[np.ix_(nodes, edges)], T[nodes], r[edges])
+        load = float(np.max(np.linalg.norm(z[edges], axis=1) / r[edges]))
+        assert abs(load - t_ref) <= 1e-6 * max(1.0, t_ref)
+        assert problem.fro(J[np.ix_(nodes, edges)] @ z[edges] - T[nodes]) <= 1e-7 * (1 + problem.fro(T[nodes]))
+    assert {g for g, t in reference.items() if t >= 1 + 1e-6} <= set(flows.overloaded)
+    assert all(reference[g] >= 1 - 1e-6 for g in flows.overloaded)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -15,7 +15,8 @@ are only as good as that distance.  Here a candidate partition is turned into a 
    proven for ``A`` itself when every pair of joined groups is more than ``2 beta`` apart and
    every in-group flow keeps a margin ``r_e - ||z_e||`` above the change of flow that a data
    change of ``beta`` can require (bounded through the groups' algebraic connectivity,
-   ``lambda_2 >= 4 / (n_g diam_g)``, Mohar 1991).
+   ``lambda_2 >= 4 / (n_g diam_g)``, Mohar 1991).  A candidate short of that room only is
+   redone in extended precision (``np.longdouble``), where ``beta`` is that much smaller.
 
 What no candidate settles is counted, never hidden: an edge whose end points are closer than
 the duality gap's radius ``sqrt(2 (P(X) - D(Z)))`` allows (the primal is 1-strongly convex),
@@ -62,6 +63,9 @@ class Proof:
         Not certified, but a candidate's certificate holds in floating point with too little
         room for its rounding: the problem sits within rounding error of a fusion threshold,
         and a tighter solve cannot settle it.
+    extended : bool
+        Certified, by a certificate redone in extended precision (double's rounding left it
+        too little room).
     """
 
     certified: bool
@@ -71,9 +75,10 @@ class Proof:
     dual: np.ndarray | None = None
     bound: float = float("nan")
     near_threshold: bool = False
+    extended: bool = False
 
 
-def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False):
+def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False, extended=None):
     """Prove the partition of the solution near ``(X, Z)``, or count what stays undecided.
 
     Parameters
@@ -95,6 +100,10 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
         Try one candidate only: the partition ``X`` shows at ``label_tol`` (a warm start's, from
         a solution of nearby data), with no search for the flows beyond projections from ``Z``.
         A quick test before any iteration; ``gap`` is then not used.
+    extended : callable, optional
+        Gives ``(A, gamma, data_error)`` in extended precision (``np.longdouble``): a candidate
+        whose certificate holds with less room than double's rounding needs is then redone
+        there.  None, or a platform whose ``longdouble`` is double: not tried.
     """
     n, d = A.shape
     positive = graph.weights > 0
@@ -102,7 +111,7 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
     blocks = [slice(None)] if p == 2 and d > 1 else [slice(c, c + 1) for c in range(d)]
     fused = np.ones(graph.n_edges, dtype=bool)
     undecided = np.zeros(graph.n_edges, dtype=bool)
-    Xp, Zp, beta, certified, near = np.empty_like(X), np.empty_like(Z), 0.0, True, False
+    Xp, Zp, beta, certified, near, extended_used = np.empty_like(X), np.empty_like(Z), 0.0, True, False, False
     for cols in blocks:
         dist = problem.norms(problem.edge_diff(graph, X[:, cols]), 2)
         if shown_only:
@@ -110,7 +119,7 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
             result = _certify(A[:, cols], graph, gamma, labels, X[:, cols], Z[:, cols], data_error, quick=True)
         else:
             result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball,
-                                  data_error)
+                                  data_error, _columns(extended, cols))
         if result is None or isinstance(result, Near):
             certified = False
             undecided |= positive & (dist <= np.sqrt(2.0) * ball)
@@ -121,12 +130,24 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
         else:
             fused &= result[0]
             Xp[:, cols], Zp[:, cols] = result[1], result[2]
-            beta = max(beta, result[3])
+            beta, extended_used = max(beta, result[3]), extended_used or result[4]
     labels = components(graph, fused & positive)
     if certified:
-        return Proof(True, labels, 0, Xp, Zp, beta)
+        return Proof(True, labels, 0, Xp, Zp, beta, extended=extended_used)
     n_undecided = int(np.count_nonzero(undecided & ~_settled(graph, labels, X, ball)))
     return Proof(False, labels, n_undecided, near_threshold=near)
+
+
+def _columns(extended, cols):
+    """``extended`` restricted to some columns (None where extended precision adds nothing)."""
+    if extended is None or np.finfo(np.longdouble).eps >= EPS:
+        return None
+
+    def block():
+        A, gamma, data_error = extended()
+        return A[:, cols], gamma, data_error
+
+    return block
 
 
 def _settled(graph, labels, X, ball):
@@ -135,8 +156,8 @@ def _settled(graph, labels, X, ball):
     return dist > np.sqrt(2.0) * ball
 
 
-def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error):
-    """``(fused edges, centres, dual, beta)`` for one block of columns, a :class:`Near`, or None.
+def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extended):
+    """``(fused edges, centres, dual, beta, extended)`` for one block of columns, a :class:`Near`, or None.
 
     A candidate whose certificate holds but for the rounding margins ends the search: it is
     the solver's partition to within rounding, and the other candidates (finer or coarser
@@ -147,7 +168,7 @@ def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error):
         if any(np.array_equal(labels, t) for t in tried):
             continue
         tried.append(labels)
-        found = _certify(A, graph, gamma, labels, X, Z, data_error)
+        found = _certify(A, graph, gamma, labels, X, Z, data_error, extended=extended)
         if found is not None:
             return found
     return None
@@ -179,10 +200,12 @@ def _ladder(dist, cap):
     return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
 
 
-def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False):
+def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None):
     """The fused solution of ``labels`` and its verified certificate; a :class:`Near` when a
     certificate holds in floating point (flows in the balls, groups apart) but without the
-    room its rounding needs; None otherwise.  ``quick``: flows by projection from ``Z`` only."""
+    room its rounding needs, and not in extended precision either; None otherwise.  ``quick``:
+    flows by projection from ``Z`` only.  ``extended``: a callable giving ``(A, gamma,
+    data_error)`` in extended precision, for :func:`_certify_extended`."""
     n, d = A.shape
     radius = gamma * graph.weights
     fp = FusedProblem(A, graph, gamma, labels)
@@ -219,26 +242,62 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False):
         if not length.min(initial=np.inf) > 2 * beta:
             return None
         if z is None or groups.margins_suffice(radius[inner], z, _flow_change(graph, fp, length, radius, beta, d)):
-            return labels[i] == labels[j], Xp, Zp, beta
+            return labels[i] == labels[j], Xp, Zp, beta, False
         near = Near(labels[i] == labels[j])
+        best = z
+    if near is not None and extended is not None and not quick:
+        return _certify_extended(*extended(), graph, labels, fp, c, best, inner, groups) or near
     return near
 
 
+def _certify_extended(A, gamma, data_error, graph, labels, fp, c, z, inner, groups):
+    """The certificate of :func:`_certify` redone in extended precision (``A``, ``gamma`` as
+    ``np.longdouble``; docs/partitions.md, section 3): the fused centres polished by Newton
+    steps solved in double, the cross duals and the flows' residual in extended precision.
+    Its rounding, so its ``beta``, is ``eps_ext / eps`` (1/2048 on x86) of double's, for
+    partitions whose room is smaller than double's rounding needs.  The same checks, with the
+    centres and dual returned in double and ``beta`` covering their rounding; None when they fail."""
+    i, j = graph.edges.T
+    radius = gamma * graph.weights
+    fx = FusedProblem(A, graph, gamma, labels)
+    X = fx.polish(c, fp)[labels]
+    diff = X[i[fp.cross]] - X[j[fp.cross]]
+    length = problem.norms(diff, 2)
+    if not np.all(length > 0):
+        return None
+    Z = np.zeros((graph.n_edges, A.shape[1]), dtype=A.dtype)
+    Z[fp.cross] = (radius[fp.cross] / length)[:, None] * diff
+    T = A - X - problem.edge_adjoint(graph, Z)
+    rounding = _rounding(A, graph, X, Z, fp.cross) + data_error
+    flows = Flows(graph, labels, inner, radius[inner], T, z, 0.1 * rounding)
+    Z[inner] = flows.refined(np.asarray(z, dtype=A.dtype), rounds=6)
+    beta = (problem.fro(A - X - problem.edge_adjoint(graph, Z)) + rounding) * (1 + 1e-12)  # fro's rounding to double
+    if not (length.min(initial=np.inf) > 2 * beta and
+            groups.margins_suffice(radius[inner], Z[inner], _flow_change(graph, fp, length, radius, beta, A.shape[1]))):
+        return None
+    Xd, Zd = X.astype(float), Z.astype(float)
+    # The double centres and dual: exact for data within beta plus their own rounding.
+    moved = problem.fro(X - Xd) + problem.fro(problem.edge_adjoint(graph, Z - Zd))
+    return labels[i] == labels[j], Xd, Zd, (beta + moved) * (1 + 1e-12), True
+
+
 def _flow_change(graph, fp, length, radius, beta, d):
-    """How much the in-group divergence can change when the data move by ``beta``.
+    """How much the in-group divergence of each group (K,) can change when the data move by ``beta``.
 
     The fused centres move by ``||dc_a|| <= beta / sqrt(n_a)`` (the partition-constrained
     solution map is nonexpansive), the data by ``beta``, and in ``d > 1`` the cross duals
-    ``r_e u_e`` by ``q_e = 2 r_e (||dc_a|| + ||dc_b||) / length_e``; their divergence by at most
-    ``sqrt(2 max cross degree) ||q||``.  In one dimension the signs stay, so the cross duals do not.
+    ``r_e u_e`` by ``q_e = 2 r_e (||dc_a|| + ||dc_b||) / length_e``; the divergence they add to
+    group ``g`` by at most ``sqrt(2 max cross degree) ||q_{E_g}||``, over the cross edges with an
+    end in ``g``.  In one dimension the signs stay, so the cross duals do not move.
     """
-    change = 2 * beta
+    change = np.full(fp.K, 2 * float(beta))
     if d > 1 and fp.cross.size:
         labels = fp.labels
         a, b = labels[graph.edges[fp.cross, 0]], labels[graph.edges[fp.cross, 1]]
-        q = 2 * radius[fp.cross] * (1 / np.sqrt(fp.sizes[a]) + 1 / np.sqrt(fp.sizes[b])) * beta / length
+        q = (2 * radius[fp.cross] * (1 / np.sqrt(fp.sizes[a]) + 1 / np.sqrt(fp.sizes[b])) * beta / length).astype(float)
         deg = np.bincount(graph.edges[fp.cross].ravel(), minlength=graph.n).max()
-        change += np.sqrt(2.0 * deg) * float(np.sqrt(np.dot(q, q)))
+        per_group = np.bincount(a, q * q, minlength=fp.K) + np.bincount(b, q * q, minlength=fp.K)
+        change += np.sqrt(2.0 * deg) * np.sqrt(per_group)
     return change
 
 
@@ -247,11 +306,13 @@ def _rounding(A, graph, X, Z, cross):
     bound for sums: node ``i`` sums ``deg_i + 2`` terms), of the cross duals ``r_e u_e`` and of
     ``r_e = gamma w_e`` (a few ulps of ``r_e`` each)."""
     n, d = A.shape
+    eps = float(np.finfo(A.dtype).eps)
     deg = np.bincount(graph.edges.ravel(), minlength=n).astype(float)
     size = np.abs(A) + np.abs(X) + abs(graph.incidence) @ np.abs(Z)
-    bound = 0.51 * EPS * problem.fro((deg + 3)[:, None] * size)
-    cross_r = np.bincount(graph.edges[cross].ravel(), np.repeat(problem.norms(Z[cross], 2), 2), minlength=n)
-    return bound + (d + 10) * EPS * np.sqrt(d) * float(np.sqrt(np.dot(cross_r, cross_r)))
+    bound = 0.51 * eps * problem.fro((deg + 3)[:, None] * size.astype(float))
+    cross_r = np.bincount(graph.edges[cross].ravel(), np.repeat(problem.norms(Z[cross], 2).astype(float), 2),
+                          minlength=n)
+    return (bound + (d + 10) * eps * np.sqrt(d) * float(np.sqrt(np.dot(cross_r, cross_r)))) * (1 + 1e-6)
 
 
 class _Groups:
@@ -278,7 +339,7 @@ class _Groups:
         np.minimum.at(self.root, labels, np.arange(graph.n))
 
     def need(self, beta_t, diameter=None):
-        """The room each in-group edge needs, given the divergence change ``beta_t``."""
+        """The room each in-group edge needs, given each group's divergence change ``beta_t`` (K,)."""
         diameter = self.full if diameter is None else diameter
         return (beta_t * np.sqrt(self.size * diameter) / 2)[self.group]
 
@@ -289,7 +350,7 @@ class _Groups:
 
     def margins_suffice(self, r, z, beta_t):
         """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""
-        margin = r - problem.norms(z, 2) - (z.shape[1] + 8) * EPS * r
+        margin = (r - problem.norms(z, 2) - (z.shape[1] + 8) * np.finfo(z.dtype).eps * r).astype(float)
         diameter = self.full
         if np.all(margin > self.need(beta_t, diameter)):  # every edge has room for any diameter: no search
             return True

@@ -354,7 +354,7 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     elif certify:
         while proof is None:  # prove, re-solving tighter while that can help
             proof = _prove(An, graph, gamma_n, p, it, ev, label_tol, frame.scale if raw else 1.0,
-                           0.0 if raw else frame.data_error)
+                           0.0 if raw else frame.data_error, frame.raw_extended if raw else frame.extended)
             if (proof.certified or proof.near_threshold or not it.converged or refined == REFINE_ROUNDS
                     or tol_run <= REFINE_FLOOR):
                 break
@@ -401,13 +401,14 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     )
 
 
-def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error):
+def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended):
     """:func:`certificate.prove` at an iterate; ``ev`` is on the unit-spread scale, ``An`` on ``scale``."""
     # The computed gap, plus its rounding: what bounds P(X) - P(X*) in exact arithmetic.
     size = 1 + abs(ev["primal_objective"]) + abs(ev["dual_objective"])
     gap = (ev["primal_objective"] - ev["dual_objective"] + size * (ev["gap_roundoff"] + 8 * np.finfo(float).eps))
     gap *= scale**2
-    return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error)
+    return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error,
+                             extended=extended)
 
 
 def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
@@ -423,7 +424,8 @@ def _message(it, ev, tol, success, proof, refined, tol_run):
         parts.append(f"re-solved {refined} time(s) to tol {tol_run:.0e} to settle the partition")
     if proof is not None:
         if proof.certified:
-            parts.append(f"partition proven; centres polished to the exact fused solution "
+            how = " in extended precision (double rounding left too little room)" if proof.extended else ""
+            parts.append(f"partition proven{how}; centres polished to the exact fused solution "
                          f"(KKT residual {ev['kkt_residual']:.1e}, duality gap {ev['duality_gap']:.1e})")
         else:
             parts.append(f"partition not proven: {proof.n_undecided} pair(s) of neighbours undecided")
@@ -451,12 +453,24 @@ class _Frame:
     """
 
     def __init__(self, A, gamma):
+        self.A, self.gamma_given = A, gamma
         self.mean, self.scale = A.mean(axis=0), problem.spread(A)
         self.data = (A - self.mean) / self.scale
         self.gamma = gamma / self.scale
         # The scaled data are exact for some translation and the scale s, up to two roundings
         # of each entry (a subtraction and a division): a bound on that data perturbation.
         self.data_error = 1.01 * np.finfo(float).eps * problem.fro(self.data)
+
+    def extended(self):
+        """``(data, gamma, data_error)`` in extended precision (``np.longdouble``), for proofs
+        that double precision cannot settle: the same map, rounded to ``eps_ext``."""
+        data = (self.A.astype(np.longdouble) - self.mean) / np.longdouble(self.scale)
+        error = 1.01 * float(np.finfo(np.longdouble).eps) * problem.fro(data)
+        return data, np.longdouble(self.gamma_given) / np.longdouble(self.scale), error
+
+    def raw_extended(self):
+        """The data as given, in extended precision (exact)."""
+        return self.A.astype(np.longdouble), np.longdouble(self.gamma_given), 0.0
 
     def points_in(self, X):
         return None if X is None else (X - self.mean) / self.scale

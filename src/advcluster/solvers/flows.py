@@ -33,7 +33,7 @@ from .linear import LDL_MAX_COLUMNS, LDL, LU, cg
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
-MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow on every group: at most this many unknowns (nodes x d)
+MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): at most this many unknowns (nodes x d)
 REGION_MAX_UNKNOWNS = (300, 4_000)  # the most-room flow around the edges short of room: regions of at most these many
 _GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
@@ -71,6 +71,7 @@ class Flows:
         # What a flow can carry: T less its group means (which are the fused solution's
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
         self.T = T - group_means(T, labels, int(labels.max()) + 1)[labels]
+        self.overloaded = []  # groups whose flow cannot fit its balls (set by the most-room search)
 
     def candidates(self, margin, quick=False):
         """Flows in the balls, cheapest first: projections from the solver's dual, aiming for
@@ -81,7 +82,7 @@ class Flows:
         for z in self._proposals(margin, quick):
             if z is None:
                 continue
-            z = self._refined(z)
+            z = self.refined(z)
             room = 1 - float(np.max(problem.norms(z, 2) / self.r))
             if room > best and room >= 0:
                 best = room
@@ -91,7 +92,7 @@ class Flows:
         z, inside = self._projected(margin)
         if z is None:
             if not quick:
-                yield self._most_room()
+                yield self._most_room_by_group(np.arange(self.root.size), self.z0)
             return
         if np.all(inside):
             yield z
@@ -109,7 +110,24 @@ class Flows:
                 rerouted = z.copy()
                 rerouted[edges] = part
                 yield rerouted
-        yield self._most_room()
+        yield self._most_room_by_group(np.unique(self.labels[self.i[short]]), z)
+
+    def _most_room_by_group(self, groups, z):
+        """The most-room flow on each of ``groups`` on its own (the groups' flow problems are
+        independent), ``z`` elsewhere; records in :attr:`overloaded` the groups where even the
+        most room is none (``t >= 1``: the group's flow cannot fit its balls, so its points do
+        not all fuse)."""
+        z = z.copy()
+        self.overloaded = []
+        for g in groups:
+            edges = np.flatnonzero(self.labels[self.i] == g)
+            part = self._restricted(edges, z)._most_room()
+            if part is None:
+                continue
+            z[edges] = part
+            if np.max(problem.norms(part, 2) / self.r[edges]) >= 1:
+                self.overloaded.append(int(g))
+        return z
 
     def _region(self, short, limit):
         """Edges whose flow the most-room program re-routes: those of the groups holding an edge
@@ -156,10 +174,11 @@ class Flows:
             return None
         return lambda R: solve(R) / top
 
-    def _refined(self, z, rounds=3):
+    def refined(self, z, rounds=3):
         """Iterative refinement of ``J_in z = T``: corrections weighted by each edge's room, kept
         while they stay in the balls and shrink the residual (an interior-point solution meets
-        the balance equations to its own tolerance only)."""
+        the balance equations to its own tolerance only).  In ``T``'s precision: with ``T`` in
+        extended precision, the corrections are solved in double and applied in extended."""
         T = self.T
         residual = T - self.J @ z
         size = problem.fro(residual)
@@ -168,11 +187,12 @@ class Flows:
         room = self.r - problem.norms(z, 2)
         if not np.all(room > 0):
             return z
-        solve = self._solver(_floored(room))
+        conductance = _floored(room)  # the steps use the solve's own conductances
+        solve = self._solver(conductance)
         if solve is None:
             return z
         for _ in range(rounds):
-            step = z + room[:, None] * self._edge_diff(solve(residual))
+            step = z + conductance[:, None] * self._edge_diff(solve(residual.astype(float)))
             after = T - self.J @ step
             if not (np.all(problem.norms(step, 2) < self.r) and problem.fro(after) < size):
                 break

@@ -62,8 +62,8 @@ def block_laplacian(K, d, pa, pb, blocks, diagonal):
 
 
 def group_means(X, labels, K):
-    """Mean of the rows of ``X`` in each group (K, d)."""
-    sums = np.zeros((K, X.shape[1]))
+    """Mean of the rows of ``X`` in each group (K, d), in ``X``'s precision (at least double)."""
+    sums = np.zeros((K, X.shape[1]), dtype=np.result_type(X.dtype, float))
     np.add.at(sums, labels, X)
     return sums / np.bincount(labels, minlength=K)[:, None]
 
@@ -98,7 +98,11 @@ class FusedProblem:
         ga, gb = labels[i[self.cross]], labels[j[self.cross]]
         key, inv = np.unique(np.minimum(ga, gb) * K + np.maximum(ga, gb), return_inverse=True)
         self.pa, self.pb = key // K, key % K
-        self.W = np.bincount(inv.ravel(), weights=graph.weights[self.cross], minlength=key.size)
+        if A.dtype == np.float64:
+            self.W = np.bincount(inv.ravel(), weights=graph.weights[self.cross], minlength=key.size)
+        else:  # summed in the data's (extended) precision
+            self.W = np.zeros(key.size, dtype=A.dtype)
+            np.add.at(self.W, inv.ravel(), graph.weights[self.cross])
         self.edge_pair = inv.ravel()
 
     # F, its gradient and Hessian on the group centres c (K, d)
@@ -170,6 +174,28 @@ class FusedProblem:
                 return lu.solve(rhs.ravel()).reshape(K, d)
             except (sla.LinAlgWarning, spla.MatrixRankWarning, RuntimeError) as exc:
                 raise np.linalg.LinAlgError(str(exc)) from None
+
+    def polish(self, c, hessian_of, max_steps=8):
+        """Newton's method in this problem's (extended) precision with Hessians of double
+        precision, from a minimiser ``c`` of the double-precision problem ``hessian_of``
+        (mixed-precision iterative refinement: each step gains about the digits the double
+        solve has, until the gradient is at this precision's rounding level or stops falling)."""
+        c = np.asarray(c, dtype=self.abar.dtype)
+        g = self.gradient(c)
+        gnorm = problem.fro(g)
+        for _ in range(max_steps):
+            cd = c.astype(float)
+            try:
+                step = hessian_of.solve_hessian(hessian_of.hessian(cd), g.astype(float), FACTOR_MAX)
+            except np.linalg.LinAlgError:
+                break
+            trial = c - step
+            gt = self.gradient(trial)
+            gtn = problem.fro(gt)
+            if not gtn < gnorm:
+                break
+            c, g, gnorm = trial, gt, gtn
+        return c
 
     def minimise(self, c, max_steps=30):
         """Newton's method from ``c`` while the joined centres stay apart: ``(c, ok)``.
