@@ -341,3 +341,44 @@ def test_target_clusters_picks_a_gamma_with_that_many_major_clusters():
         ConvexClustering(gamma=1.0, target_clusters=3).fit(X)
     with pytest.raises(ValueError, match="target_clusters must be an integer >= 1"):
         ConvexClustering(gamma="auto", target_clusters=0).fit(X)
+
+
+@pytest.mark.parametrize("seed", [1, 7, 31])
+def test_with_no_stable_count_gamma_is_where_the_partition_changes_least(seed, monkeypatch):
+    """A path whose major-cluster count changes at every grid point (as on digits; here a grid of
+    one point a decade makes it so): the choice is the interior point with at least 2 major
+    clusters maximising min(ARI to previous, ARI to next), found by brute force over the path
+    the test solves itself."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from advcluster import choose
+    from advcluster.solvers.core import clusterpath
+
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(c, 1.0, size=(40, 3)) for c in rng.normal(0, 4, size=(6, 3))])
+    g = knn_graph(X, 10, choose.scaled_phi(X))
+    monkeypatch.setattr(choose, "PER_DECADE", 1)
+    choice = choose.choose_gamma(X, g)
+    path = [r.labels for r in clusterpath(X, g, choice.gammas, certify=False)]
+    majors = np.array([_major(p, len(X)) for p in path])
+    assert list(majors) == list(choice.majors)
+    assert all(i == j for i, j in choose._runs(majors) if majors[i] >= 2)  # no count holds
+    agree = [min(adjusted_rand_score(path[t - 1], path[t]), adjusted_rand_score(path[t], path[t + 1]))
+             if majors[t] >= 2 else -1 for t in range(1, len(path) - 1)]
+    best = 1 + int(np.argmax(agree))
+    assert choice.gamma == choice.gammas[best] and choice.n_major == majors[best] >= 2
+    assert "changes least" in choice.reason and f"{agree[best - 1]:.2f}" in choice.reason
+
+
+def test_least_change_picks_the_most_agreeing_interior_point():
+    """The rule on given partitions: agreement is the smaller ARI with the two neighbours."""
+    from advcluster.choose import _least_change
+
+    a = np.repeat([0, 1, 2, 3], 10)
+    b = np.repeat([0, 1, 2, 2], 10)
+    c = np.repeat([0, 0, 1, 1], 10)
+    partitions = [np.arange(40), a, b, a, c, np.zeros(40, int)]
+    majors = np.array([0, 4, 3, 4, 2, 1])
+    choice = _least_change(np.geomspace(1, 32, 6), np.array([40, 4, 3, 4, 2, 1]), majors, partitions)
+    # t = 1: min(ARI(singletons, a) = 0, ...) = 0; t = 2: ARI(a, b) both sides; t = 3: min(ARI(b, a), ARI(a, c))
+    assert choice.gamma == 4.0 and choice.n_major == 3

@@ -11,7 +11,10 @@
   - with ``n_clusters=K``: a gamma whose clustering has ``K`` major clusters (the middle of the
     longest run of such grid points; between grid points found by bisection);
   - otherwise the most stable clustering: the longest run of grid points with the same number
-    of major clusters, at least 2.
+    of major clusters, at least 2.  Where no such number holds over two grid points (digits:
+    0, 2, 4, 9, 12, 11, 9, ... major clusters), the grid point whose partition changes least
+    towards both neighbouring gammas: the largest ``min(ARI(previous), ARI(next))``
+    (adjusted Rand index, Hubert & Arabie 1985), among those with at least 2 major clusters.
 
   The answer is the geometric middle of the run. The scan ends at one cluster (or one major
   cluster holding 95 % of the points), after :data:`MAX_POINTS` solves, or once the same number
@@ -160,10 +163,11 @@ def choose_gamma(X, graph, n_clusters=None, method="auto", tol=1e-6) -> GammaCho
         if solve(X, graph, gamma * step ** 2, method, tol=tol, certify=False).n_clusters < distinct:
             break
         gamma *= step ** 2
-    gammas, counts, majors, x0, z0 = [], [], [], None, None
+    gammas, counts, majors, partitions, x0, z0 = [], [], [], [], None, None
     while len(gammas) < MAX_POINTS:
         res = solve(X, graph, gamma, method, tol=tol, x0=x0, z0=z0, certify=False)
         major, covered = major_clusters(res.labels)
+        partitions.append(res.labels)
         gammas.append(gamma)
         counts.append(res.n_clusters)
         majors.append(major)
@@ -183,6 +187,8 @@ def choose_gamma(X, graph, n_clusters=None, method="auto", tol=1e-6) -> GammaCho
                            "the clusterpath has no stage with two or more major clusters; gamma where one "
                            "cluster holds almost everything")
         lo, hi = max(found, key=lambda r: (r[1] - r[0], -r[0]))
+        if lo == hi and len(gammas) >= 3:
+            return _least_change(gammas, counts, majors, partitions)
         return _choice(X, graph, method, tol, gammas, counts, majors, (lo, hi), "most stable",
                        f"the most stable clustering of the clusterpath: {majors[lo]} major clusters over "
                        f"gamma {gammas[lo]:.4g} to {gammas[hi]:.4g} ({hi - lo + 1} of {len(gammas)} grid points)")
@@ -193,6 +199,27 @@ def choose_gamma(X, graph, n_clusters=None, method="auto", tol=1e-6) -> GammaCho
                        f"{n_clusters} major clusters over gamma {gammas[lo]:.4g} to {gammas[hi]:.4g} of the "
                        "clusterpath")
     return _bisect(X, graph, method, tol, gammas, counts, majors, n_clusters)
+
+
+def _least_change(gammas, counts, majors, partitions):
+    """The grid point (at least 2 major clusters, not the first or last) whose partition agrees
+    best with both neighbours': the largest ``min`` of its two adjusted Rand indices."""
+    from sklearn.metrics import adjusted_rand_score
+
+    agree = [-1.0] + [min(adjusted_rand_score(partitions[t - 1], partitions[t]),
+                          adjusted_rand_score(partitions[t], partitions[t + 1])) if majors[t] >= 2 else -1.0
+                      for t in range(1, len(gammas) - 1)] + [-1.0]
+    t = int(np.argmax(agree))
+    if agree[t] < 0:  # 2 or more major clusters only at an end of the scan
+        t = int(np.flatnonzero(majors >= 2)[0])
+        reason = (f"the clusterpath has 2 or more major clusters only at gamma {gammas[t]:.4g}, the end of "
+                  "its scan")
+    else:
+        reason = (f"no number of major clusters holds over two grid points of the clusterpath; the clustering "
+                  f"that changes least towards both neighbouring grid gammas ({majors[t]} major clusters, "
+                  f"adjusted Rand index {agree[t]:.2f} with each)")
+    return GammaChoice(float(gammas[t]), int(counts[t]), int(majors[t]), (float(gammas[t]), float(gammas[t])),
+                       "most stable", reason, gammas, counts, majors)
 
 
 def _runs(values):

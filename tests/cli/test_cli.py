@@ -1055,7 +1055,7 @@ def test_row_ids_and_column_names_in_the_labels_file(cli, tmp_path):
     _one_error_line(cli(["solve", str(path), "--id-column", "id", "--k", "5"]), "column 'name' (index 0) is not numeric")
 
 
-@pytest.mark.parametrize("name", ["wine", "breast-cancer"])
+@pytest.mark.parametrize("name", ["wine", "breast-cancer", pytest.param("digits", marks=pytest.mark.slow)])
 def test_default_solve_on_real_data_finds_a_handful_of_clusters(cli, name):
     """Standardised, phi and gamma chosen from the data: the major clusters are 2 to 20, recomputed
     from the labels, and the chosen values are those of the estimator on the standardised data."""
