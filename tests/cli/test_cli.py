@@ -1119,3 +1119,11 @@ def test_standardised_centres_come_back_in_the_datas_units(cli, tmp_path):
 def test_library_messages_reach_the_command_line_in_its_words(cli, args, words, python):
     proc = cli(args)
     assert proc.returncode == 2 and words in proc.stderr and python not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", [["solve"], ["certify"], ["attack", "--problem", "bl1", "--budget", "0.5"], ["path", "--out", "OUT"], ["audit", "--out", "OUT"]])
+def test_a_data_set_name_given_as_a_file_points_to_dataset(cli, command, tmp_path, monkeypatch):
+    """'advcluster solve wine': no file of that name here, so the error says to use --dataset."""
+    monkeypatch.chdir(tmp_path)
+    args = [command[0], "wine"] + [str(tmp_path / "out") if a == "OUT" else a for a in command[1:]]
+    _one_error_line(cli(args), "wine: no such file; for the named data set, give --dataset wine")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -87,6 +88,8 @@ def read_input(args, demo=True):
         X, y = make_blobs(n_samples=300, centers=4, cluster_std=0.6, random_state=0)
         return _Input(X, f"built-in demo: four Gaussian blobs, {DEMO}", y, "the generating blobs")
     header = False if args.no_header else "infer"
+    if not os.path.exists(args.file) and args.file in DATASETS:
+        raise UsageError(f"{args.file}: no such file; for the named data set, give --dataset {args.file}")
     if id_column is None:
         X, names = load_table(args.file, columns=args.columns, delimiter=args.delimiter, header=header)
         return _Input(X, args.file, names=names)
