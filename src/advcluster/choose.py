@@ -212,12 +212,13 @@ def _least_change(gammas, counts, majors, partitions):
     t = int(np.argmax(agree))
     if agree[t] < 0:  # 2 or more major clusters only at an end of the scan
         t = int(np.flatnonzero(majors >= 2)[0])
-        reason = (f"the clusterpath has 2 or more major clusters only at gamma {gammas[t]:.4g}, the end of "
-                  "its scan")
+        reason = (f"the most stable clustering there is: the clusterpath has 2 or more major clusters only "
+                  f"at gamma {gammas[t]:.4g}, an end of its scan")
     else:
-        reason = (f"no number of major clusters holds over two grid points of the clusterpath; the clustering "
-                  f"that changes least towards both neighbouring grid gammas ({majors[t]} major clusters, "
-                  f"adjusted Rand index {agree[t]:.2f} with each)")
+        reason = (f"the most stable clustering of the clusterpath by agreement with its neighbours: no number "
+                  f"of major clusters holds over two grid points, and this one changes least towards both "
+                  f"neighbouring grid gammas ({majors[t]} major clusters, adjusted Rand index {agree[t]:.2f} "
+                  "with each)")
     return GammaChoice(float(gammas[t]), int(counts[t]), int(majors[t]), (float(gammas[t]), float(gammas[t])),
                        "most stable", reason, gammas, counts, majors)
 
