@@ -112,6 +112,8 @@ def test_the_audit_command_on_a_file_with_row_ids(tmp_path, capsys):
     (["--share", "2"], "--share is a fraction of the rows, at most 1"),
     (["--model", "kmeans:n_clusters=3", "--n-clusters", "3"], "--n-clusters chooses convex clustering's gamma"),
     (["--model", "nope"], "unknown model 'nope'"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler applies to --backend dask"),
+    (["--backend", "cloud"], "argument --backend: invalid choice: 'cloud'"),
 ])
 def test_audit_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert main(["audit", "--dataset", "iris", "--out", str(tmp_path / "a"), *args]) == 2
@@ -132,11 +134,47 @@ def test_the_audit_report_in_a_headless_browser(tmp_path):
     assert "How fragile" in measured["text"] and "most vulnerable rows" in measured["text"].lower()
 
 
-def test_the_answers_do_not_depend_on_the_processes():
+@pytest.mark.parametrize("backend, n_jobs", [("loky", 2), ("serial", None),
+                                             pytest.param("dask", 2, marks=pytest.mark.slow)])
+def test_the_answers_do_not_depend_on_the_processes(backend, n_jobs):
+    pytest.importorskip("dask.distributed") if backend == "dask" else None
     X, _ = make_blobs(70, centers=3, random_state=5)
-    one, two = (audit(X, queries=6, budgets=(0.2, 0.5), n_jobs=j, progress=False).to_summary() for j in (1, 2))
+    one, two = (audit(X, queries=6, budgets=(0.2, 0.5), n_jobs=j, backend=b, progress=False).to_summary()
+                for j, b in ((1, "loky"), (n_jobs, backend)))
     one.pop("seconds"), two.pop("seconds")
     assert one == two
+
+
+def test_an_interrupted_audit_resumes_with_the_attacks_it_finished(tmp_path, monkeypatch):
+    """Interrupted during its third attack, then run again: the two finished attacks are replayed,
+    not attacked again, and the report equals an uninterrupted audit's; the file that kept them is
+    gone once the report is written."""
+    import advcluster.audit as audit_module
+
+    X, _ = make_blobs(70, centers=3, random_state=6)
+    settings = dict(queries=6, budgets=(0.2, 0.5), backend="serial", progress=False)
+    reference = audit(X, out=tmp_path / "reference", **settings).to_summary()
+    original, calls = audit_module._one_attack, []
+
+    def interrupted(job, *args):
+        calls.append(job)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(job, *args)
+
+    monkeypatch.setattr(audit_module, "_one_attack", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        audit(X, out=tmp_path / "a", **settings)
+    assert (tmp_path / "a" / audit_module.RESUME_FILE).exists()
+    first = list(calls)
+    calls.clear()
+    monkeypatch.setattr(audit_module, "_one_attack", lambda job, *args: calls.append(job) or original(job, *args))
+    resumed = audit(X, out=tmp_path / "a", **settings).to_summary()
+    assert first == [("flip", 2.0), ("curve", 0.5), ("inject", 1)]  # the longest first
+    assert calls == [("inject", 1), ("curve", 0.2)]  # the two finished attacks replayed
+    reference.pop("seconds"), resumed.pop("seconds")
+    assert resumed == reference
+    assert not (tmp_path / "a" / audit_module.RESUME_FILE).exists()
 
 
 def test_where_a_certificate_applies_the_radius_is_below_the_least_change():
@@ -148,3 +186,16 @@ def test_where_a_certificate_applies_the_radius_is_below_the_least_change():
     assert a.certified_radius <= a.min_flip_norm
     own = a.certified_radius * X.std(0).min()
     assert f"every row may move by {own:.4g} in any direction" in a.certificate
+
+
+def test_the_audit_command_interrupted_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import advcluster.audit as audit_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit_module, "audit", interrupted)
+    assert main(["audit", "--dataset", "iris", "--out", str(tmp_path / "a"), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"advcluster: interrupted; the finished attacks are kept in {tmp_path / 'a'}: run the same "
+                   "command again to resume"]

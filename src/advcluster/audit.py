@@ -42,6 +42,7 @@ __all__ = ["Audit", "audit"]
 BUDGETS = (0.1, 0.3, 1.0)
 TOP = 10  # vulnerable rows listed
 MAX_INJECTED = 10  # "a few points": 1 % of the rows, at most this many
+RESUME_FILE = ".advcluster-audit.sqlite"  # in the output folder: the attacks an interrupted audit finished
 
 
 @dataclass
@@ -99,20 +100,24 @@ class Audit(Record):
 
 
 def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=BUDGETS, share=0.05,
-          inject=0.01, queries=20, n_clusters=None, max_flip=2.0, random_state=0, n_jobs=None, out=None,
-          progress=None, command="") -> Audit:
+          inject=0.01, queries=20, n_clusters=None, max_flip=2.0, random_state=0, n_jobs=None, backend="loky",
+          scheduler=None, out=None, progress=None, command="") -> Audit:
     """Audit the clustering of ``X`` by ``model``: ``"convex"`` (gamma and phi chosen from the data,
     ``n_clusters`` major clusters when given), a name of :data:`advcluster.clusterers.CLUSTERERS`,
     ``(name, params)``, or a lower level (:mod:`advcluster.models`). ``ids`` name the rows
     (default: 0-based), ``names`` the columns. ``out``: a folder for report.html, report.md,
     summary.json and the figures. ``progress``: a bar over the steps (None: on a terminal).
-    ``n_jobs``: the attacks run in parallel processes (default: every core); the answers do not
-    depend on it. ``queries``: fits per attack (twice as many for the least change).
+    ``backend``, ``n_jobs``, ``scheduler``: where the attacks run, as in a study
+    (:data:`advcluster.sweep.BACKENDS`: loky processes, default every core; a Dask cluster; or
+    serially); the answers do not depend on them. ``queries``: fits per attack (twice as many
+    for the least change). An audit interrupted with ``out`` resumes: its finished attacks are
+    kept in the output folder until the report is written.
     """
     from tqdm.auto import tqdm
 
     from .choose import major_clusters
     from .choose import standardize as _standardize
+    from .sweep.backends import check_backend
     from .sweep.tasks import boundary_rows
 
     t0 = time.perf_counter()
@@ -124,6 +129,7 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     budgets = sorted(float(b) for b in budgets)
     if not budgets or budgets[0] <= 0:
         raise ValueError("budgets must be positive numbers.")
+    check_backend(backend, scheduler)
     Z, _, scale = _standardize(X) if standardize else (X, None, np.ones(d))
     lower, choices, convex = _model(model, Z, n_clusters)
     clean = lower.reference(Z).labels
@@ -135,7 +141,7 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     rows = boundary_rows(Z, clean, share)
     points = max(1, min(MAX_INJECTED, int(round(inject * n))))
     jobs = [("curve", b) for b in budgets] + [("inject", points), ("flip", max_flip)]
-    answers = _attacks(jobs, lower, Z, rows, queries, random_state, n_jobs, steps)
+    answers = _attacks(jobs, lower, Z, rows, queries, random_state, steps, n_jobs, backend, scheduler, out)
     changed = np.zeros(n, int)
     curve, best = [], None
     for b, res in zip(budgets, answers):
@@ -162,32 +168,61 @@ def audit(X, model="convex", *, ids=None, names=None, standardize=True, budgets=
     result.seconds = time.perf_counter() - t0
     if out is not None:
         result.files = _write(result, Path(out), Z, clean, order[:TOP], convex, command)
+        (Path(out) / RESUME_FILE).unlink(missing_ok=True)  # complete: a later audit computes afresh
         result.seconds = time.perf_counter() - t0
     return result
 
 
-def _attacks(jobs, lower, Z, rows, queries, random_state, n_jobs, steps):
-    """The attacks' answers, in the order of ``jobs``; each on its own copy of the clean model,
-    so the answers do not depend on ``n_jobs`` (processes, joblib; default: every core)."""
-    from joblib import Parallel, delayed, effective_n_jobs
+def _attacks(jobs, lower, Z, rows, queries, random_state, steps, n_jobs=None, backend="loky", scheduler=None,
+             out=None):
+    """The attacks' answers, in the order of ``jobs``, run by the sweep engine's back-ends
+    (:func:`advcluster.sweep.backends.unordered`). Each attacks its own copy of the clean model,
+    so the answers do not depend on the back-end or ``n_jobs``. With ``out``, each answer is kept
+    in ``out``/:data:`RESUME_FILE` as it arrives, and a rerun of an interrupted audit with the same
+    data and settings replays those instead of attacking again."""
+    from .sweep.backends import unordered
 
-    workers = min(len(jobs), effective_n_jobs(-1 if n_jobs is None else n_jobs))
-    if workers <= 1:
-        out = []
-        for job in jobs:
-            out.append(_one_attack(job, copy.deepcopy(lower), Z, rows, queries, random_state))
+    memo, keys, answers = None, {}, {}
+    if out is not None:
+        from .sweep.store import Memo
+
+        memo = Memo(Path(out) / RESUME_FILE)
+        for i, job in enumerate(jobs):
+            keys[i] = _job_key(job, lower, Z, rows, queries, random_state)
+            hit = memo.get(keys[i])
+            if hit is not None:
+                answers[i] = hit
+                steps.update(1)
+    # The longest first, so that two processes finish together: the least change (twice the
+    # queries), the largest budget, the injection, then the other budgets.
+    top = max((arg for kind, arg in jobs if kind == "curve"), default=None)
+    rank = {"flip": 0, "inject": 2}
+    todo = sorted((i for i in range(len(jobs)) if i not in answers),
+                  key=lambda i: (rank.get(jobs[i][0], 1 if jobs[i][1] == top else 3), -jobs[i][1]))
+    try:
+        calls = [(jobs[i], lower, Z, rows, queries, random_state) for i in todo]
+        for k, res in unordered(_one_attack, calls, backend, n_jobs, scheduler):
+            answers[todo[k]] = res
+            if memo is not None:
+                memo.put(keys[todo[k]], res)
             steps.update(1)
-        return out
-    out = {}
-    calls = (delayed(_numbered)(i, job, lower, Z, rows, queries, random_state) for i, job in enumerate(jobs))
-    for i, res in Parallel(n_jobs=workers, return_as="generator_unordered")(calls):
-        out[i] = res
-        steps.update(1)
-    return [out[i] for i in range(len(jobs))]
+    finally:
+        if memo is not None:
+            memo.close()
+    return [answers[i] for i in range(len(jobs))]
 
 
-def _numbered(i, job, lower, Z, rows, queries, random_state):
-    return i, _one_attack(job, lower, Z, rows, queries, random_state)
+def _job_key(job, lower, Z, rows, queries, random_state) -> str:
+    """What one attack computes: the job, the model's kind and parameters, the data, the rows it
+    may move, its settings and the package version."""
+    import hashlib
+    import pickle
+
+    from . import __version__
+
+    ident = pickle.dumps((job, type(lower).__name__, sorted(lower._parameters().items()), queries, random_state,
+                          __version__), protocol=4)
+    return hashlib.sha256(ident + np.ascontiguousarray(Z).tobytes() + np.asarray(rows).tobytes()).hexdigest()
 
 
 def _one_attack(job, lower, Z, rows, queries, random_state):
@@ -196,6 +231,7 @@ def _one_attack(job, lower, Z, rows, queries, random_state):
     from .perturbation import Injection, Pointwise
 
     kind, arg = job
+    lower = copy.deepcopy(lower)  # its own copy: warm starts and caches of one attack stay out of the others
     if kind == "curve":
         problem = BL1(lower, Z, Pointwise(index=rows, ord="inf"), arg, deviation="ari")
     elif kind == "inject":

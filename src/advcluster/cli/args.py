@@ -232,3 +232,17 @@ def add_solver(parser):
 def add_json(group, what="print one JSON object instead of text"):
     group.add_argument("--json", action="store_true",
                        help=f"{what} (infinite values as the strings \"inf\" and \"-inf\")")
+
+
+def add_backend(group, processes="processes"):
+    """``--backend`` and ``--scheduler``: where the independent jobs of a command run
+    (:mod:`advcluster.sweep.backends`); checked by :func:`check_backend`."""
+    group.add_argument("--backend", choices=("loky", "dask", "serial"), default="loky",
+                       help=f"loky: {processes} on this machine (default); dask: a Dask cluster (--scheduler, else "
+                       "a local one); serial: one process")
+    group.add_argument("--scheduler", metavar="ADDRESS", help="dask: a running scheduler, e.g. tcp://10.0.0.5:8786")
+
+
+def check_backend(args):
+    if args.scheduler is not None and args.backend != "dask":
+        raise UsageError("--scheduler applies to --backend dask")

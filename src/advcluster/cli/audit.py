@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .args import add_json, check_memory, model_spec, number, positive_int
+from .args import PROG, UsageError, add_backend, add_json, check_backend, check_memory, model_spec, number, positive_int
 from .inputs import add_input, read_input
 from .output import print_json
 
@@ -48,7 +48,9 @@ def add_audit(subparsers):
                    help="fits per attack, twice as many for the least change (default: 20)")
     a.add_argument("--random-state", type=int, default=0, metavar="N", help="seed of the attacks (default: 0)")
     a.add_argument("--n-jobs", type=int, default=None, metavar="N",
-                   help="attacks in N parallel processes (default: every core); the answers do not depend on it")
+                   help="attacks in N parallel processes (default: every core; with --backend dask, the local "
+                   "cluster's workers, default 2); the answers do not depend on it")
+    add_backend(a, "attacks in processes")
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", required=True, help="folder for the report, summary.json and figures")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -58,8 +60,8 @@ def add_audit(subparsers):
 
 def _run_audit(args):
     from ..audit import audit
-    from .args import UsageError
 
+    check_backend(args)
     if args.share > 1:
         raise UsageError(f"--share is a fraction of the rows, at most 1, got {args.share:g}")
     data = read_input(args, demo=False)
@@ -73,10 +75,18 @@ def _run_audit(args):
     elif args.n_clusters is not None:
         raise UsageError(f"--n-clusters chooses convex clustering's gamma; give {name}'s own parameter in --model "
                          f"(e.g. {name}:n_clusters={args.n_clusters})")
-    result = audit(data.X, (name, params), ids=data.ids, names=data.names, standardize=not args.no_standardize,
-                   budgets=args.budgets, share=args.share, queries=args.queries, n_clusters=args.n_clusters,
-                   random_state=args.random_state, n_jobs=args.n_jobs, out=args.out,
-                   progress=False if args.quiet else None, command="advcluster " + " ".join(sys.argv[1:]))
+    try:
+        result = audit(data.X, (name, params), ids=data.ids, names=data.names, standardize=not args.no_standardize,
+                       budgets=args.budgets, share=args.share, queries=args.queries, n_clusters=args.n_clusters,
+                       random_state=args.random_state, n_jobs=args.n_jobs, backend=args.backend,
+                       scheduler=args.scheduler, out=args.out, progress=False if args.quiet else None,
+                       command="advcluster " + " ".join(sys.argv[1:]))
+    except ImportError as exc:
+        raise UsageError(str(exc).replace("backend 'dask'", "--backend dask")) from None
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; the finished attacks are kept in {args.out}: run the same command again to "
+              "resume", file=sys.stderr)
+        return 130
     if args.json:
         print_json(result.to_summary())
     else:

@@ -7,7 +7,7 @@ import signal
 import sys
 import textwrap
 
-from .args import PROG, UsageError, add_json, positive_int
+from .args import PROG, UsageError, add_backend, add_json, check_backend, positive_int
 from .output import print_json
 
 
@@ -31,10 +31,7 @@ def add_sweep(subparsers):
     p.add_argument("--example", action="store_true", help="print a small example config and exit")
     p.add_argument("--export", metavar="FILE", help="write the store's results as one table (.csv, or .parquet "
                    "with pyarrow) and exit")
-    p.add_argument("--backend", choices=("loky", "dask", "serial"), default="loky",
-                   help="loky: processes on this machine (default); dask: a Dask cluster (--scheduler, else a "
-                   "local one); serial: one process")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask: a running scheduler, e.g. tcp://10.0.0.5:8786")
+    add_backend(p)
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="processes (default: all CPUs for loky, 2 for a local Dask cluster)")
     resume = p.add_mutually_exclusive_group()
@@ -71,8 +68,7 @@ def _run_sweep(args):
         return 0
     if args.config is None:
         raise UsageError("give the study's CONFIG file (or --example to print one)")
-    if args.scheduler is not None and args.backend != "dask":
-        raise UsageError("--scheduler applies to --backend dask")
+    check_backend(args)
     try:
         study = sweep.load_config(args.config)
     except sweep.ConfigError as exc:

@@ -178,15 +178,10 @@ def _execute(setups, out, quick, data_dir, n_jobs=1, progress=False) -> list[Exp
     # The largest data set first, so that it does not start last on a busy worker.
     jobs = [(d, by_dataset[d], quick, None if data_dir is None else str(data_dir), out)
             for d in sorted(by_dataset, key=lambda d: -max(s.rows for s in by_dataset[d].values())) if d not in parts]
-    from joblib import Parallel, delayed, effective_n_jobs
+    from ..sweep.backends import unordered
 
-    workers = min(len(jobs), effective_n_jobs(n_jobs))
-    if workers <= 1:
-        done = (_on_dataset(*job) for job in jobs)
-    else:
-        done = Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(_on_dataset)(*job) for job in jobs)
     try:
-        for dataset, results in done:
+        for _, (dataset, results) in unordered(_on_dataset, jobs, workers=n_jobs):
             parts[dataset] = results
             if memo is not None:
                 memo.put(keys[dataset], results)

@@ -32,6 +32,7 @@ from .linear import LDL_MAX_COLUMNS, LDL, LU, cg
 
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
+QUICK_PROGRESS = 0.01  # quick projections stop when a round lowers the largest load by less than this share
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): at most this many unknowns (nodes x d)
 REGION_MAX_UNKNOWNS = (300, 4_000)  # the most-room flow around the edges short of room: regions of at most these many
@@ -89,7 +90,7 @@ class Flows:
                 yield z
 
     def _proposals(self, margin, quick):
-        z, inside = self._projected(margin)
+        z, inside = self._projected(margin, quick)
         if z is None:
             if not quick:
                 yield self._most_room_by_group(np.arange(self.root.size), self.z0)
@@ -204,21 +205,30 @@ class Flows:
     def _edge_diff(self, y):
         return y[self.i] - y[self.j]
 
-    def _projected(self, margin):
-        """``(z, inside)``: the flow after the last round, and whether it is in the balls."""
+    def _projected(self, margin, quick=False):
+        """``(z, inside)``: the flow after the last round, and whether it is in the balls.
+        ``quick``: each phase (fixed conductances, then refreshed ones) ends once a round lowers
+        the largest load by less than :data:`QUICK_PROGRESS` (a warm start's partition that no
+        longer holds overloads its edges many times over, and more rounds do not change that)."""
         r = self.r
         z, inside = self.z0, None
-        for k in range(MAX_ROUNDS + REWEIGHTED_ROUNDS):
-            if k == 0 or k >= MAX_ROUNDS:  # conductances: the room the flow leaves, refreshed late
-                room = _floored(np.maximum(r - problem.norms(z, 2), 1e-9 * r))
-                solve = self._solver(room)
-                if solve is None:
-                    return (None, None) if k == 0 else (z, inside)
-            z = problem.project_dual(z, (1 - margin) * r, 2)
-            z = z + room[:, None] * self._edge_diff(solve(self.T - self.J @ z))
-            inside = problem.norms(z, 2) <= r
-            if np.all(inside):
-                break
+        for phase, rounds in enumerate((MAX_ROUNDS, REWEIGHTED_ROUNDS)):
+            load = np.inf
+            for k in range(rounds):
+                if k == 0 or phase == 1:  # conductances: the room the flow leaves, refreshed late
+                    room = _floored(np.maximum(r - problem.norms(z, 2), 1e-9 * r))
+                    solve = self._solver(room)
+                    if solve is None:
+                        return (None, None) if phase == k == 0 else (z, inside)
+                z = problem.project_dual(z, (1 - margin) * r, 2)
+                z = z + room[:, None] * self._edge_diff(solve(self.T - self.J @ z))
+                loads = problem.norms(z, 2) / r
+                inside = loads <= 1
+                if np.all(inside):
+                    return z, inside
+                if quick and loads.max() > (1 - QUICK_PROGRESS) * load:
+                    break
+                load = loads.max()
         return z, inside
 
     def _most_room(self):

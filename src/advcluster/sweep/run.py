@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import BACKENDS, check_backend, unordered
 from .config import Study, load_config
 from .store import Store
 from .tasks import run_task
 
 __all__ = ["BACKENDS", "SweepSummary", "WorkerLost", "export", "run"]
 
-BACKENDS = ("loky", "dask", "serial")
 CACHE_FILE = "solves.sqlite"  # the lower-level answers, with cache = true
 
 
@@ -75,10 +75,7 @@ def run(config, store, backend="loky", workers=None, scheduler=None, force=False
     ``progress``: a tqdm bar on stderr (only where stderr is a terminal).
     """
     study = config if isinstance(config, Study) else load_config(config)
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    if scheduler is not None and backend != "dask":
-        raise ValueError("a scheduler address applies to backend 'dask' only.")
+    check_backend(backend, scheduler)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}.")
     from ..io import folder_lock
@@ -142,46 +139,8 @@ def _guarded(outcomes, folder):
 
 def _outcomes(todo, backend, workers, scheduler, cache=None):
     """``(task, outcome)`` as each task finishes (in any order)."""
-    if not todo:
-        return
-    if backend == "serial" or (backend == "loky" and (workers == 1 or len(todo) == 1)):
-        for task in todo:
-            yield task, run_task(task.spec, cache)
-        return
-    from joblib import Parallel, delayed, effective_n_jobs, parallel_config
-
-    def numbered():
-        return (delayed(_numbered)(i, t.spec, cache) for i, t in enumerate(todo))
-
-    if backend == "loky":
-        n_jobs = min(len(todo), workers or effective_n_jobs(-1))
-        for i, outcome in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(numbered()):
-            yield todo[i], outcome
-        return
-    with _dask_client(workers, scheduler) as client:
-        n_jobs = max(1, len(client.nthreads()))
-        with parallel_config(backend="dask"):
-            for i, outcome in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(numbered()):
-                yield todo[i], outcome
-
-
-def _numbered(i, spec, cache):
-    return i, run_task(spec, cache)
-
-
-@contextlib.contextmanager
-def _dask_client(workers, scheduler):
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise ImportError("backend 'dask' needs dask.distributed: pip install \"advcluster[dask]\"") from None
-    if scheduler is not None:
-        with Client(scheduler, timeout="20s") as client:
-            yield client
-        return
-    with LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None) \
-            as cluster, Client(cluster) as client:
-        yield client
+    for i, outcome in unordered(run_task, [(t.spec, cache) for t in todo], backend, workers, scheduler):
+        yield todo[i], outcome
 
 
 def export(store, out) -> Path:
