@@ -346,7 +346,13 @@ class _Groups:
     def shortest(self):
         """Per group, the diameter bound with all its edges kept: the smallest bound
         :meth:`margins_suffice` can reach, so the least room a proof can ask for."""
-        return self._diameter_bound(np.ones(self.inner.size, dtype=bool))[1]
+        return self._all_edges()[1]
+
+    def _all_edges(self):
+        """:meth:`_diameter_bound` with every edge kept (one search per candidate)."""
+        if not hasattr(self, "_all"):
+            self._all = self._diameter_bound(np.ones(self.inner.size, dtype=bool))
+        return self._all
 
     def margins_suffice(self, r, z, beta_t):
         """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""
@@ -360,7 +366,8 @@ class _Groups:
             if np.all(valid):
                 return True
             if k == 0:  # the smallest diameter there can be: every edge with room
-                spans, bound = self._diameter_bound(margin > 0)
+                room = margin > 0
+                spans, bound = self._all_edges() if room.all() else self._diameter_bound(room)
             grown = np.where(valid, diameter, bound)
             if not np.all(spans | valid) or (k > 0 and np.array_equal(grown, diameter)):
                 return False
