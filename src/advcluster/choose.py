@@ -206,8 +206,8 @@ def _least_change(gammas, counts, majors, partitions):
     best with both neighbours': the largest ``min`` of its two adjusted Rand indices."""
     from sklearn.metrics import adjusted_rand_score
 
-    agree = [-1.0] + [min(adjusted_rand_score(partitions[t - 1], partitions[t]),
-                          adjusted_rand_score(partitions[t], partitions[t + 1])) if majors[t] >= 2 else -1.0
+    step = [adjusted_rand_score(a, b) for a, b in zip(partitions, partitions[1:])]  # t to t + 1
+    agree = [-1.0] + [min(step[t - 1], step[t]) if majors[t] >= 2 else -1.0
                       for t in range(1, len(gammas) - 1)] + [-1.0]
     t = int(np.argmax(agree))
     if agree[t] < 0:  # 2 or more major clusters only at an end of the scan

@@ -183,10 +183,10 @@ class FusedProblem:
         c = np.asarray(c, dtype=self.abar.dtype)
         g = self.gradient(c)
         gnorm = problem.fro(g)
+        H = hessian_of.hessian(c.astype(float))  # the steps move c by rounding only: one Hessian serves
         for _ in range(max_steps):
-            cd = c.astype(float)
             try:
-                step = hessian_of.solve_hessian(hessian_of.hessian(cd), g.astype(float), FACTOR_MAX)
+                step = hessian_of.solve_hessian(H, g.astype(float), FACTOR_MAX)
             except np.linalg.LinAlgError:
                 break
             trial = c - step
