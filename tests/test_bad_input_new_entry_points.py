@@ -43,6 +43,8 @@ def test_sweep_run_rejects_bad_arguments_before_touching_the_store(tmp_path, kwa
     (dict(budgets=(0.1, -1)), "budgets must be positive numbers"),
     (dict(model=("kmeans", {"n_clusters": 2}), n_clusters=2), "n_clusters chooses convex clustering's gamma"),
     (dict(model="nope"), "unknown model 'nope'"),
+    (dict(backend="spark"), "unknown backend 'spark'; choose one of loky, dask, serial"),
+    (dict(scheduler="tcp://x:1"), "a scheduler address applies to backend 'dask' only"),
 ])
 def test_audit_rejects_bad_arguments(kwargs, message):
     X = np.random.default_rng(0).normal(size=(30, 2))
@@ -55,3 +57,16 @@ def test_choose_gamma_rejects_an_impossible_count():
     for k in (0, 21):
         with pytest.raises(ValueError, match="n_clusters must be from 1 to the number of samples"):
             choose_gamma(X, knn_graph(X, 5), k)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(backend="spark"), "unknown backend 'spark'; choose one of loky, dask, serial"),
+    (dict(backend="loky", scheduler="tcp://x:1"), "a scheduler address applies to backend 'dask' only"),
+])
+def test_the_back_ends_reject_bad_arguments_before_running_anything(kwargs, message):
+    from advcluster.sweep.backends import unordered
+
+    ran = []
+    with pytest.raises(ValueError, match=message):
+        list(unordered(ran.append, [(1,), (2,)], **kwargs))
+    assert ran == []
