@@ -202,3 +202,79 @@ def test_strongly_coupled_groups_are_preconditioned_together(seed):
     x = H.solve(rhs)
     assert x is not None
     assert np.linalg.norm(reference @ x.ravel() - rhs.ravel()) <= 1e-10 * np.linalg.norm(rhs)
+
+
+def _widest_forest_room(n, i, j, room):
+    """The largest total room of a spanning forest: Kruskal with union-find, written out here."""
+    parent = list(range(n))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    total = 0.0
+    for e in np.argsort(-room, kind="stable"):
+        a, b = find(int(i[e])), find(int(j[e]))
+        if a != b:
+            parent[a] = b
+            total += room[e]
+    return total
+
+
+def _same_partition(a, b):
+    return len(set(zip(a.tolist(), b.tolist()))) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_routed_flow_balances_on_a_widest_spanning_forest(seed):
+    """The routed flow meets the balance equations (summed edge by edge here) to rounding, and
+    differs from the flow it started from on a spanning forest of each group whose total room
+    is the largest there is (Kruskal's, written out above)."""
+    graph, labels, inner, r, T, rng = _flow_problem(seed, blobs=3)
+    d = T.shape[1]
+    z0 = rng.normal(size=(inner.size, d))
+    z0 *= (r * rng.uniform(0.0, 0.5, inner.size) / np.linalg.norm(z0, axis=1))[:, None]
+    z = Flows(graph, labels, inner, r, T, z0, 1e-13).routed(z0)
+    i, j = graph.edges[inner].T
+    divergence = np.zeros_like(T)
+    for e in range(inner.size):
+        divergence[i[e]] += z[e]
+        divergence[j[e]] -= z[e]
+    assert problem.fro(divergence - T) <= 1e-12 * (1 + problem.fro(T))
+    changed = np.any(z != z0, axis=1)
+    assert np.count_nonzero(changed) == graph.n - (labels.max() + 1)
+    mask = np.zeros(graph.n_edges, dtype=bool)
+    mask[inner[changed]] = True
+    assert _same_partition(graph.components_of(mask)[1], labels)
+    room = r - np.linalg.norm(z0, axis=1)
+    assert room[changed].sum() == pytest.approx(_widest_forest_room(graph.n, i, j, room), rel=1e-12)
+
+
+def test_routing_needs_room_on_every_edge():
+    graph, labels, inner, r, T, rng = _flow_problem(3)
+    z0 = np.zeros((inner.size, T.shape[1]))
+    z0[0, 0] = r[0]  # on its ball's boundary
+    assert Flows(graph, labels, inner, r, T, z0, 1e-13).routed(z0) is None
+
+
+def test_routing_on_a_graph_whose_edge_keys_pass_32_bits():
+    """50,000 points: ``i * n + j`` exceeds 2^31 (the forest's indices come back as int32)."""
+    from advcluster.graph import Graph
+
+    rng = np.random.default_rng(0)
+    n = 50_000
+    pairs = np.r_[np.c_[np.arange(n - 1), np.arange(1, n)], rng.integers(0, n, (20_000, 2))]
+    pairs = np.unique(np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1), axis=0)
+    graph = Graph.from_edges(n, pairs, np.ones(len(pairs)))
+    labels = np.zeros(n, dtype=np.int64)
+    inner = np.arange(graph.n_edges)
+    r = np.full(inner.size, 1e3)
+    z = rng.uniform(-1, 1, (inner.size, 2))
+    T = graph.incidence @ z
+    routed = Flows(graph, labels, inner, r, T, np.zeros_like(z), 1e-13).routed(np.zeros_like(z))
+    divergence = np.zeros_like(T)
+    np.add.at(divergence, graph.edges[:, 0], routed)
+    np.add.at(divergence, graph.edges[:, 1], -routed)
+    assert problem.fro(divergence - T) <= 1e-9 * problem.fro(T)

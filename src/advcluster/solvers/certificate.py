@@ -128,10 +128,12 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
             else:
                 fused &= dist <= label_tol
         else:
-            fused &= result[0]
+            proven = result[0]
+            fused &= proven[graph.edges[:, 0]] == proven[graph.edges[:, 1]]
             Xp[:, cols], Zp[:, cols] = result[1], result[2]
             beta, extended_used = max(beta, result[3]), extended_used or result[4]
-    labels = components(graph, fused & positive)
+    # One block proven: its candidate's labels are the partition (numbered alike).
+    labels = proven if certified and len(blocks) == 1 else components(graph, fused & positive)
     if certified:
         return Proof(True, labels, 0, Xp, Zp, beta, extended=extended_used)
     n_undecided = int(np.count_nonzero(undecided & ~_settled(graph, labels, X, ball)))
@@ -157,7 +159,7 @@ def _settled(graph, labels, X, ball):
 
 
 def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extended):
-    """``(fused edges, centres, dual, beta, extended)`` for one block of columns, a :class:`Near`, or None.
+    """``(labels, centres, dual, beta, extended)`` for one block of columns, a :class:`Near`, or None.
 
     A candidate whose certificate holds but for the rounding margins ends the search: it is
     the solver's partition to within rounding, and the other candidates (finer or coarser
@@ -190,7 +192,7 @@ def _ladder(dist, cap):
     longer than ``cap`` (the duality gap's radius) are separated for sure and never fused.
     The last threshold, 0, fuses exactly coinciding centres only.
     """
-    d = np.unique(dist[dist > 0])
+    d = np.sort(dist[dist > 0])  # repeated lengths have ratio 1: never a cut
     below, above = d[d <= cap], d[d > cap]
     if below.size == 0:
         return [0.0]
@@ -242,7 +244,7 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
         if not length.min(initial=np.inf) > 2 * beta:
             return None
         if z is None or groups.margins_suffice(radius[inner], z, _flow_change(graph, fp, length, radius, beta, d)):
-            return labels[i] == labels[j], Xp, Zp, beta, False
+            return labels, Xp, Zp, beta, False
         near = Near(labels[i] == labels[j])
         best = z
     if near is not None and extended is not None and not quick:
@@ -278,7 +280,7 @@ def _certify_extended(A, gamma, data_error, graph, labels, fp, c, z, inner, grou
     Xd, Zd = X.astype(float), Z.astype(float)
     # The double centres and dual: exact for data within beta plus their own rounding.
     moved = problem.fro(X - Xd) + problem.fro(problem.edge_adjoint(graph, Z - Zd))
-    return labels[i] == labels[j], Xd, Zd, (beta + moved) * (1 + 1e-12), True
+    return labels, Xd, Zd, (beta + moved) * (1 + 1e-12), True
 
 
 def _flow_change(graph, fp, length, radius, beta, d):

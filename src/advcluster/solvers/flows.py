@@ -5,9 +5,11 @@ Given the divergence ``T`` (n, d) that the edges inside the groups must carry, f
 those edges with ``J_in z = T`` and ``||z_e|| <= r_e``, with as much room ``r_e - ||z_e||`` as the
 proof needs.  Two ways, cheap first (:meth:`Flows.candidates`):
 
-1. *From the solver's dual* ``z0``: alternating projections onto the balls shrunk by the room
-   wanted and onto ``{J_in z = T}`` in the norm weighted by ``1 / s``, ``s_e`` the room ``z0``
-   leaves (floored), so corrections go where there is room: one factorised Laplacian.
+1. *From the solver's dual* ``z0``: where the Laplacian would be solved iteratively (wide
+   data, many points), first its residual routed along the widest spanning forest
+   (:meth:`Flows.routed`, no Laplacian); then alternating projections onto the balls shrunk
+   by the room wanted and onto ``{J_in z = T}`` in the norm weighted by ``1 / s``, ``s_e``
+   the room ``z0`` leaves (floored), so corrections go where there is room: one Laplacian.
 2. *The most room there is*: ``max 1 - t`` subject to ``J_in z = T`` and
    ``||z_e|| <= t r_e``, a second-order cone program, solved by Clarabel's interior-point
    method (Goulart & Chen 2024) and then refined to the proof's rounding level.  The solver's
@@ -24,6 +26,8 @@ import weakref
 import clarabel
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+from scipy.sparse.linalg import spsolve_triangular
 
 from . import problem
 from ..graph import Graph
@@ -33,6 +37,7 @@ from .linear import LDL_MAX_COLUMNS, LDL, LU, cg
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
 QUICK_PROGRESS = 0.01  # quick projections stop when a round lowers the largest load by less than this share
+ROUTE_ROOM = 1e-6  # routing starts from the solver's dual with at least this relative room on every edge
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): at most this many unknowns (nodes x d)
 REGION_MAX_UNKNOWNS = (300, 4_000)  # the most-room flow around the edges short of room: regions of at most these many
@@ -67,7 +72,7 @@ class Flows:
         self.ground[self.root] = 1.0
         self.graph, self.labels, self.inner, self.atol = graph, labels, inner, atol
         self.i, self.j = graph.edges[inner].T
-        self.J = graph.incidence[:, inner]
+        self.J = graph.difference[inner].T  # J_in (rows of J^T: faster than columns of J)
         self.r, self.z0 = r, z0
         # What a flow can carry: T less its group means (which are the fused solution's
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
@@ -90,6 +95,11 @@ class Flows:
                 yield z
 
     def _proposals(self, margin, quick):
+        if not factorised(self.graph.n, self.T.shape[1]):  # routing costs less than iterative solves
+            shrunk = (1 - np.maximum(margin, ROUTE_ROOM)) * self.r  # room on every edge, in floating point too
+            routed = self.routed(problem.project_dual(self.z0, shrunk, 2))
+            if routed is not None and np.all(problem.norms(routed, 2) <= self.r):
+                yield routed
         z, inside = self._projected(margin, quick)
         if z is None:
             if not quick:
@@ -202,14 +212,62 @@ class Flows:
                 break
         return z
 
+    def routed(self, z):
+        """``z`` plus its residual ``T - J_in z`` carried along a maximum spanning forest of the
+        room ``r_e - ||z_e||`` (its paths have the widest bottlenecks there are, Hu 1961): each
+        forest edge carries what the residual sums to on its far side, so the balance holds to
+        rounding with no Laplacian solve.  None when an edge has no room.  For a solver's dual,
+        whose residual is small, this is the cheapest flow in the balls, when it fits."""
+        room = self.r - problem.norms(z, 2)
+        if not np.all(room > 0):
+            return None
+        n = self.graph.n
+        widest = minimum_spanning_tree(sp.csr_array((1 / np.maximum(room, 1e-300), (self.i, self.j)), shape=(n, n)))
+        edge = self._edge_index(*widest.nonzero())  # the forest's edges
+        # Breadth-first from one super root joined to each group's root: parents before children.
+        rows, cols = np.r_[self.i[edge], np.full(self.root.size, n)], np.r_[self.j[edge], self.root]
+        order, parent = breadth_first_order(sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1)),
+                                            n, directed=False)
+        order = order[1:]
+        if order.size < n:
+            return None
+        position = np.empty(n + 1, dtype=np.int64)
+        position[order] = np.arange(n)
+        child = np.flatnonzero(parent[:n] != n)  # every point but the groups' roots
+        # carried[v] = residual[v] + the sum of carried over v's children: a unit upper triangular system.
+        M = sp.eye_array(n, format="csr") - sp.csr_array(
+            (np.ones(child.size), (position[parent[child]], position[child])), shape=(n, n))
+        residual = self.T - self.J @ z
+        carried = np.empty_like(residual)
+        carried[order] = spsolve_triangular(M, residual[order], lower=False, unit_diagonal=True)
+        # The forest edge from each child to its parent, and J's sign at the child.
+        e = self._edge_index(child, parent[child])
+        sign = np.where(self.i[e] == child, 1.0, -1.0)
+        z = z.copy()
+        z[e] += sign[:, None] * carried[child]
+        return z
+
+    def _edge_index(self, a, b):
+        """The index of the edge joining ``a[k]`` and ``b[k]`` (either way round)."""
+        n = np.int64(self.graph.n)  # keys up to n^2: 64 bits, whatever the indices' type
+        if not hasattr(self, "_keys"):
+            keys = self.i.astype(np.int64) * n + self.j
+            order = np.argsort(keys, kind="stable")
+            self._keys = keys[order], order
+        keys, order = self._keys
+        return order[np.searchsorted(keys, np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))]
+
     def _edge_diff(self, y):
         return y[self.i] - y[self.j]
 
     def _projected(self, margin, quick=False):
         """``(z, inside)``: the flow after the last round, and whether it is in the balls.
-        ``quick``: each phase (fixed conductances, then refreshed ones) ends once a round lowers
-        the largest load by less than :data:`QUICK_PROGRESS` (a warm start's partition that no
-        longer holds overloads its edges many times over, and more rounds do not change that)."""
+        Each phase (fixed conductances, then refreshed ones) ends early when, at the pace of its
+        last round, the rounds left would not bring the largest load to 1 (projections stall at
+        loads just above 1 where the flow needs re-routing, not shrinking).  ``quick``: also
+        once a round lowers the largest load by less than :data:`QUICK_PROGRESS` (a warm
+        start's partition that no longer holds overloads its edges many times over, and more
+        rounds do not change that)."""
         r = self.r
         z, inside = self.z0, None
         for phase, rounds in enumerate((MAX_ROUNDS, REWEIGHTED_ROUNDS)):
@@ -226,6 +284,9 @@ class Flows:
                 inside = loads <= 1
                 if np.all(inside):
                     return z, inside
+                # At this round's pace, the rounds left would not bring the largest load to 1.
+                if loads.max() - 1 > (load - loads.max()) * (rounds - 1 - k):
+                    break
                 if quick and loads.max() > (1 - QUICK_PROGRESS) * load:
                     break
                 load = loads.max()
@@ -270,12 +331,18 @@ def _floored(conductance):
     return np.maximum(conductance, 1e-12 * conductance.max())
 
 
+def factorised(n, d):
+    """Whether the grounded Laplacian of ``n`` points in ``d`` columns is factorised (LDL^T)
+    rather than solved iteratively: few columns, or few points."""
+    return d <= LDL_MAX_COLUMNS or n <= FACTOR_MAX_NODES
+
+
 def grounded_solver(graph, M, d, atol):
     """``M^{-1}`` for a grounded Laplacian on the graph's pattern: its LDL^T factor (up to three
     columns, or up to :data:`FACTOR_MAX_NODES` nodes), else Jacobi-CG to a residual of ``atol``,
     with SuperLU's LU when CG does not converge (kNN graphs of high-dimensional data fill their
     factors in).  A RuntimeError when the factorisation fails."""
-    if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
+    if factorised(graph.n, d):
         factor = _GROUNDED_LDL.get(graph)
         if factor is None:
             factor = _GROUNDED_LDL[graph] = LDL()
