@@ -37,6 +37,7 @@ from .linear import LDL_MAX_COLUMNS, LDL, LU, cg
 MAX_ROUNDS = 8  # rounds of alternating projections
 REWEIGHTED_ROUNDS = 8  # then rounds with the conductances refreshed from the flow
 QUICK_PROGRESS = 0.01  # quick projections stop when a round lowers the largest load by less than this share
+ROUTE_PASSES = 2  # routings of the residual along the same forest (the second routes the first's rounding)
 ROUTE_ROOM = 1e-6  # routing starts from the solver's dual with at least this relative room on every edge
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): at most this many unknowns (nodes x d)
@@ -85,28 +86,31 @@ class Flows:
         first on the groups the projections left short of room only (groups are independent
         problems), then on all."""
         best = -np.inf
-        for z in self._proposals(margin, quick):
+        for z, refine in self._proposals(margin, quick):
             if z is None:
                 continue
-            z = self.refined(z)
+            if refine:
+                z = self.refined(z)
             room = 1 - float(np.max(problem.norms(z, 2) / self.r))
             if room > best and room >= 0:
                 best = room
                 yield z
 
     def _proposals(self, margin, quick):
+        """``(flow, refine)``: the flows to try, and whether the balance equations still need
+        :meth:`refined` (a routed flow is at the rounding its routing leaves)."""
         if not factorised(self.graph.n, self.T.shape[1]):  # routing costs less than iterative solves
             shrunk = (1 - np.maximum(margin, ROUTE_ROOM)) * self.r  # room on every edge, in floating point too
             routed = self.routed(problem.project_dual(self.z0, shrunk, 2))
             if routed is not None and np.all(problem.norms(routed, 2) <= self.r):
-                yield routed
+                yield routed, False
         z, inside = self._projected(margin, quick)
         if z is None:
             if not quick:
-                yield self._most_room_by_group(np.arange(self.root.size), self.z0)
+                yield self._most_room_by_group(np.arange(self.root.size), self.z0), True
             return
         if np.all(inside):
-            yield z
+            yield z, True
         if quick:
             return
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
@@ -120,8 +124,8 @@ class Flows:
             if part is not None:
                 rerouted = z.copy()
                 rerouted[edges] = part
-                yield rerouted
-        yield self._most_room_by_group(np.unique(self.labels[self.i[short]]), z)
+                yield rerouted, True
+        yield self._most_room_by_group(np.unique(self.labels[self.i[short]]), z), True
 
     def _most_room_by_group(self, groups, z):
         """The most-room flow on each of ``groups`` on its own (the groups' flow problems are
@@ -192,7 +196,7 @@ class Flows:
         extended precision, the corrections are solved in double and applied in extended."""
         T = self.T
         residual = T - self.J @ z
-        size = problem.fro(residual)
+        size = self._carryable(residual)
         if size <= 10 * self.atol:  # at the proof's rounding level already
             return z
         room = self.r - problem.norms(z, 2)
@@ -205,9 +209,9 @@ class Flows:
         for _ in range(rounds):
             step = z + conductance[:, None] * self._edge_diff(solve(residual.astype(float)))
             after = T - self.J @ step
-            if not (np.all(problem.norms(step, 2) < self.r) and problem.fro(after) < size):
+            if not (np.all(problem.norms(step, 2) < self.r) and self._carryable(after) < size):
                 break
-            z, residual, size = step, after, problem.fro(after)
+            z, residual, size = step, after, self._carryable(after)
             if size <= self.atol:
                 break
         return z
@@ -237,15 +241,24 @@ class Flows:
         # carried[v] = residual[v] + the sum of carried over v's children: a unit upper triangular system.
         M = sp.eye_array(n, format="csr") - sp.csr_array(
             (np.ones(child.size), (position[parent[child]], position[child])), shape=(n, n))
-        residual = self.T - self.J @ z
-        carried = np.empty_like(residual)
-        carried[order] = spsolve_triangular(M, residual[order], lower=False, unit_diagonal=True)
         # The forest edge from each child to its parent, and J's sign at the child.
         e = self._edge_index(child, parent[child])
         sign = np.where(self.i[e] == child, 1.0, -1.0)
         z = z.copy()
-        z[e] += sign[:, None] * carried[child]
+        for _ in range(ROUTE_PASSES):
+            residual = self.T - self.J @ z
+            if self._carryable(residual) <= 10 * self.atol:  # at the proof's rounding level
+                break
+            carried = np.empty_like(residual)
+            carried[order] = spsolve_triangular(M, residual[order], lower=False, unit_diagonal=True)
+            z[e] += sign[:, None] * carried[child]
         return z
+
+    def _carryable(self, residual):
+        """The size of the part of a balance residual that flows can remove: the residual less
+        its groups' means (no flow inside a group changes the group's sum; what is left there is
+        the rounding of ``T``'s group means, which the proof's ``beta`` counts)."""
+        return problem.fro(residual - group_means(residual, self.labels, self.root.size)[self.labels])
 
     def _edge_index(self, a, b):
         """The index of the edge joining ``a[k]`` and ``b[k]`` (either way round)."""
