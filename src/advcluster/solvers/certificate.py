@@ -231,7 +231,7 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
     rounding = _rounding(A, graph, Xp, Zp, fp.cross) + data_error
     groups = _Groups(graph, labels, inner) if inner.size else None
     if groups is not None:
-        target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d), groups.shortest())
+        target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d))
         flows = Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
         candidates = flows.candidates(np.minimum(target / radius[inner], 0.5), quick)
     else:
@@ -344,11 +344,6 @@ class _Groups:
         """The room each in-group edge needs, given each group's divergence change ``beta_t`` (K,)."""
         diameter = self.full if diameter is None else diameter
         return (beta_t * np.sqrt(self.size * diameter) / 2)[self.group]
-
-    def shortest(self):
-        """Per group, the diameter bound with all its edges kept: the smallest bound
-        :meth:`margins_suffice` can reach, so the least room a proof can ask for."""
-        return self._all_edges()[1]
 
     def _all_edges(self):
         """:meth:`_diameter_bound` with every edge kept (one search per candidate)."""
