@@ -5,11 +5,12 @@ Given the divergence ``T`` (n, d) that the edges inside the groups must carry, f
 those edges with ``J_in z = T`` and ``||z_e|| <= r_e``, with as much room ``r_e - ||z_e||`` as the
 proof needs.  Two ways, cheap first (:meth:`Flows.candidates`):
 
-1. *From the solver's dual* ``z0``: where the Laplacian would be solved iteratively (wide
-   data, many points), first its residual routed along the widest spanning forest
-   (:meth:`Flows.routed`, no Laplacian); then alternating projections onto the balls shrunk
-   by the room wanted and onto ``{J_in z = T}`` in the norm weighted by ``1 / s``, ``s_e``
-   the room ``z0`` leaves (floored), so corrections go where there is room: one Laplacian.
+1. *From the solver's dual* ``z0``: for wide data (more than three columns), first its
+   residual routed along the widest spanning forest (:meth:`Flows.routed`, no Laplacian),
+   and the most room (2.) found around any edges that overloads; then alternating
+   projections onto the balls shrunk by the room wanted and onto ``{J_in z = T}`` in the
+   norm weighted by ``1 / s``, ``s_e`` the room ``z0`` leaves (floored), so corrections go
+   where there is room: one Laplacian.
 2. *The most room there is*: ``max 1 - t`` subject to ``J_in z = T`` and
    ``||z_e|| <= t r_e``, a second-order cone program, solved by Clarabel's interior-point
    method (Goulart & Chen 2024) and then refined to the proof's rounding level.  The solver's
@@ -99,11 +100,16 @@ class Flows:
     def _proposals(self, margin, quick):
         """``(flow, refine)``: the flows to try, and whether the balance equations still need
         :meth:`refined` (a routed flow is at the rounding its routing leaves)."""
-        if not factorised(self.graph.n, self.T.shape[1]):  # routing costs less than iterative solves
+        if self.T.shape[1] > LDL_MAX_COLUMNS:  # routing costs less than wide Laplacian solves
             shrunk = (1 - np.maximum(margin, ROUTE_ROOM)) * self.r  # room on every edge, in floating point too
             routed = self.routed(problem.project_dual(self.z0, shrunk, 2))
-            if routed is not None and np.all(problem.norms(routed, 2) <= self.r):
-                yield routed, False
+            if routed is not None:
+                over = problem.norms(routed, 2) > self.r
+                if not np.any(over):
+                    yield routed, False
+                elif not quick:  # a few edges over: re-route around them, the rest held
+                    for z in self._rerouted(routed, over):
+                        yield z, True
         z, inside = self._projected(margin, quick)
         if z is None:
             if not quick:
@@ -114,6 +120,13 @@ class Flows:
         if quick:
             return
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
+        for rerouted in self._rerouted(z, short):
+            yield rerouted, True
+        yield self._most_room_by_group(np.unique(self.labels[self.i[short]]), z), True
+
+    def _rerouted(self, z, short):
+        """``z`` with the most-room flow on growing regions around the ``short`` edges (see
+        :meth:`_region`), the flow elsewhere held."""
         tried = 0
         for limit in REGION_MAX_UNKNOWNS:
             edges = self._region(short, limit) if np.any(short) else np.empty(0, dtype=int)
@@ -124,8 +137,7 @@ class Flows:
             if part is not None:
                 rerouted = z.copy()
                 rerouted[edges] = part
-                yield rerouted, True
-        yield self._most_room_by_group(np.unique(self.labels[self.i[short]]), z), True
+                yield rerouted
 
     def _most_room_by_group(self, groups, z):
         """The most-room flow on each of ``groups`` on its own (the groups' flow problems are
