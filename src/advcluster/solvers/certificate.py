@@ -29,6 +29,7 @@ problem, ``|z_e| <= r_e``), and a pair is fused when it is fused in every column
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -345,11 +346,10 @@ class _Groups:
         diameter = self.full if diameter is None else diameter
         return (beta_t * np.sqrt(self.size * diameter) / 2)[self.group]
 
+    @cached_property
     def _all_edges(self):
         """:meth:`_diameter_bound` with every edge kept (one search per candidate)."""
-        if not hasattr(self, "_all"):
-            self._all = self._diameter_bound(np.ones(self.inner.size, dtype=bool))
-        return self._all
+        return self._diameter_bound(np.ones(self.inner.size, dtype=bool))
 
     def margins_suffice(self, r, z, beta_t):
         """Every group is spanned by edges with the room it needs (norms and ``r`` rounded)."""
@@ -364,7 +364,7 @@ class _Groups:
                 return True
             if k == 0:  # the smallest diameter there can be: every edge with room
                 room = margin > 0
-                spans, bound = self._all_edges() if room.all() else self._diameter_bound(room)
+                spans, bound = self._all_edges if room.all() else self._diameter_bound(room)
             grown = np.where(valid, diameter, bound)
             if not np.all(spans | valid) or (k > 0 and np.array_equal(grown, diameter)):
                 return False

@@ -23,6 +23,7 @@ Each group's Laplacian is singular (constants): one point of each group is groun
 from __future__ import annotations
 
 import weakref
+from functools import cached_property
 
 import clarabel
 import numpy as np
@@ -272,15 +273,17 @@ class Flows:
         the rounding of ``T``'s group means, which the proof's ``beta`` counts)."""
         return problem.fro(residual - group_means(residual, self.labels, self.root.size)[self.labels])
 
+    @cached_property
+    def _edge_keys(self):
+        """``(sorted keys i n + j, their edges)``, for :meth:`_edge_index` (keys up to ``n^2``: 64 bits)."""
+        keys = self.i.astype(np.int64) * self.graph.n + self.j
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
     def _edge_index(self, a, b):
         """The index of the edge joining ``a[k]`` and ``b[k]`` (either way round)."""
-        n = np.int64(self.graph.n)  # keys up to n^2: 64 bits, whatever the indices' type
-        if not hasattr(self, "_keys"):
-            keys = self.i.astype(np.int64) * n + self.j
-            order = np.argsort(keys, kind="stable")
-            self._keys = keys[order], order
-        keys, order = self._keys
-        return order[np.searchsorted(keys, np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))]
+        keys, order = self._edge_keys
+        return order[np.searchsorted(keys, np.minimum(a, b).astype(np.int64) * self.graph.n + np.maximum(a, b))]
 
     def _edge_diff(self, y):
         return y[self.i] - y[self.j]
@@ -359,18 +362,12 @@ def _floored(conductance):
     return np.maximum(conductance, 1e-12 * conductance.max())
 
 
-def factorised(n, d):
-    """Whether the grounded Laplacian of ``n`` points in ``d`` columns is factorised (LDL^T)
-    rather than solved iteratively: few columns, or few points."""
-    return d <= LDL_MAX_COLUMNS or n <= FACTOR_MAX_NODES
-
-
 def grounded_solver(graph, M, d, atol):
     """``M^{-1}`` for a grounded Laplacian on the graph's pattern: its LDL^T factor (up to three
     columns, or up to :data:`FACTOR_MAX_NODES` nodes), else Jacobi-CG to a residual of ``atol``,
     with SuperLU's LU when CG does not converge (kNN graphs of high-dimensional data fill their
     factors in).  A RuntimeError when the factorisation fails."""
-    if factorised(graph.n, d):
+    if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
         factor = _GROUNDED_LDL.get(graph)
         if factor is None:
             factor = _GROUNDED_LDL[graph] = LDL()
