@@ -178,6 +178,36 @@ def test_most_room_group_by_group_matches_the_conic_reference_per_group(seed):
     assert all(reference[g] >= 1 - 1e-6 for g in flows.overloaded)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(8))
+def test_the_group_by_group_search_can_stop_at_the_first_overloaded_group(seed):
+    """With ``until_overloaded`` the search ends at the first group with no flow in its balls
+    (the partition then has no certificate, whatever the later groups hold): the groups it
+    solved are a prefix of the order given, all but the last within their balls by the
+    reference, the last overloaded by it, and the groups after it keep the flow they had."""
+    graph, labels, inner, r, T, rng = _flow_problem(seed, blobs=5)
+    group = labels[graph.edges[inner, 0]]
+    K = int(labels.max()) + 1
+    scale = np.where(rng.random(K) < 0.4, 1.6, 1.0)
+    T = T * scale[labels][:, None]
+    J = graph.incidence[:, inner].toarray()
+    reference = {}
+    for g in np.unique(group):
+        edges, nodes = np.flatnonzero(group == g), np.flatnonzero(labels == g)
+        reference[int(g)] = _most_room_reference(J[np.ix_(nodes, edges)], T[nodes], r[edges])
+    order = rng.permutation(np.unique(group))
+    start = np.full((inner.size, T.shape[1]), np.nan)  # marks the flow a group was not solved on
+    flows = Flows(graph, labels, inner, r, T, np.zeros((inner.size, T.shape[1])), 1e-13)
+    z = flows._most_room_by_group(order, start, until_overloaded=True)
+    solved = [int(g) for g in order if not np.isnan(z[group == g]).any()]
+    assert solved == [int(g) for g in order[: len(solved)]]
+    if any(reference[g] >= 1 + 1e-6 for g in order):
+        assert flows.overloaded == [solved[-1]] and reference[solved[-1]] >= 1 - 1e-6
+        assert all(reference[g] < 1 + 1e-6 for g in solved[:-1])
+    else:
+        assert flows.overloaded == [] and len(solved) == len(order)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_strongly_coupled_groups_are_preconditioned_together(seed):
     """Pairs about to fuse (centres 1e-7 to 1e-4 apart) couple their groups far more strongly

@@ -208,6 +208,7 @@ def run(
                     converged=True,
                     message=f"{converged_message(ev, tol)} after {k} iterations",
                     history=history,
+                    resume=dict(sigma=sigma),
                 )
         if adapt_sigma and k % (max(balance_every, FACTOR_BALANCE_EVERY) if system.direct else balance_every) == 0:
             normU = problem.fro(U)

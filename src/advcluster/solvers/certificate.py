@@ -199,7 +199,8 @@ def _ladder(dist, cap):
         return [0.0]
     cuts = np.r_[below, above[0] if above.size else np.inf]
     ratio = cuts[1:] / cuts[:-1]
-    best = [k for k in np.argsort(-ratio, kind="stable")[:MAX_CANDIDATES] if ratio[k] >= MIN_GAP]
+    gaps = np.flatnonzero(ratio >= MIN_GAP)
+    best = gaps[np.argsort(-ratio[gaps], kind="stable")[:MAX_CANDIDATES]]
     return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
 
 

@@ -37,6 +37,7 @@ class Iterate:
     exact: bool = False
     history: list = field(default_factory=list)
     labels: np.ndarray | None = None  # set by methods that know the exact partition
+    resume: dict = field(default_factory=dict)  # options that continue the run from (X, Z), e.g. its penalty
 
 
 @dataclass(frozen=True)
@@ -328,9 +329,9 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     raw = spec.exact or gamma == 0 or not np.any(graph.weights > 0)
     An, gamma_n = (A, gamma) if raw else (frame.data, frame.gamma)
 
-    def run(tol_run, x0n, z0n):
+    def run(tol_run, x0n, z0n, resume=None):
         return spec.run(An, graph, gamma_n, p=p, tol=tol_run, max_iter=max_iter, x0=x0n, z0=z0n,
-                        verbose=verbose, **options)
+                        verbose=verbose, **{**options, **(resume or {})})
 
     def judge(it):  # evidence on the scaled problem, whatever the method saw
         if raw:
@@ -360,7 +361,7 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
                 break
             refined += 1
             tol_run = max(tol_run * REFINE_FACTOR, REFINE_FLOOR)
-            it = run(tol_run, it.X, it.Z)
+            it = run(tol_run, it.X, it.Z, it.resume)  # continued where it stopped, penalty included
             ev = judge(it)
             n_iter, n_inner, history = n_iter + it.n_iter, n_inner + it.n_inner, history + list(it.history)
             proof = None

@@ -123,7 +123,12 @@ class Flows:
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
         for rerouted in self._rerouted(z, short):
             yield rerouted, True
-        yield self._most_room_by_group(np.unique(self.labels[self.i[short]]), z), True
+        # Most loaded groups first: one overloaded group ends the search (no flow fits there).
+        groups = self.labels[self.i[short]]
+        load = np.zeros(self.root.size)
+        np.maximum.at(load, groups, problem.norms(z[short], 2) / self.r[short])
+        yield self._most_room_by_group(np.unique(groups)[np.argsort(-load[np.unique(groups)], kind="stable")], z,
+                                       until_overloaded=True), True
 
     def _rerouted(self, z, short):
         """``z`` with the most-room flow on growing regions around the ``short`` edges (see
@@ -140,14 +145,17 @@ class Flows:
                 rerouted[edges] = part
                 yield rerouted
 
-    def _most_room_by_group(self, groups, z):
+    def _most_room_by_group(self, groups, z, until_overloaded=False):
         """The most-room flow on each of ``groups`` on its own (the groups' flow problems are
         independent), ``z`` elsewhere; records in :attr:`overloaded` the groups where even the
         most room is none (``t >= 1``: the group's flow cannot fit its balls, so its points do
-        not all fuse)."""
+        not all fuse).  ``until_overloaded``: stop at the first such group (no flow of the
+        partition then fits, whatever the groups after it hold)."""
         z = z.copy()
         self.overloaded = []
         for g in groups:
+            if until_overloaded and self.overloaded:
+                break
             edges = np.flatnonzero(self.labels[self.i] == g)
             part = self._restricted(edges, z)._most_room()
             if part is None:

@@ -29,7 +29,7 @@ LABEL_RULES = ("components", "greedy")
 
 def components(graph, mask):
     """Labels (by first appearance) of the connected components of the edges ``mask`` selects."""
-    return first_appearance(graph.components_of(mask)[1])
+    return first_appearance(*graph.components_of(mask)[::-1])
 
 
 def _sorted_runs(x, thr):

@@ -481,6 +481,8 @@ def run(
                 f"ssnal {it:3d}  sigma {sigma:9.3e}  kkt {ev['kkt_residual']:.2e}  "
                 f"primal {ev['primal_infeasibility']:.1e}  stat {ev['stationarity']:.1e}  newton {n_newton}  cg {n_cg}"
             )
+        if ev["primal_infeasibility"] > ev["stationarity"]:  # the penalty of the next iteration
+            sigma = min(sigma * sigma_factor, 1e10)
         if meets_tol(ev, tol):
             converged = True
             message = converged_message(ev, tol)
@@ -495,6 +497,5 @@ def run(
                        f"{ev['kkt_residual']:.2e} and duality gap {ev['duality_gap']:.2e} (rounding error "
                        f"{ev['gap_roundoff']:.1e}) against tol {tol:.0e}")
             break
-        if ev["primal_infeasibility"] > ev["stationarity"]:
-            sigma = min(sigma * sigma_factor, 1e10)
-    return Iterate(X, U, Z, it, converged, message, n_inner=n_newton, history=history)
+    return Iterate(X, U, Z, it, converged, message, n_inner=n_newton, history=history,
+                   resume=dict(sigma=sigma, warm_sigma_factor=1.0))
