@@ -310,22 +310,22 @@ def test_routing_on_a_graph_whose_edge_keys_pass_32_bits():
     assert problem.fro(divergence - T) <= 1e-9 * problem.fro(T)
 
 
-def _saturated_start(seed):
+def _saturated_start(seed, d=None, loads=(0.6, 0.99), saturated=0.9):
     """Groups of wide data, a divergence ``T`` carried by a flow at 60-99 % load, and a start
     that is that flow with its edges above 90 % load pushed out to their radius (as a solver's
     dual saturates edges): its small residual, routed, overloads a few forest edges."""
     rng = np.random.default_rng(seed)
-    d = int(rng.choice([5, 10]))
+    d = int(rng.choice([5, 10])) if d is None else d
     A = rng.normal(size=(int(rng.integers(150, 250)), d))
     graph = knn_graph(A, 6, 0.2)
     labels = graph.components_of(np.ones(graph.n_edges, dtype=bool))[1]
     inner = np.arange(graph.n_edges)
     r = rng.uniform(0.5, 2.0, inner.size)
     z = rng.normal(size=(inner.size, d))
-    load = rng.uniform(0.6, 0.99, inner.size)
+    load = rng.uniform(*loads, inner.size)
     z *= (r * load / np.linalg.norm(z, axis=1))[:, None]
     start = z.copy()
-    start[load > 0.9] /= load[load > 0.9, None]
+    start[load > saturated] /= load[load > saturated, None]
     return graph, labels, inner, r, graph.incidence @ z, start
 
 
@@ -349,3 +349,29 @@ def test_overloads_of_a_routed_flow_are_rerouted_around_them():
             by_region += not projected
     assert overloaded >= 8
     assert by_region >= overloaded / 2
+
+
+def test_in_two_columns_regions_are_rerouted_between_the_phases_of_projections():
+    """2-D flows at 90-99.99 % load whose start saturates every edge above 95 %: the first phase
+    of projections leaves edges overloaded, and the most-room program on a region around them
+    gives the first flow offered, before the second phase, on most instances; on every
+    instance that flow is in the balls and balanced."""
+    before_second = 0
+    for seed in range(30):
+        graph, labels, inner, r, T, start = _saturated_start(seed, d=2, loads=(0.9, 0.9999), saturated=0.95)
+        flows = Flows(graph, labels, inner, r, T, start, 1e-13)
+        phases = []
+        original = flows._projected
+
+        def projected(*a, **k):
+            out = original(*a, **k)
+            phases.append((k["phases"], bool(np.all(out[1]))))
+            return out
+
+        flows._projected = projected
+        z = next(flows.candidates(1e-9))
+        assert phases[0] == ((0,), False), seed  # the first phase alone does not fit the flow
+        assert np.all(np.linalg.norm(z, axis=1) <= r)
+        assert problem.fro(graph.incidence @ z - T) <= 1e-12 * problem.fro(T)
+        before_second += len(phases) == 1
+    assert before_second >= 20

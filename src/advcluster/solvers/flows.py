@@ -111,30 +111,43 @@ class Flows:
                 elif not quick:  # a few edges over: re-route around them, the rest held
                     for z in self._rerouted(routed, over):
                         yield z, True
-        z, inside = self._projected(margin, quick)
+        # With up to three columns the most-room programs are cheap, and run between the two
+        # phases of projections as well, where they cost less than the second phase's
+        # refactorisations; the second phase is for the rooms they cannot resolve (a group
+        # at its fusion threshold: room 1e-13, below the interior-point method's accuracy).
+        between = not quick and self.T.shape[1] <= LDL_MAX_COLUMNS
+        z, inside = self._projected(margin, quick, phases=(0,) if between else (0, 1))
         if z is None:
             if not quick:
                 yield self._most_room_by_group(np.arange(self.root.size), self.z0), True
             return
+        if between and not np.all(inside):
+            for rerouted in self._rerouted(z, problem.norms(z, 2) > (1 - margin / 2) * self.r, REGION_MAX_UNKNOWNS[:1]):
+                yield rerouted, True
+            z, inside = self._projected(margin, quick, phases=(1,), z=z)
         if np.all(inside):
             yield z, True
-        if quick:
-            return
+        if not quick:
+            yield from self._repaired(z, margin)
+
+    def _repaired(self, z, margin):
+        """``(flow, True)``: ``z`` with the most room re-found around its edges short of room, on
+        growing regions (:meth:`_rerouted`), then on each group holding one, most loaded first
+        (the search ends at a group where no flow fits)."""
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
         for rerouted in self._rerouted(z, short):
             yield rerouted, True
-        # Most loaded groups first: one overloaded group ends the search (no flow fits there).
         groups = self.labels[self.i[short]]
         load = np.zeros(self.root.size)
         np.maximum.at(load, groups, problem.norms(z[short], 2) / self.r[short])
-        yield self._most_room_by_group(np.unique(groups)[np.argsort(-load[np.unique(groups)], kind="stable")], z,
-                                       until_overloaded=True), True
+        groups = np.unique(groups)
+        yield self._most_room_by_group(groups[np.argsort(-load[groups], kind="stable")], z, until_overloaded=True), True
 
-    def _rerouted(self, z, short):
+    def _rerouted(self, z, short, limits=REGION_MAX_UNKNOWNS):
         """``z`` with the most-room flow on growing regions around the ``short`` edges (see
-        :meth:`_region`), the flow elsewhere held."""
+        :meth:`_region`; at most ``limits`` unknowns), the flow elsewhere held."""
         tried = 0
-        for limit in REGION_MAX_UNKNOWNS:
+        for limit in limits:
             edges = self._region(short, limit) if np.any(short) else np.empty(0, dtype=int)
             if not tried < edges.size < self.r.size:
                 continue
@@ -296,8 +309,9 @@ class Flows:
     def _edge_diff(self, y):
         return y[self.i] - y[self.j]
 
-    def _projected(self, margin, quick=False):
-        """``(z, inside)``: the flow after the last round, and whether it is in the balls.
+    def _projected(self, margin, quick=False, phases=(0, 1), z=None):
+        """``(z, inside)``: the flow after the last round, and whether it is in the balls; from
+        ``z`` (default: the solver's dual), through the given ``phases`` of rounds.
         The first phase (fixed conductances) ends early when, at the pace of its last round,
         its rounds left would not bring the largest load to 1 (projections stall at loads just
         above 1 where the flow needs re-routing, not shrinking).  The second (refreshed
@@ -308,8 +322,10 @@ class Flows:
         start's partition that no longer holds overloads its edges many times over, and more
         rounds do not change that)."""
         r = self.r
-        z, inside = self.z0, None
-        for phase, rounds in enumerate((MAX_ROUNDS, REWEIGHTED_ROUNDS)):
+        z = self.z0 if z is None else z
+        inside = problem.norms(z, 2) <= r
+        for phase in phases:
+            rounds = (MAX_ROUNDS, REWEIGHTED_ROUNDS)[phase]
             load = np.inf
             for k in range(rounds):
                 if k == 0 or phase == 1:  # conductances: the room the flow leaves, refreshed late
