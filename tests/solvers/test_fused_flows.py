@@ -375,3 +375,44 @@ def test_in_two_columns_regions_are_rerouted_between_the_phases_of_projections()
         assert problem.fro(graph.incidence @ z - T) <= 1e-12 * problem.fro(T)
         before_second += len(phases) == 1
     assert before_second >= 20
+
+
+@pytest.mark.slow
+def test_the_search_ends_early_only_where_a_group_has_no_flow():
+    """Groups of 2- to 30-column flow problems, some with their divergence scaled up past what
+    any flow in the balls carries.  The search for flows stops early (a region of whole groups,
+    or the most loaded group alone, with no flow in its balls) only where the reference shows a
+    group whose most room is none; where every group has a flow, one is offered; and the early
+    stop happens, with fewer most-room programs than groups."""
+    early = 0
+    for seed in range(40):
+        graph, labels, inner, r, T, rng = _flow_problem(seed, blobs=5)
+        group = labels[graph.edges[inner, 0]]
+        scale = np.where(rng.random(int(labels.max()) + 1) < 0.3, 1.6, 1.0)
+        T = T * scale[labels][:, None]
+        J = graph.incidence[:, inner].toarray()
+        reference = []
+        for g in np.unique(group):
+            edges, nodes = np.flatnonzero(group == g), np.flatnonzero(labels == g)
+            reference.append(_most_room_reference(J[np.ix_(nodes, edges)], T[nodes], r[edges]))
+        flows = Flows(graph, labels, inner, r, T, np.zeros((inner.size, T.shape[1])), 1e-13)
+        programs = []
+        most_room = Flows._most_room
+
+        def counted(self):
+            programs.append(1)
+            return most_room(self)
+
+        Flows._most_room = counted
+        try:
+            offered = list(flows.candidates(1e-9))
+        finally:
+            Flows._most_room = most_room
+        if max(reference) < 1 - 1e-6:
+            assert offered and not flows.no_flow and not flows.overloaded, seed
+        if max(reference) >= 1 + 1e-6:
+            assert not offered, seed
+        if flows.no_flow or flows.overloaded:
+            assert max(reference) >= 1 - 1e-6, seed
+            early += len(programs) < len(reference)
+    assert early >= 5

@@ -43,6 +43,9 @@ ROUTE_PASSES = 2  # routings of the residual along the same forest (the second r
 ROUTE_ROOM = 1e-6  # routing starts from the solver's dual with at least this relative room on every edge
 FACTOR_MAX_NODES = 2000  # grounded Laplacians of wide data up to this size are factorised
 MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): at most this many unknowns (nodes x d)
+# A most-room optimum above this has no flow in its balls for sure (beyond the interior-point
+# method's accuracy; a group at its fusion threshold has an optimum of 1 - 1e-13).
+NO_FLOW_LOAD = 1 + 1e-6
 REGION_MAX_UNKNOWNS = (300, 4_000)  # the most-room flow around the edges short of room: regions of at most these many
 _GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
@@ -81,6 +84,7 @@ class Flows:
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
         self.T = T - group_means(T, labels, int(labels.max()) + 1)[labels]
         self.overloaded = []  # groups whose flow cannot fit its balls (set by the most-room search)
+        self.no_flow = False  # set where whole groups have no flow in their balls (a most-room optimum > NO_FLOW_LOAD)
 
     def candidates(self, margin, quick=False):
         """Flows in the balls, cheapest first: projections from the solver's dual, aiming for
@@ -111,6 +115,8 @@ class Flows:
                 elif not quick:  # a few edges over: re-route around them, the rest held
                     for z in self._rerouted(routed, over):
                         yield z, True
+                    if self.no_flow:
+                        return
         # With up to three columns the most-room programs are cheap, and run between the two
         # phases of projections as well, where they cost less than the second phase's
         # refactorisations; the second phase is for the rooms they cannot resolve (a group
@@ -122,8 +128,19 @@ class Flows:
                 yield self._most_room_by_group(np.arange(self.root.size), self.z0), True
             return
         if between and not np.all(inside):
-            for rerouted in self._rerouted(z, problem.norms(z, 2) > (1 - margin / 2) * self.r, REGION_MAX_UNKNOWNS[:1]):
+            short = problem.norms(z, 2) > (1 - margin / 2) * self.r
+            groups = self._by_load(z, short)
+            if np.count_nonzero(self.labels == groups[0]) * z.shape[1] <= REGION_MAX_UNKNOWNS[0]:
+                # the most loaded group, when small, alone first: no flow fitting there ends the search
+                edges = self.labels[self.i] == groups[0]
+                probe = self._most_room_by_group(groups[:1], z)[edges]
+                if np.max(problem.norms(probe, 2) / self.r[edges]) > NO_FLOW_LOAD:
+                    self.no_flow = True
+                    return
+            for rerouted in self._rerouted(z, short, REGION_MAX_UNKNOWNS[:1]):
                 yield rerouted, True
+            if self.no_flow:
+                return
             z, inside = self._projected(margin, quick, phases=(1,), z=z)
         if np.all(inside):
             yield z, True
@@ -137,23 +154,33 @@ class Flows:
         short = problem.norms(z, 2) > (1 - margin / 2) * self.r
         for rerouted in self._rerouted(z, short):
             yield rerouted, True
+        if self.no_flow:
+            return
+        yield self._most_room_by_group(self._by_load(z, short), z, until_overloaded=True), True
+
+    def _by_load(self, z, short):
+        """The groups holding a ``short`` edge, most loaded first."""
         groups = self.labels[self.i[short]]
         load = np.zeros(self.root.size)
         np.maximum.at(load, groups, problem.norms(z[short], 2) / self.r[short])
         groups = np.unique(groups)
-        yield self._most_room_by_group(groups[np.argsort(-load[groups], kind="stable")], z, until_overloaded=True), True
+        return groups[np.argsort(-load[groups], kind="stable")]
 
     def _rerouted(self, z, short, limits=REGION_MAX_UNKNOWNS):
         """``z`` with the most-room flow on growing regions around the ``short`` edges (see
-        :meth:`_region`; at most ``limits`` unknowns), the flow elsewhere held."""
+        :meth:`_region`; at most ``limits`` unknowns), the flow elsewhere held.  A region of
+        whole groups (independent problems) whose most room is none sets :attr:`no_flow`."""
         tried = 0
         for limit in limits:
-            edges = self._region(short, limit) if np.any(short) else np.empty(0, dtype=int)
+            edges, whole = self._region(short, limit) if np.any(short) else (np.empty(0, dtype=int), False)
             if not tried < edges.size < self.r.size:
                 continue
             tried = edges.size
             part = self._restricted(edges, z)._most_room()
             if part is not None:
+                if whole and np.max(problem.norms(part, 2) / self.r[edges]) > NO_FLOW_LOAD:
+                    self.no_flow = True  # one of its groups has no flow in its balls
+                    return
                 rerouted = z.copy()
                 rerouted[edges] = part
                 yield rerouted
@@ -179,21 +206,21 @@ class Flows:
         return z
 
     def _region(self, short, limit):
-        """Edges whose flow the most-room program re-routes: those of the groups holding an edge
-        short of room, or, when that is more than ``limit`` unknowns, those within as many
-        steps of the short edges as fit."""
+        """``(edges, whole)``: the edges whose flow the most-room program re-routes, those of the
+        groups holding an edge short of room (``whole``), or, when that is more than ``limit``
+        unknowns, those within as many steps of the short edges as fit."""
         d = self.T.shape[1]
         groups = np.zeros(int(self.labels.max()) + 1, dtype=bool)
         groups[self.labels[self.i[short]]] = True
         if np.count_nonzero(groups[self.labels]) * d <= limit:
-            return np.flatnonzero(groups[self.labels[self.i]])
+            return np.flatnonzero(groups[self.labels[self.i]]), True
         mask = np.zeros(self.graph.n_edges, dtype=bool)
         mask[self.inner] = True
         depth = self.graph.hops_from(np.unique(np.r_[self.i[short], self.j[short]]), mask)
         reach = np.sort(depth[np.isfinite(depth)])
         layer = reach[max(limit // d, 1) - 1] if reach.size * d > limit else np.inf
         near = depth < layer  # whole layers of the search only
-        return np.flatnonzero(near[self.i] & near[self.j])
+        return np.flatnonzero(near[self.i] & near[self.j]), False
 
     def _restricted(self, edges, z):
         """The flow problem on some of the edges: they must carry what ``z`` on the other edges
