@@ -129,14 +129,8 @@ class Flows:
             return
         if between and not np.all(inside):
             short = problem.norms(z, 2) > (1 - margin / 2) * self.r
-            groups = self._by_load(z, short)
-            if np.count_nonzero(self.labels == groups[0]) * z.shape[1] <= REGION_MAX_UNKNOWNS[0]:
-                # the most loaded group, when small, alone first: no flow fitting there ends the search
-                edges = self.labels[self.i] == groups[0]
-                probe = self._most_room_by_group(groups[:1], z)[edges]
-                if np.max(problem.norms(probe, 2) / self.r[edges]) > NO_FLOW_LOAD:
-                    self.no_flow = True
-                    return
+            if self._probed(z, short):
+                return
             for rerouted in self._rerouted(z, short, REGION_MAX_UNKNOWNS[:1]):
                 yield rerouted, True
             if self.no_flow:
@@ -157,6 +151,18 @@ class Flows:
         if self.no_flow:
             return
         yield self._most_room_by_group(self._by_load(z, short), z, until_overloaded=True), True
+
+    def _probed(self, z, short):
+        """Whether the most loaded group, when small (:data:`REGION_MAX_UNKNOWNS`), has no flow
+        in its balls (then :attr:`no_flow` is set): a wrong candidate usually overloads one group
+        at once, and this ends its search for one small program."""
+        group = self._by_load(z, short)[0]
+        edges = np.flatnonzero(self.labels[self.i] == group)
+        if np.count_nonzero(self.labels == group) * z.shape[1] > REGION_MAX_UNKNOWNS[0]:
+            return False
+        part = self._restricted(edges, z)._most_room()
+        self.no_flow = part is not None and np.max(problem.norms(part, 2) / self.r[edges]) > NO_FLOW_LOAD
+        return self.no_flow
 
     def _by_load(self, z, short):
         """The groups holding a ``short`` edge, most loaded first."""
