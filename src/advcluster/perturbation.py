@@ -456,7 +456,7 @@ class Injection(Perturbation):
     @property
     def operator(self):
         raise ValueError("Injection appends points: it is not a linear map of the data, so it has no operator; "
-                         "use a black-box optimizer ('random', 'cma', 'biggio-bridge').")
+                         "use a black-box optimizer ('random', 'cma', 'biggio-bridge', 'capture-bridge').")
 
     def matrix(self, theta) -> np.ndarray:
         """The injected points, shape ``(n_points, d)``."""

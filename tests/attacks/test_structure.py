@@ -166,7 +166,7 @@ def test_merge_split_beats_its_own_first_phase_never_loses_it():
         (lambda m, A: BL2(m, A, Additive([0, 1], [0]), 1, max_norm=2.0), "staircase"),
         (lambda m, A: BL1(m, A, Pointwise([0, 1], [0, 1]), 1.0), "merge-split"),
         (lambda m, A: BL2(m, A, Pointwise([0, 1]), 1, max_norm=2.0), "merge-split"),
-        (lambda m, A: BL1(m, A, Injection(2), 1.0), "biggio-bridge"),
+        (lambda m, A: BL1(m, A, Injection(2), 1.0), "capture-bridge"),
         (lambda m, A: BL2(m, A, Injection(2), 1, max_norm=2.0), "random"),
         (lambda m, A: BL1(m, A, FeatureShift(ord="inf", bounds=(-1, 1)), 1.0), "random"),
     ],

@@ -264,8 +264,8 @@ def test_optimizers_that_move_points_refuse_injection(name):
 def test_injection_registry():
     """The optimizers that take Injection: every one not limited to moving points."""
     takes = sorted(name for name, opt in OPTIMIZERS.items() if opt.threats != "moves")
-    assert {"biggio-bridge", "random", "cma", "grid"} <= set(takes)
-    assert OPTIMIZERS["biggio-bridge"].threats == "injection"
+    assert {"biggio-bridge", "capture-bridge", "random", "cma", "grid"} <= set(takes)
+    assert OPTIMIZERS["biggio-bridge"].threats == OPTIMIZERS["capture-bridge"].threats == "injection"
 
 
 def test_entrywise_says_whether_any_change_of_the_entries_is_reachable(blobs):

@@ -278,7 +278,7 @@ def check_optimizer(problem, name, options):
                          f"got {type(problem.perturbation).__name__}.")
     if opt.threats == "moves" and injected:
         raise ValueError(f"optimizer {name!r} moves the given points and does not place injected ones; "
-                         "use 'biggio-bridge', 'random' or 'cma' with Injection.")
+                         "use 'capture-bridge', 'biggio-bridge', 'random' or 'cma' with Injection.")
     p = problem.n_params
     if opt.dims == "1" and p != 1:
         raise ValueError(f"optimizer {name!r} needs a one-parameter perturbation, this one has {p}; "
@@ -297,8 +297,9 @@ def check_optimizer(problem, name, options):
 def choose_optimizer(problem) -> tuple[str, str]:
     """``(optimizer, why)``: what ``optimizer="auto"`` attacks with.
 
-    * an :class:`~advcluster.perturbation.Injection`: ``biggio-bridge`` for BL1 (points on the
-      shortest links between clusters), ``random`` for BL2;
+    * an :class:`~advcluster.perturbation.Injection`: ``capture-bridge`` for BL1 (far groups of
+      points that take clusters, then points on the shortest links between clusters), ``random``
+      for BL2;
     * one parameter: ``staircase``, exact in 1-D;
     * one parameter per entry (:class:`Pointwise`, :class:`Multiplicative`): ``merge-split``,
       the structure-aware attack (merges and splits from the clean clustering, then a local
@@ -311,7 +312,7 @@ def choose_optimizer(problem) -> tuple[str, str]:
     """
     if isinstance(problem.perturbation, Injection):
         if problem.kind == "BL1":
-            return "biggio-bridge", "injected points, BL1: bridges between clusters"
+            return "capture-bridge", "injected points, BL1: far groups that capture clusters, then bridges between clusters"
         return "random", "injected points, BL2"
     if problem.n_params == 1:
         return "staircase", "one parameter: exact in 1-D"

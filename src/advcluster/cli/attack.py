@@ -105,7 +105,7 @@ def add_attack(subparsers):
     opt = p.add_argument_group("optimizer")
     opt.add_argument("--optimizer", default="auto", metavar="NAME",
                      help=f"auto (default: staircase for one parameter, merge-split for one parameter per entry, "
-                     f"biggio-bridge for injection, else random) or one of {', '.join(sorted(OPTIMIZERS))}; see below")
+                     f"capture-bridge for injection, else random) or one of {', '.join(sorted(OPTIMIZERS))}; see below")
     opt.add_argument("--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="an option of the optimizer, repeatable, e.g. --option num=641 --option rtol=1e-9 "
                      "(values read as int, float, true/false, none, a comma list of numbers, JSON, else text)")
