@@ -14,7 +14,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from advcluster import BL1, Injection, SklearnClusterer, attack
-from advcluster.attacks.injection import captures
+from advcluster.attacks.injection import captures, scattered
 
 VICTIMS = {
     "kmeans": lambda k: KMeans(k, n_init=3, random_state=0),
@@ -58,21 +58,47 @@ def test_a_far_group_captures_a_cluster():
     assert merged >= 6
 
 
+def test_points_at_random_corners_take_several_clusters_in_many_features():
+    """Digits 0-3 (58 features, standardised): 36 points (5 %) each at its own random corner of the
+    box, drawn here, make a fresh K-means fit merge clean clusters (1 - ARI >= 0.5); the attack,
+    which tries such injections, does at least 0.5, confirmed by a fresh fit of its answer."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[y < 4][:, X[y < 4].std(axis=0) > 0]
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    fit = lambda B: KMeans(4, n_init=3, random_state=0).fit_predict(B)[:len(X)]  # noqa: E731
+    clean = fit(X)
+    points = np.where(np.random.default_rng(5).random((36, X.shape[1])) < 0.5, X.min(axis=0), X.max(axis=0))
+    assert 1 - adjusted_rand_score(clean, fit(np.vstack([X, points]))) >= 0.5
+    problem = BL1(SklearnClusterer(KMeans(4, n_init=3, random_state=0)), X, Injection(36, ord="count"), 36.0,
+                  deviation="ari")
+    res = attack(problem, "capture-bridge", random_state=0, max_evals=8)
+    assert res.deviation >= 0.5
+    after = fit(np.vstack([X, problem.perturbation.matrix(res.theta)]))
+    assert res.deviation == pytest.approx(1 - adjusted_rand_score(clean, after), abs=1e-12)
+
+
 @pytest.mark.parametrize("ord, budget", [("count", 3.0), ("distance", 0.5)])
 def test_captures_stay_in_the_threat_model(ord, budget):
     """Corners of the box for ``"count"`` (m distinct points for the m-th capture); within the
-    distance budget of the data for ``"distance"``; never more groups than clusters less one."""
+    distance budget of the data for ``"distance"``; never more groups than clusters less one;
+    the scattered injections the same, drawn from the generator given."""
     A, k = _blobs(1)
     problem = BL1(SklearnClusterer(KMeans(k, n_init=2, random_state=0)), A, Injection(3, ord=ord), budget)
     tried = captures(problem)
     assert 1 <= len(tried) <= min(k - 1, 3)
+    spread = scattered(problem, np.random.default_rng(0), 4)
+    again = scattered(problem, np.random.default_rng(0), 4)
+    assert len(spread) == 4 and all(np.array_equal(a, b) for a, b in zip(spread, again))
     lo, hi = A.min(axis=0), A.max(axis=0)
-    for m, theta in enumerate(tried, 1):
+    for m, theta in enumerate(tried + spread, 1):
         points = problem.perturbation.matrix(theta)
         assert problem.is_feasible(problem.perturbation.norm(theta), 0.0)
         assert np.all(points >= lo - 1e-12) and np.all(points <= hi + 1e-12)
         if ord == "count":
             assert np.all((points == lo) | (points == hi))  # corners
-            assert len(np.unique(points, axis=0)) == m
+            if m <= len(tried):
+                assert len(np.unique(points, axis=0)) == m
         else:
             assert problem.perturbation.distances(theta)[0].max() <= budget * (1 + 1e-12)

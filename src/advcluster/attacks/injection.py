@@ -2,17 +2,21 @@
 
 A clusterer asked for ``k`` clusters (K-means, Ward, single linkage, a Gaussian mixture) spends
 clusters on far groups of injected points: ``m`` groups at far corners of the box take ``m`` of
-its clusters, the clean points share the ``k - m`` left, and clean clusters merge.  Clusterers
-that find their own number of clusters (DBSCAN, HDBSCAN, convex clustering) leave far points
-on their own; bridges between clusters merge them instead (Biggio et al. 2013, single
-linkage).  :func:`run` evaluates the captures (one evaluation for each ``m``), then builds
-bridges with what is left of the budget; the best answer found either way is the result.
+its clusters, the clean points share the ``k - m`` left, and clean clusters merge.  In many
+features the box has corners far from the data and from each other in every direction, and
+injected points each at its own random corner take several clusters at once (digits, 58
+features: 1 - ARI 0.68 under K-means, against 0.33 for one far group).  Clusterers that find
+their own number of clusters (DBSCAN, HDBSCAN, convex clustering) leave far points on their
+own; bridges between clusters merge them instead (Biggio et al. 2013, single linkage).
+:func:`run` evaluates the captures, then builds bridges with what is left of the budget; the
+best answer found either way is the result.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_int
 from .baselines import clean_clusters, run_bridge
 from .core import Outcome, register
 
@@ -51,15 +55,33 @@ def captures(problem):
     return out
 
 
+def scattered(problem, rng, count):
+    """``count`` injections with every point at its own random corner of the box (each side of
+    each feature with probability 1/2), projected onto the threat model."""
+    pert, d = problem.perturbation, problem.A.shape[1]
+    lo, hi = (side[:d] for side in pert.box(problem.norm_limit))
+    return [problem.project(np.where(rng.random((pert.n_points, d)) < 0.5, lo, hi).ravel()) for _ in range(count)]
+
+
 @register("capture-bridge", problems=("BL1",), threats="injection",
           summary="Injection: far groups of the injected points capture clusters, then bridges between clusters")
-def run(search):
-    """Captures (:func:`captures`, at most half the evaluations), then :func:`run_bridge` with
-    the rest (Biggio et al. 2013)."""
-    tried = captures(search.problem)
+def run(search, *, scatter=3):
+    """Captures by far groups (:func:`captures`) and ``scatter`` injections by points at random
+    corners (:func:`scattered`), at most half the evaluations in all, then :func:`run_bridge`
+    with the rest (Biggio et al. 2013).
+
+    Options
+    -------
+    scatter : int, default 3
+        Injections with every point at its own random corner.
+    """
+    scatter = check_int(scatter, "scatter", low=0)
+    grouped = captures(search.problem)
+    tried = grouped + scattered(search.problem, search.rng, scatter)
     left = search.remaining()
     if left is not None:
         tried = tried[:max(1, left // 2)]
     search.evaluate_many(tried)
     bridges = run_bridge(search)
-    return Outcome(f"capture-bridge: {len(tried)} capture(s) by 1 to {len(tried)} far group(s); {bridges.message}")
+    return Outcome(f"capture-bridge: {len(tried)} capture(s) (1 to {len(grouped)} far group(s), then points at "
+                   f"random corners); {bridges.message}")
