@@ -102,3 +102,16 @@ def test_captures_stay_in_the_threat_model(ord, budget):
                 assert len(np.unique(points, axis=0)) == m
         else:
             assert problem.perturbation.distances(theta)[0].max() <= budget * (1 + 1e-12)
+
+
+def test_bad_options_and_threat_models_are_refused_with_their_reason():
+    A, k = _blobs(0)
+    model = SklearnClusterer(KMeans(k, n_init=2, random_state=0))
+    problem = BL1(model, A, Injection(2, ord="count"), 2.0)
+    for bad in (-1, 1.5, "3"):
+        with pytest.raises(ValueError, match="scatter"):
+            attack(problem, "capture-bridge", scatter=bad, max_evals=4)
+    from advcluster import Pointwise
+
+    with pytest.raises(ValueError, match="capture-bridge.*Injection"):
+        attack(BL1(model, A, Pointwise([0]), 1.0), "capture-bridge", max_evals=4)

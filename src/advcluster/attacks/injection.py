@@ -21,14 +21,18 @@ from .baselines import clean_clusters, run_bridge
 from .core import Outcome, register
 
 
-def far_corners(problem):
-    """Corners of the injection box (as far as the threat model lets points go), farthest first
-    from the data's mean, then its opposite, then those farthest from each clean cluster's mean
-    and their opposites; without repeats.  Each row one corner, shape ``(count, d)``."""
-    pert, A = problem.perturbation, problem.A
-    d = A.shape[1]
-    lo, hi = (side[:d] for side in pert.box(problem.norm_limit))
-    _, centres = clean_clusters(problem)
+def _box(problem):
+    """``(low, high)`` of one injected point: the box as far as the threat model lets it go."""
+    d = problem.A.shape[1]
+    return tuple(side[:d] for side in problem.perturbation.box(problem.norm_limit))
+
+
+def far_corners(problem, centres):
+    """Corners of the injection box (:func:`_box`), farthest first from the data's mean, then its
+    opposite, then those farthest from each of ``centres`` (the clean clusters' means) and their
+    opposites; without repeats.  Each row one corner, shape ``(count, d)``."""
+    A = problem.A
+    lo, hi = _box(problem)
     sides = []
     for c in np.vstack([A.mean(axis=0), centres]):
         high = np.abs(hi - c) >= np.abs(lo - c)
@@ -43,8 +47,8 @@ def captures(problem):
     least 1) and the points there are, the points split evenly among the ``m`` first
     :func:`far_corners`; each projected onto the threat model."""
     k = problem.perturbation.n_points
-    labels, _ = clean_clusters(problem)
-    corners = far_corners(problem)
+    labels, centres = clean_clusters(problem)
+    corners = far_corners(problem, centres)
     most = min(max(int(labels.max()), 1), len(corners), k)
     out = []
     for m in range(1, most + 1):
@@ -58,9 +62,9 @@ def captures(problem):
 def scattered(problem, rng, count):
     """``count`` injections with every point at its own random corner of the box (each side of
     each feature with probability 1/2), projected onto the threat model."""
-    pert, d = problem.perturbation, problem.A.shape[1]
-    lo, hi = (side[:d] for side in pert.box(problem.norm_limit))
-    return [problem.project(np.where(rng.random((pert.n_points, d)) < 0.5, lo, hi).ravel()) for _ in range(count)]
+    lo, hi = _box(problem)
+    shape = (problem.perturbation.n_points, lo.size)
+    return [problem.project(np.where(rng.random(shape) < 0.5, lo, hi).ravel()) for _ in range(count)]
 
 
 @register("capture-bridge", problems=("BL1",), threats="injection",

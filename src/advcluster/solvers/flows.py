@@ -87,10 +87,10 @@ class Flows:
         self.no_flow = False  # set where whole groups have no flow in their balls (a most-room optimum > NO_FLOW_LOAD)
 
     def candidates(self, margin, quick=False):
-        """Flows in the balls, cheapest first: projections from the solver's dual, aiming for
-        ``margin`` (relative room per edge); then (unless ``quick``) the flow with the most room,
-        first on the groups the projections left short of room only (groups are independent
-        problems), then on all."""
+        """Flows in the balls, cheapest first, each with more room than the last (see
+        :meth:`_proposals`): from the solver's dual, aiming for ``margin`` (relative room per
+        edge); then (unless ``quick``) the flow with the most room around the edges left short
+        of room, on regions and then group by group (groups are independent problems)."""
         best = -np.inf
         for z, refine in self._proposals(margin, quick):
             if z is None:
@@ -128,7 +128,7 @@ class Flows:
                 yield self._most_room_by_group(np.arange(self.root.size), self.z0), True
             return
         if between and not np.all(inside):
-            short = problem.norms(z, 2) > (1 - margin / 2) * self.r
+            short = self._short(z, margin)
             if self._probed(z, short):
                 return
             for rerouted in self._rerouted(z, short, REGION_MAX_UNKNOWNS[:1]):
@@ -145,21 +145,25 @@ class Flows:
         """``(flow, True)``: ``z`` with the most room re-found around its edges short of room, on
         growing regions (:meth:`_rerouted`), then on each group holding one, most loaded first
         (the search ends at a group where no flow fits)."""
-        short = problem.norms(z, 2) > (1 - margin / 2) * self.r
+        short = self._short(z, margin)
         for rerouted in self._rerouted(z, short):
             yield rerouted, True
         if self.no_flow:
             return
         yield self._most_room_by_group(self._by_load(z, short), z, until_overloaded=True), True
 
+    def _short(self, z, margin):
+        """The edges of ``z`` with less than half the ``margin`` of room wanted."""
+        return problem.norms(z, 2) > (1 - margin / 2) * self.r
+
     def _probed(self, z, short):
         """Whether the most loaded group, when small (:data:`REGION_MAX_UNKNOWNS`), has no flow
         in its balls (then :attr:`no_flow` is set): a wrong candidate usually overloads one group
         at once, and this ends its search for one small program."""
         group = self._by_load(z, short)[0]
-        edges = np.flatnonzero(self.labels[self.i] == group)
         if np.count_nonzero(self.labels == group) * z.shape[1] > REGION_MAX_UNKNOWNS[0]:
             return False
+        edges = np.flatnonzero(self.labels[self.i] == group)
         part = self._restricted(edges, z)._most_room()
         self.no_flow = part is not None and np.max(problem.norms(part, 2) / self.r[edges]) > NO_FLOW_LOAD
         return self.no_flow
