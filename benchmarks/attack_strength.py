@@ -15,12 +15,13 @@ deviations per entry (``Pointwise(ord="inf")``), and injection of a share of poi
 the data's bounding box (``Injection(ord="count")``).
 
 Every attack gets the same number of queries (lower-level fits) and maximises 1 - ARI against
-the clean clustering (BL1).  Attacks: ``auto`` (merge-split for moved points, biggio-bridge for
+the clean clustering (BL1).  Attacks: ``auto`` (merge-split for moved points, capture-bridge for
 injection), ``random``, ``cina-genetic`` and ``chhabra-spillover`` (moved points), and
 ``random`` (injection).
 
     python benchmarks/attack_strength.py                 # the BENCHMARKS.md run
     python benchmarks/attack_strength.py --quick         # iris and blobs, three victims
+    python benchmarks/attack_strength.py --seed 1        # every attack with another random state
     python benchmarks/attack_strength.py --ratio-only    # the certificate comparison alone
     python benchmarks/attack_strength.py --table T.csv   # the same comparison from a sweep's table
 
@@ -122,7 +123,7 @@ def threats(X, labels, quick):
     return out
 
 
-def run_cell(data, victim, X, k, queries, quick):
+def run_cell(data, victim, X, k, queries, quick, seed=0):
     """Every attack on every threat model of one (data set, victim): a list of row dicts."""
     warnings.simplefilter("ignore")
     model = victims(X, k, [victim])[victim]()
@@ -134,7 +135,7 @@ def run_cell(data, victim, X, k, queries, quick):
             problem = BL1(model, X, pert, budget, deviation="ari")
             t = time.perf_counter()
             try:
-                res = attack(problem, name, random_state=0, max_evals=queries)
+                res = attack(problem, name, random_state=seed, max_evals=queries)
             except ValueError as exc:  # e.g. one clean cluster: nothing to attack
                 rows.append(dict(data=data, victim=victim, threat=tname, attack=name, error=str(exc)))
                 continue
@@ -156,7 +157,7 @@ def strength(args):
     jobs = []
     for data in data_sets:
         X, k = load(data)
-        jobs += [delayed(run_cell)(data, v, X, k, args.queries, args.quick) for v in which
+        jobs += [delayed(run_cell)(data, v, X, k, args.queries, args.quick, args.seed) for v in which
                  if f"{data}:{v}" not in args.skip]
     t = time.perf_counter()
     rows = []
@@ -255,6 +256,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--queries", type=int, default=60, help="lower-level fits per attack")
     ap.add_argument("--jobs", type=int, default=2, help="cells run in parallel (processes)")
+    ap.add_argument("--seed", type=int, default=0, help="the attacks' random_state (the victims keep theirs)")
     ap.add_argument("--ratio-only", action="store_true")
     ap.add_argument("--table", metavar="CSV", help="summarise a sweep's exported table (attack_strength.toml) "
                     "instead of running the cells")

@@ -149,14 +149,16 @@ def test_merge_split_bl1_is_feasible_recomputed_and_deterministic(name):
 
 
 def test_merge_split_beats_its_own_first_phase_never_loses_it():
-    """The combination and the local search only ever keep improvements: the answer is at least
-    the best single direction's."""
+    """The combination, the random corners and the local search only ever keep improvements:
+    the answer is at least that of the screen and line searches on the same evaluations, and
+    at least every screened direction's."""
     A = make_blobs(40, centers=4, cluster_std=1.2, random_state=3)[0]
     model = ConvexClusteringModel(1.5, k=6)
     problem = BL1(model, A, Pointwise(ord="point"), budget=0.4, deviation="ari")
-    short = attack(problem, "merge-split", max_evals=40, refine=False)
+    short = attack(problem, "merge-split", max_evals=80, refine=False)
     full = attack(problem, "merge-split", random_state=0, max_evals=80)
-    assert full.deviation >= short.deviation
+    assert full.n_evals == 80 and short.n_evals < 80
+    assert full.deviation >= max(e.value for e in short.history) == short.deviation
 
 
 @pytest.mark.parametrize(
@@ -194,8 +196,8 @@ def test_auto_names_its_choice_when_options_do_not_fit():
 
 
 def test_auto_answers_where_its_choice_finds_nothing_to_do():
-    """One clean cluster: no link to bridge, no pair to merge; the local search still spends
-    the evaluations, from a random point of the box, within the threat model."""
+    """One clean cluster: no link to bridge, no pair to merge or cluster to move towards; the
+    search still spends the evaluations, ending with the local search, within the threat model."""
     from sklearn.cluster import DBSCAN
 
     A = make_blobs(40, centers=1, random_state=0)[0]
@@ -204,3 +206,60 @@ def test_auto_answers_where_its_choice_finds_nothing_to_do():
         res = attack(BL1(model, A, pert, 2.0), max_evals=10, random_state=0)
         assert res.n_evals == 10 and res.feasible and res.success
         assert "local search" in res.message
+
+
+def _sign_rows(V, rows):
+    E = np.zeros_like(V)
+    E[rows] = np.sign(V[rows])
+    return E
+
+
+def test_merge_split_bl1_screens_the_documented_moves_at_the_budget_edge():
+    """BL1's first evaluations are the general moves at the l_inf budget's edge, each recomputed
+    here from the clean K-means labels: towards the nearest other mean (largest entry at the
+    budget, then by signs), along the link between cluster means, away from the nearest point
+    and away from the own mean (by signs)."""
+    A = make_blobs(45, centers=3, cluster_std=1.5, random_state=4)[0]
+    rows = np.arange(0, 45, 3)
+    budget = 0.3
+    model = SklearnClusterer(KMeans(3, n_init=3, random_state=0))
+    problem = BL1(model, A, Pointwise(index=rows, ord="inf"), budget, deviation="ari")
+    res = attack(problem, "merge-split", random_state=0, max_evals=40)
+    labels = KMeans(3, n_init=3, random_state=0).fit(A).labels_
+    means = np.stack([A[labels == c].mean(axis=0) for c in range(3)])
+    to_means = np.linalg.norm(A[:, None] - means[None], axis=2)
+    to_means[np.arange(45), labels] = np.inf
+    target = to_means.argmin(axis=1)
+    towards = means[target] - A
+    dist = np.linalg.norm(A[:, None] - A[None], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    scaled = np.zeros_like(A)
+    scaled[rows] = towards[rows] / np.abs(towards[rows]).max(axis=1, keepdims=True)
+    expected = [scaled, _sign_rows(towards, rows), _sign_rows(means[target] - means[labels], rows),
+                _sign_rows(A - A[dist.argmin(axis=1)], rows), _sign_rows(A - means[labels], rows)]
+    for evaluation, E in zip(res.history, expected):
+        np.testing.assert_allclose(problem.perturbation.matrix(evaluation.theta), budget * E, atol=1e-12)
+    assert res.n_evals == 40 and res.deviation == max(e.value for e in res.history)
+
+
+@pytest.mark.parametrize("evals", [1, 2, 3, 5, 8, 13, 21, 40])
+def test_merge_split_bl1_ends_its_steps_within_any_evaluation_budget(evals):
+    """The screen, the line searches, the combination, the corners and the local search share
+    ``max_evals``: the search spends all of them and ends on its own (success), never cut off."""
+    A = make_blobs(40, centers=4, cluster_std=1.0, random_state=2)[0]
+    for model, pert in ((SklearnClusterer(KMeans(4, n_init=2, random_state=0)), Pointwise(index=range(10), ord="inf")),
+                        (ConvexClusteringModel(1.0, k=6), Pointwise(ord="point"))):
+        res = attack(BL1(model, A, pert, 0.4, deviation="ari"), "merge-split", random_state=1, max_evals=evals)
+        assert res.n_evals == evals and res.success and res.feasible, res.message
+
+
+def test_merge_split_corners_option():
+    A = make_blobs(30, centers=3, random_state=0)[0]
+    problem = BL1(SklearnClusterer(KMeans(3, n_init=2, random_state=0)), A, Pointwise([0, 1], ord="inf"), 0.5)
+    with pytest.raises(ValueError, match=r"corners must be a number in \[0, 1\]"):
+        attack(problem, "merge-split", corners=1.5)
+    without = attack(problem, "merge-split", corners=0.0, max_evals=20, random_state=0)
+    assert "random corners" not in without.message and without.n_evals == 20
+    # Without max_evals nothing is left to spend on refinements: the steps before them run.
+    unbounded = attack(problem, "merge-split", random_state=0)
+    assert unbounded.success and "local search" not in unbounded.message

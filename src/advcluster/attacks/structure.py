@@ -12,8 +12,9 @@ changes the means at the least cost per unit of the margin, since every point mo
 
 :func:`run` (``merge-split``) ranks these moves by their margins, turns each into a direction
 ``D`` of the data (each moved point by a unit step, in the norm of the threat model), and
-searches along ``eps D`` within the budget: BL1 at ``steps`` points of ``[0, eps_max]``, BL2 by
-bisection on the smallest ``eps`` that reaches the target.  Every answer is an evaluation by
+searches along ``eps D`` within the budget: BL1 screens many directions (more general moves
+among them) at the budget's edge and searches the best along their lines, BL2 bisects the
+smallest ``eps`` that reaches the target.  Every answer is an evaluation by
 the lower level itself (a proven partition for convex clustering): a claimed change is a real
 one.  For other clusterers the ranking falls back on distances (means for merges, spread along
 the principal axis for splits).
@@ -24,12 +25,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .._validation import check_int, is_real
 from ..models import ConvexClusteringModel
 from .baselines import _entries, clean_answer, clean_clusters, nearest_other
 from .core import Outcome, register
-from .local import local_search
+from .local import _budget, local_search
 
 
 def merge_margins(A, labels, graph=None, gamma=0.0):
@@ -88,51 +90,102 @@ def _unit_rows(V, ord):
 
 @register("merge-split", problems=("BL1", "BL2"), threats="moves",
           summary="move the clusters nearest to merging together, or a cluster's halves apart; then combine and refine")
-def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
+def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True, corners=0.5):
     """Merge and split moves, searched along each direction (module docstring), then combined
     (BL1) and refined.
 
-    1. Each direction ``D`` (:func:`_directions`) is evaluated at ``steps`` points of ``[0, eps_max]`` (``eps_max``: the end of the budget, or
-       of ``max_norm``, within the perturbation's bounds); for BL2 the first reaching step is
-       bisected to ``rtol``.  Phase 1 takes at most half of the evaluations; fewer steps per
-       direction (at least 2), then fewer directions, when they are short.
-    2. BL1: the directions' best moves are added up greedily, best first (each sum projected
-       onto the budget), keeping a move only where the sum does more damage.
-    3. With ``refine``: the evaluations left go to a random local search around the best answer
-       (:func:`~advcluster.attacks.local.local_search`; for BL2 it also tries smaller
-       multiples of it).
+    BL1 (most damage within the budget), where damage is usually largest at the budget's edge:
 
-    The directions: every point towards the nearest other cluster's mean (for ``ord="inf"``
-    also by the signs of that move, every entry by the budget), then the merges,
-    splits and expansions (every point of a cluster away from its mean) in turn, by margin.
+    1. *Screen*: each direction ``D`` (:func:`_directions`) evaluated once, at its largest step
+       ``eps_max D`` (the end of the budget within the perturbation's bounds), as many
+       directions as half of the evaluations reach.
+    2. *Line search*: the :data:`LINE_SEARCHED` best directions at ``steps // 2`` more points
+       of ``(0, eps_max)`` (fewer where a sixth of the evaluations does not reach), each
+       direction's best step kept.
+    3. *Combine*: the :data:`COMBINED` best moves added up greedily, best first (each sum projected
+       onto the budget), keeping a move only where the sum does more damage.
+    4. With ``refine``: a share ``corners`` of the evaluations left go to random corners of the
+       search box at random scales (1/4 to 1 of the box), for victims whose answer jumps with
+       small changes (K-means restarts, mixtures), where many different tries pay more than
+       one careful one; the rest to a random local search around the best answer
+       (:func:`~advcluster.attacks.local.local_search`).
+
+    BL2 (least perturbation for a target): each direction at ``steps`` points of
+    ``[0, eps_max]`` (at most half of the evaluations; fewer steps, at least 2, then fewer
+    directions, when they are short), the first reaching step bisected to ``rtol``; with
+    ``refine`` the local search then also tries smaller multiples of the answer.
+
+    The directions (:func:`_directions`): every point towards the nearest other cluster's mean
+    (for ``ord="inf"`` also by the signs of that move, every entry by the budget); for BL1 also
+    along the link between its cluster's mean and that one (the genetic attack's direction),
+    away from its nearest neighbour (single linkage and density-based clusterers split off
+    isolated points) and away from its cluster's mean; then the merges, splits and expansions
+    (every point of a cluster away from its mean) in turn, by margin.
 
     Options
     -------
     pairs, splits : int, optional
-        Merges and splits tried, smallest margin first (default: all, as far as half of the
+        Merges and splits tried, smallest margin first (default: all, as far as the
         evaluations reach).
     steps : int, default 8
-        Points per direction in phase 1 (at most).
+        Points per direction (BL2); twice the points of a line search (BL1).
     rtol : float in (0, 1), default 1e-3
     refine : bool, default True
+    corners : float in [0, 1], default 0.5
+        BL1: the share of the evaluations left after the combination spent on random corners.
 
     Needs one parameter per entry (:class:`Pointwise`, :class:`Multiplicative`); the moved
     entries are those the perturbation allows.
     """
-    from .local import _budget
-
     pairs = None if pairs is None else check_int(pairs, "pairs", low=0)
     splits = None if splits is None else check_int(splits, "splits", low=0)
     steps = check_int(steps, "steps", low=2)
     if not (is_real(rtol) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}.")
+    if not (is_real(corners) and 0 <= corners <= 1):
+        raise ValueError(f"corners must be a number in [0, 1], got {corners!r}.")
     problem = search.problem
+    budget = _budget(search)
+    if problem.kind == "BL1":
+        moves = _moves(problem, pairs, splits, max(1, budget // 2))
+        if not moves:
+            return _nothing(search)
+        lines = min(LINE_SEARCHED, len(moves))
+        message = _screened(search, problem, moves, lines, min(steps // 2, budget // (6 * lines)))
+        if refine and search.remaining() is not None:  # without max_evals: nothing left to spend
+            _random_corners(search, problem, int(corners * search.remaining()))
+            local_search(search)
+            message += f"; {'random corners and ' if corners > 0 else ''}a local search"
+        return Outcome(message)
+    halvings = math.ceil(math.log2(1 / rtol))  # a bisection's evaluations
+    moves = _moves(problem, pairs, splits, max(1, budget // (2 * (2 + halvings))))  # 2 steps each at least
+    if not moves:
+        return _nothing(search)
+    per = max(2, min(steps, budget // (2 * len(moves)) - halvings))
+    moves = moves[:max(1, budget // (2 * (per + halvings)))]
+    for name, t, top in moves:
+        eps = np.linspace(top / per, top, per)
+        evals = search.evaluate_many([problem.project(e * t) for e in eps])
+        _bisect(search, problem, t, np.r_[0.0, eps], evals, rtol)
+    message = f"merge-split: {len(moves)} direction(s) ({', '.join(m[0] for m in moves)}), {per} steps each"
+    if refine:
+        local_search(search)
+        message += "; refined by a local search"
+    return Outcome(message)
+
+
+# BL1: the directions whose screened step was best, searched along their line; the best moves
+# the combination adds up.
+LINE_SEARCHED = 3
+COMBINED = 6
+
+
+def _moves(problem, pairs, splits, most):
+    """``(name, unit step in theta, its largest eps)`` for the first ``most`` directions that
+    move an entry the perturbation allows."""
     rows, feats, coef = _entries(problem, "merge-split")
     lo, hi = problem.search_box()
-    budget = _budget(search)
-    halvings = math.ceil(math.log2(1 / rtol)) if problem.kind == "BL2" else 0  # a bisection's evaluations
-    most = max(1, budget // (2 * (2 + halvings)))  # directions phase 1 can afford, at 2 steps each
-    moves = []  # (name, unit step in theta, its largest eps)
+    moves = []
     for name, V in _directions(problem, pairs, splits):  # made one at a time: each is an (n, d) array
         t = _unit_rows(V, problem.perturbation.ord)[rows, feats] / coef
         top = _largest_step(problem, t, lo, hi) if np.any(t != 0) else 0.0
@@ -140,40 +193,73 @@ def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True):
             moves.append((name, t, top))
             if len(moves) == most:
                 break
-    if not moves:
-        return clean_answer(search, "merge-split: no merge or split direction moves an entry the perturbation allows")
-    per = max(2, min(steps, budget // (2 * len(moves)) - halvings))
-    moves = moves[:max(1, budget // (2 * (per + halvings)))]
-    best_step = []
-    for name, t, top in moves:
-        eps = np.linspace(top / per, top, per)
-        evals = search.evaluate_many([problem.project(e * t) for e in eps])
-        if problem.kind == "BL2":
-            _bisect(search, problem, t, np.r_[0.0, eps], evals, rtol)
-        best = max(range(per), key=lambda k: problem._score(evals[k]))
-        best_step.append((evals[best], eps[best] * t))
-    message = f"merge-split: {len(moves)} direction(s) ({', '.join(m[0] for m in moves)}), {per} steps each"
-    if problem.kind == "BL1":
-        _combine(search, problem, best_step)
-        message += "; combined"
-    if refine:
-        local_search(search)
-        message += "; refined by a local search"
-    return Outcome(message)
+    return moves
+
+
+def _nothing(search):
+    return clean_answer(search, "merge-split: no merge or split direction moves an entry the perturbation allows")
+
+
+def _screened(search, problem, moves, lines, per):
+    """BL1 steps 1-3 of :func:`run`: the screen, ``per`` steps along each of the ``lines`` best
+    directions, the combination; its message."""
+    evals = search.evaluate_many([problem.project(top * t) for _, t, top in moves])
+    best_step = [(e, top * t) for e, (_, t, top) in zip(evals, moves)]
+    order = sorted(range(len(moves)), key=lambda k: problem._score(evals[k]), reverse=True)
+    for k in order[:lines] if per > 0 else ():
+        _, t, top = moves[k]
+        eps = top * np.arange(1, per + 1) / (per + 1)
+        line = search.evaluate_many([problem.project(e * t) for e in eps])
+        j = max(range(per), key=lambda i: problem._score(line[i]))
+        if problem._score(line[j]) > problem._score(best_step[k][0]):
+            best_step[k] = (line[j], eps[j] * t)
+    _combine(search, problem, best_step, COMBINED)
+    searched = ", ".join(moves[k][0] for k in order[:lines])
+    return (f"merge-split: {len(moves)} direction(s) screened at the budget's edge"
+            + (f", the best ({searched}) searched at {per} more steps each" if per > 0 else "") + "; combined")
+
+
+def _random_corners(search, problem, count):
+    """``count`` random corners of the search box, each scaled by 1/4, 1/2, 3/4 or 1."""
+    lo, hi = problem.search_box()
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    lo, hi = np.where(finite, lo, 0.0), np.where(finite, hi, 0.0)
+    rng = search.rng
+    if count < 1 or not np.any(hi > lo):
+        return
+    picks = [np.where(rng.uniform(size=lo.size) < 0.5, lo, hi) * rng.choice([0.25, 0.5, 0.75, 1.0])
+             for _ in range(count)]
+    search.evaluate_many([problem.project(theta) for theta in picks])
 
 
 def _directions(problem, pairs, splits):
     """``(name, V)``, one at a time: the moves of the clean clustering as (n, d) arrays, most
-    promising first: every point towards the nearest other cluster's mean, then merges, splits
-    and expansions taken in turn, each kind by its margin."""
+    promising first: every point towards the nearest other cluster's mean; for BL1 also along
+    the link from its cluster's mean to that one, away from its nearest neighbour and away from
+    its cluster's mean; then merges, splits and expansions taken in turn, each kind by its
+    margin.  For ``ord="inf"`` the moves are by signs (the steepest step in the box), except
+    the convex clustering's merges, splits and expansions (see below)."""
     A, model = problem.A, problem.model
     labels, mean = clean_clusters(problem)
     graph, gamma = (model.graph, model.gamma) if isinstance(model, ConvexClusteringModel) else (None, 0.0)
+    signs = problem.perturbation.ord == "inf"  # the steepest l_inf step: every entry by the budget
+    steepest = np.sign if signs else (lambda V: V)
+    many = problem.kind == "BL1"  # BL1 screens many directions; BL2 searches few, at length
     if len(mean) >= 2:
-        towards = mean[nearest_other(A, labels, mean)[0]] - A
+        target = nearest_other(A, labels, mean)[0]
+        towards = mean[target] - A
         yield "towards the nearest other cluster", towards
-        if problem.perturbation.ord == "inf":  # the steepest l_inf step: every entry by the budget
+        if signs:
             yield "towards the nearest other cluster, by signs", np.sign(towards)
+        if many:  # the genetic attack's direction (Cina et al. 2022), at the budget's edge
+            yield "along the link of the cluster means", steepest(mean[target] - mean[labels])
+    if many and len(A) >= 2:
+        yield "away from the nearest point", steepest(A - A[cKDTree(A).query(A, k=2)[1][:, 1]])
+    if many:
+        yield "away from its cluster's mean", steepest(A - mean[labels])
+    # For other clusterers than convex clustering, whose margins are those of the mean
+    # differences (a move along them reaches the fusion condition), the steepest l_inf step.
+    by_signs = signs and graph is None
     merges = merge_margins(A, labels, graph, gamma)[:pairs]
     cuts = split_margins(A, labels, graph, gamma)[:splits]
     for k in range(max(len(merges), len(cuts))):
@@ -182,21 +268,22 @@ def _directions(problem, pairs, splits):
             u = A[labels == b].mean(axis=0) - A[labels == a].mean(axis=0)
             V = np.zeros_like(A)
             V[labels == a], V[labels == b] = u, -u
-            yield f"merge {a}+{b}", V
+            yield f"merge {a}+{b}", steepest(V) if by_signs else V
         if k < len(cuts):
             c, half, axis, _ = cuts[k]
             idx = np.flatnonzero(labels == c)
             V = np.zeros_like(A)
             V[idx[half]], V[idx[~half]] = axis, -axis
-            yield f"split {c}", V
+            yield f"split {c}", steepest(V) if by_signs else V
             V = np.zeros_like(A)
             V[idx] = A[idx] - A[idx].mean(axis=0)
-            yield f"expand {c}", V
+            yield f"expand {c}", steepest(V) if by_signs else V
 
 
-def _combine(search, problem, best_step):
-    """Add the directions' best moves greedily, best first, keeping what helps."""
-    order = sorted(best_step, key=lambda item: problem._score(item[0]), reverse=True)
+def _combine(search, problem, best_step, count):
+    """Add the ``count`` best of the directions' best moves greedily, best first, keeping what
+    helps."""
+    order = sorted(best_step, key=lambda item: problem._score(item[0]), reverse=True)[:count]
     total, current = order[0][1], order[0][0]
     for e, theta in order[1:]:
         if search.remaining() is not None and search.remaining() < 1:
