@@ -23,6 +23,7 @@ injection), ``random``, ``cina-genetic`` and ``chhabra-spillover`` (moved points
     python benchmarks/attack_strength.py --quick         # iris and blobs, three victims
     python benchmarks/attack_strength.py --seed 1        # every attack with another random state
     python benchmarks/attack_strength.py --ratio-only    # the certificate comparison alone
+    python benchmarks/attack_strength.py --ratio-only --directions  # and many structured flips
     python benchmarks/attack_strength.py --table T.csv   # the same comparison from a sweep's table
 
 The cells also run as a study (``advcluster sweep benchmarks/attack_strength.toml``, resumable
@@ -58,6 +59,7 @@ from advcluster import (
     recovery_bounds,
     solve,
 )
+from advcluster.deviation import deviation
 from advcluster.choose import gamma_for_clusters, neighbour_scale, scaled_phi
 from advcluster.sweep import boundary_rows
 
@@ -217,13 +219,71 @@ def from_table(path):
     return rows
 
 
+def structured_flips(model, X, labels, where):
+    """The least flip along many structured directions, each bisected to 1e-3 (relative), to see
+    whether merge-split's answer or the certificate is loose: per point, that point away from
+    its cluster's mean (the rest of the cluster towards it, or still); per cluster, 20 random
+    axes (the halves on either side of the median apart, or every point moved away from the
+    mean along the axis); per pair of clusters, the merge; the certificate's binding pair apart.
+    Returns ``{kind: (least flip, directions)}``."""
+    k = labels.max() + 1
+    means = np.stack([X[labels == c].mean(axis=0) for c in range(k)])
+
+    def flips(E):
+        return deviation(labels, model.respond(X + E).labels, "delta") >= 1
+
+    def least(D, hi=3.0):
+        D = D / np.linalg.norm(D, axis=1).max()
+        if not flips(hi * D):
+            return np.inf
+        lo = 0.0
+        while hi - lo > 1e-3 * hi:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if flips(mid * D) else (mid, hi)
+        return hi
+
+    found = {}
+    for i in range(len(X)):
+        u = X[i] - means[labels[i]]
+        D = np.zeros_like(X)
+        D[labels == labels[i]] = -u
+        D[i] = u
+        found.setdefault("one point out, its cluster in", []).append(least(D))
+        D = np.zeros_like(X)
+        D[i] = u
+        found.setdefault("one point out", []).append(least(D))
+    rng = np.random.default_rng(0)
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        for _ in range(20):
+            axis = rng.normal(size=X.shape[1])
+            along = (X[idx] - means[c]) @ axis
+            D = np.zeros_like(X)
+            D[idx] = np.where(along > np.median(along), 1.0, -1.0)[:, None] * axis
+            found.setdefault("a cluster's halves apart", []).append(least(D))
+            D[idx] = np.sign(along)[:, None] * axis
+            found.setdefault("a cluster's points away from its mean, along an axis", []).append(least(D))
+    for a in range(k):
+        for b in range(a + 1, k):
+            D = np.zeros_like(X)
+            D[labels == a], D[labels == b] = means[b] - means[a], means[a] - means[b]
+            found.setdefault("two clusters merged", []).append(least(D))
+    if where is not None and len(where) == 2:
+        D = np.zeros_like(X)
+        D[where[0]], D[where[1]] = X[where[0]] - X[where[1]], X[where[1]] - X[where[0]]
+        found["the binding pair apart"] = [least(D)]
+    return {kind: (min(v), len(v)) for kind, v in found.items()}
+
+
 def ratio(args):
     """For convex clustering with complete Gaussian weights (recomputed on the perturbed data),
     where the clean clustering has a positive certified radius (per-point balls): the smallest
-    flip merge-split finds (BL2, every point may move) against the radius."""
+    flip merge-split finds (BL2, every point may move) against the radius, and the least flip
+    along many structured directions (:func:`structured_flips`)."""
     print("\n| data | n | gamma | clusters | certified radius | least flip found | ratio | queries | binding |")
     print("|---|---|---|---|---|---|---|---|---|")
-    cases = [("blobs-3 (std 0.3)", skd.make_blobs(60, centers=3, cluster_std=0.3, random_state=s, center_box=(-6, 6))[0])
+    details = []
+    cases = [(f"blobs-3 (std 0.3), seed {s}", skd.make_blobs(60, centers=3, cluster_std=0.3, random_state=s, center_box=(-6, 6))[0])
              for s in range(3)]
     cases += [(name, load(name)[0]) for name in ("iris", "wine")]
     for name, X in cases:
@@ -243,12 +303,21 @@ def ratio(args):
             flip = f"{res.norm:.4f}" if res.feasible else "none"
             r = f"{res.norm / cr.radius:.2f}" if res.feasible else "-"
             print(f"| {name} | {len(X)} | {gamma:.4g} | {k} | {cr.radius:.4f} | {flip} | {r} | {res.n_evals} | {cr.binding} |")
+            if args.directions:
+                details.append((name, cr.radius, structured_flips(model, X, labels, cr.where)))
             found = True
             break
         if not found:
             rb = recovery_bounds(X, solve(X, graph, 0.01).labels, graph)
             print(f"| {name} | {len(X)} | - | - | 0 at every gamma of the grid | - | - | - | "
                   f"(C1) {'holds' if rb.c1 else 'fails'} |")
+    if details:
+        print("\nThe least flip along structured directions (each bisected; / the certified radius):\n")
+        print("| data | kind of move | directions | least flip | / radius |")
+        print("|---|---|---|---|---|")
+        for name, radius, found in details:
+            for kind, (flip, count) in found.items():
+                print(f"| {name} | {kind} | {count} | {flip:.4f} | {flip / radius:.1f} |")
 
 
 def main():
@@ -258,6 +327,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="cells run in parallel (processes)")
     ap.add_argument("--seed", type=int, default=0, help="the attacks' random_state (the victims keep theirs)")
     ap.add_argument("--ratio-only", action="store_true")
+    ap.add_argument("--directions", action="store_true",
+                    help="with the ratio: the least flip along many structured directions too (about 40 s a case)")
     ap.add_argument("--table", metavar="CSV", help="summarise a sweep's exported table (attack_strength.toml) "
                     "instead of running the cells")
     ap.add_argument("--no-ratio", action="store_true", help="the cells only")
