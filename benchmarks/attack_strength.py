@@ -275,11 +275,15 @@ def structured_flips(model, X, labels, where):
     return {kind: (min(v), len(v)) for kind, v in found.items()}
 
 
+MAX_RATIO_CLUSTERS = 10  # the ratio table: clusterings of 2 to this many clusters
+
+
 def ratio(args):
     """For convex clustering with complete Gaussian weights (recomputed on the perturbed data),
-    where the clean clustering has a positive certified radius (per-point balls): the smallest
-    flip merge-split finds (BL2, every point may move) against the radius, and the least flip
-    along many structured directions (:func:`structured_flips`)."""
+    at every gamma of a grid whose clean clustering has 2 to :data:`MAX_RATIO_CLUSTERS` clusters
+    and a positive certified radius (per-point balls): the smallest flip merge-split finds (BL2,
+    every point may move) against the radius, and with ``--directions`` (data of at most 100
+    points) the least flip along many structured directions (:func:`structured_flips`)."""
     print("\n| data | n | gamma | clusters | certified radius | least flip found | ratio | queries | binding |")
     print("|---|---|---|---|---|---|---|---|---|")
     details = []
@@ -292,9 +296,9 @@ def ratio(args):
         for gamma in np.geomspace(0.001, 1.0, 16):
             labels = solve(X, graph, gamma).labels
             k = labels.max() + 1
-            if not 1 < k < len(X):
+            if not 2 <= k <= MAX_RATIO_CLUSTERS:
                 continue
-            cr = certified_radius(X, labels, partial(complete_graph, phi=0.05), gamma)
+            cr = certified_radius(X, labels, partial(complete_graph, phi=0.05), gamma, method=args.certificate)
             if not cr.radius > 0:
                 continue
             model = ConvexClusteringModel(gamma, weights="complete", phi=0.05)
@@ -303,14 +307,13 @@ def ratio(args):
             flip = f"{res.norm:.4f}" if res.feasible else "none"
             r = f"{res.norm / cr.radius:.2f}" if res.feasible else "-"
             print(f"| {name} | {len(X)} | {gamma:.4g} | {k} | {cr.radius:.4f} | {flip} | {r} | {res.n_evals} | {cr.binding} |")
-            if args.directions:
-                details.append((name, cr.radius, structured_flips(model, X, labels, cr.where)))
+            if args.directions and len(X) <= 100:
+                details.append((f"{name}, gamma {gamma:.4g}", cr.radius, structured_flips(model, X, labels, cr.where)))
             found = True
-            break
         if not found:
             rb = recovery_bounds(X, solve(X, graph, 0.01).labels, graph)
-            print(f"| {name} | {len(X)} | - | - | 0 at every gamma of the grid | - | - | - | "
-                  f"(C1) {'holds' if rb.c1 else 'fails'} |")
+            print(f"| {name} | {len(X)} | - | - | 0 at every gamma of the grid with 2 to {MAX_RATIO_CLUSTERS} clusters "
+                  f"| - | - | - | (C1) {'holds' if rb.c1 else 'fails'} |")
     if details:
         print("\nThe least flip along structured directions (each bisected; / the certified radius):\n")
         print("| data | kind of move | directions | least flip | / radius |")
@@ -327,6 +330,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="cells run in parallel (processes)")
     ap.add_argument("--seed", type=int, default=0, help="the attacks' random_state (the victims keep theirs)")
     ap.add_argument("--ratio-only", action="store_true")
+    ap.add_argument("--certificate", default="best", choices=["theorem2", "flow", "best"],
+                    help="the certified radius: Theorem 2's, the flows', or the larger (default)")
     ap.add_argument("--directions", action="store_true",
                     help="with the ratio: the least flip along many structured directions too (about 40 s a case)")
     ap.add_argument("--table", metavar="CSV", help="summarise a sweep's exported table (attack_strength.toml) "

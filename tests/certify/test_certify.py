@@ -236,8 +236,19 @@ def test_iris_c2_fails_but_gamma_001_recovers():
     assert res.success
     assert same_partition(res.labels, species)
     assert np.bincount(res.labels).tolist() == [50, 50]
-    r = certified_radius(A, species, graph, 0.01)
-    assert r.radius == 0 and r.binding == "clean" and "(C2) fails" in r.reason
+    # Theorem 5 cannot certify it, so neither can Theorem 2; the flows of the exact solution
+    # can, and every perturbation within their radius keeps the species (exact1d, proven).
+    r0 = certified_radius(A, species, graph, 0.01)
+    assert r0.radius == 0 and r0.binding == "clean" and "(C2) fails" in r0.reason
+    r = certified_radius(A, species, graph, 0.01, method="best")
+    assert r.radius > 0 and r.binding == "flow" and not r.bounds.recovers(0.01)
+    rng = np.random.default_rng(0)
+    half = np.where(A[:, 0] > np.median(A[:50, 0]), 1.0, -1.0)[:, None]
+    moves = [rng.uniform(-1, 1, A.shape) for _ in range(40)] + [rng.choice([-1.0, 1.0], A.shape) for _ in range(40)]
+    moves += [np.where(species[:, None] == 0, 1.0, -1.0), half * (species[:, None] == 0), half * (species[:, None] == 1)]
+    for E in moves:
+        out = solve(A + 0.999 * r.radius * E / np.abs(E).max(), graph, 0.01, method="exact1d")
+        assert out.labels_certified and same_partition(out.labels, species)
 
 
 def test_knn_c1_detected_from_edge_counts():

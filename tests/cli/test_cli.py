@@ -679,7 +679,8 @@ def test_certify_json(cli):
     model = ConvexClustering(gamma=0.1, weights="uniform").fit(X_CSV)
     assert res["labels"] == model.labels_.tolist() and res["n_clusters"] == 2
     bounds = recovery_bounds(X_CSV, model.labels_, uniform_graph(40))
-    radius = certified_radius(X_CSV, model.labels_, uniform_graph(40), 0.1)
+    radius = certified_radius(X_CSV, model.labels_, uniform_graph(40), 0.1, method="best")
+    assert radius.radius > certified_radius(X_CSV, model.labels_, uniform_graph(40), 0.1).radius  # flows beat Thm 2
     assert res["recovers"] is True and res["bounds"]["certified"] is True and res["bounds"]["failure"] == ""
     assert res["bounds"]["gamma_min"] == pytest.approx(bounds.gamma_min, rel=1e-12)
     assert res["bounds"]["gamma_max"] == pytest.approx(bounds.gamma_max, rel=1e-12)
@@ -693,7 +694,7 @@ def test_certify_text(cli):
     assert "Recovery conditions (Sun, Toh & Yuan 2021, Thm 5)" in out
     assert "Theorem 5 certifies that gamma = 0.1 recovers this partition" in out
     assert "Certified radius" in out
-    assert "meaning: no perturbation E with ||e_i||_2 <= " in out and "changes the clustering at gamma = 0.1" in out
+    assert "meaning: no perturbation E with ||e_i||_2 < " in out and "changes the clustering at gamma = 0.1" in out
 
 
 def test_certify_reports_an_uncertified_partition_with_infinite_bounds(cli):
@@ -1127,3 +1128,17 @@ def test_a_data_set_name_given_as_a_file_points_to_dataset(cli, command, tmp_pat
     monkeypatch.chdir(tmp_path)
     args = [command[0], "wine"] + [str(tmp_path / "out") if a == "OUT" else a for a in command[1:]]
     _one_error_line(cli(args), "wine: no such file; for the named data set, give --dataset wine")
+
+
+def test_certify_radius_takes_the_larger_certificate_and_says_which(cli):
+    base = ["certify", "--dataset", "iris", "--weights", "complete", "--phi", "0.05", "--gamma", "0.2512", "--radius",
+            "--json"]
+    theorem2 = _json(cli([*base, "--certificate", "theorem2"]))["radius"]
+    best = _json(cli(base))["radius"]
+    flow = _json(cli([*base, "--certificate", "flow"]))["radius"]
+    assert theorem2["radius"] == 0 and theorem2["binding"] == "clean"  # (C2) fails at this gamma
+    assert best["radius"] == flow["radius"] > 0 and best["binding"] == "flow"
+    assert "could run out of room" in best["reason"] and best["weights"] == "complete-gaussian"
+    _one_error_line(cli(["certify", "--dataset", "iris", "--weights", "knn", "--gamma", "0.2", "--radius",
+                         "--certificate", "flow"]),
+                    "--certificate flow needs --p 2 and weights that are uniform, fixed (--no-reweight) or complete")

@@ -14,6 +14,7 @@ from .._validation import check_data, check_gamma
 from ..graph import Graph, complete_graph, knn_graph
 from ._inputs import ball_factor, builder_spec, check_like, check_p, partition, resolve_weights, row_norms
 from ._structure import Structure
+from .flow import flow_radius
 from .recovery import RecoveryBounds, bounds_from_structure
 
 # Bisection for recomputed weights stops at this relative width.
@@ -246,8 +247,9 @@ def _bisect(check, hi):
     return lo, fail
 
 
-def certified_radius(A, labels, weights, gamma, direction=None, p=2) -> CertifiedRadius:
-    r"""Largest perturbation size for which Theorem 2 certifies that the clustering is unchanged.
+def certified_radius(A, labels, weights, gamma, direction=None, p=2, method="theorem2") -> CertifiedRadius:
+    r"""Largest perturbation size for which Theorem 2 (or the clusters' flows) certifies that the
+    clustering is unchanged.
 
     Perturbations: ``||e_i||_2 <= rho`` for every row (``direction=None``), or
     ``E = eps D`` with ``|eps| <= rho`` (``direction = D``, same shape as ``A``).
@@ -263,6 +265,13 @@ def certified_radius(A, labels, weights, gamma, direction=None, p=2) -> Certifie
     gamma : float >= 0
     direction : array (n_samples, n_features), optional
     p : {2, 1, np.inf}
+    method : {"theorem2", "flow", "best"}, default "theorem2"
+        ``"theorem2"``: the paper's conditions, the radius inside which :func:`certify` holds
+        for every perturbation.  ``"flow"``: a dual certificate built from the clean
+        clusters' flows (:mod:`advcluster.certify.flow`; balls only, ``p = 2``, fixed weights
+        or complete Gaussian weights recomputed), which also certifies where Theorem 5 does
+        not (kNN graphs, (C2) failing).  ``"best"``: the larger of the two.  Every one is a
+        lower bound on the least change of the clustering.
 
     Returns
     -------
@@ -354,7 +363,25 @@ def certified_radius(A, labels, weights, gamma, direction=None, p=2) -> Certifie
         kind, params = builder_spec(weights, n)
         graph = complete_graph(A, phi=params["phi"]) if kind == "complete" else knn_graph(A, **params)
         kind = {"complete": "complete-gaussian", "knn": "knn-gaussian"}[kind]
+    if method not in ("theorem2", "flow", "best"):
+        raise ValueError(f"method must be 'theorem2', 'flow' or 'best', got {method!r}.")
     pert = "ball" if D is None else "direction"
+    best = _theorem2_radius(A, part, graph, gamma, p, q, D, kind, params, pert)
+    if method == "theorem2":
+        return best
+    if not (pert == "ball" and p == 2 and kind in ("fixed", "complete-gaussian")):
+        if method == "flow":
+            raise ValueError("method='flow' needs balls (no direction), p = 2, and fixed weights or "
+                             "complete_graph weights recomputed; use method='theorem2' or 'best'.")
+        return best
+    rho, binding, where, why = flow_radius(A, part.codes, graph, gamma, params.get("phi"))
+    if method == "flow" or rho > best.radius:
+        return CertifiedRadius(rho, binding, where, False, kind, pert, best.bounds, _reason(binding, where, why))
+    return best
+
+
+def _theorem2_radius(A, part, graph, gamma, p, q, D, kind, params, pert):
+    """Theorem 2's radius (the closed forms, or bisection for recomputed weights)."""
     struct = Structure(A, part, graph, q)
     slack, _, T = struct.evaluate(struct.weights, struct.weights)
     bounds = bounds_from_structure(struct, slack, T, p, q)
@@ -393,5 +420,8 @@ def _reason(binding, where, how):
         "c1": f"(C1) slack of pair {where} reaches 0",
         "knn": f"the neighbour set of point {where[0] if where else '?'} could change",
         "none": "no constraint binds",
+        "flow": f"the flow on edge {where} inside a cluster could run out of room",
+        "flow_centres": f"the fused centres of clusters {where} could meet",
+        "clean": "the clean clustering is not certified",
     }[binding]
     return f"{text}; {how}."

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .. import certified_radius, complete_graph, knn_graph, recovery_bounds
-from .args import add_json, add_model, add_solver
+from .args import UsageError, add_json, add_model, add_solver
 from .inputs import add_input, read_input
 from .output import json_head, print_json
 from .solve import choice_lines, choices, fit, graph_text, standardized, warn_result
@@ -25,9 +25,9 @@ def add_certify(subparsers):
         "certify", help="recovery bounds and certified radius of a convex clustering",
         description="Solve convex clustering, then check the recovery conditions of Sun, Toh & Yuan "
         "(2021, Theorem 5) for the partition found: the range [gamma_min, gamma_max) of gamma that is "
-        "guaranteed to recover it. With --radius, also the certified radius r of Zheng & Li (2025, "
-        "Theorem 2): no perturbation E whose rows all have ||e_i||_2 <= r (in particular, none with "
-        "||E||_F <= r) changes the clustering. The conditions are sufficient, not necessary: a "
+        "guaranteed to recover it. With --radius, also a certified radius r (Zheng & Li 2025, Theorem 2, "
+        "or a certificate from the clusters' flows, whichever is larger): no perturbation E whose rows "
+        "all have ||e_i||_2 <= r (in particular, none with ||E||_F <= r) changes the clustering. The conditions are sufficient, not necessary: a "
         "partition that is not certified may still be stable.",
     )
     add_input(p)
@@ -40,6 +40,9 @@ def add_certify(subparsers):
     out = p.add_argument_group("output")
     out.add_argument("--radius", action="store_true",
                      help="also compute the certified radius (rows of E within an l2 ball)")
+    out.add_argument("--certificate", choices=("theorem2", "flow", "best"), default="best",
+                     help="--radius: Theorem 2's conditions, the clusters' flows (l2 balls, --p 2, uniform, "
+                     "fixed or complete weights), or the larger of the two (default)")
     add_json(out)
     p.set_defaults(run=_run_certify)
 
@@ -76,7 +79,10 @@ def _run_certify(args):
         radius = None
         if args.radius:
             weights, mode = _radius_weights(args, model.graph_)
-            radius = certified_radius(X, res.labels, weights, args.gamma, p=args.p)
+            if args.certificate == "flow" and (args.p != 2 or (mode == "recomputed" and args.weights == "knn")):
+                raise UsageError("--certificate flow needs --p 2 and weights that are uniform, fixed "
+                                 "(--no-reweight) or complete; use --certificate theorem2 or best")
+            radius = certified_radius(X, res.labels, weights, args.gamma, p=args.p, method=args.certificate)
     verdict = (f"Theorem 5 certifies that gamma = {args.gamma:g} recovers this partition" if recovers
                else f"Theorem 5 does not certify gamma = {args.gamma:g} for this partition: "
                + bounds.why_not(args.gamma))
@@ -112,7 +118,7 @@ def _run_certify(args):
         print(verdict if recovers or bounds.c1 else
               f"Theorem 5 does not certify gamma = {args.gamma:g} for this partition: (C1) fails (above)")
         if radius is not None:
-            if radius.radius == 0 and radius.binding == "clean":  # the verdict above says why
+            if radius.radius == 0 and radius.binding == "clean" and args.certificate != "flow":  # said above
                 print(f"Certified radius 0 (ball, weights {mode}): Theorem 5 does not certify the clean "
                       "clustering (above).")
             else:
