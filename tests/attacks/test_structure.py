@@ -61,19 +61,40 @@ def test_margins_follow_their_definitions(seed):
                       - gamma * _graph_weight(graph, labels == a, labels == b) * (1 / na + 1 / nb))
             assert got[(a, b)] == pytest.approx(expect, rel=1e-12, abs=1e-12)
     assert [m for _, _, m in merge_margins(A, labels, graph, gamma)] == sorted(got.values())
-    for c, half, axis, m in split_margins(A, labels, graph, gamma):
+    # No graph: one cut per cluster, at the median of its principal axis.
+    for c, half, axis, m in split_margins(A, labels):
         idx = np.flatnonzero(labels == c)
         X = A[idx] - A[idx].mean(0)
         top = np.linalg.eigh(X.T @ X)[1][:, -1]  # the principal axis, by the eigenvectors
         assert abs(abs(axis @ top) - 1) < 1e-8
         proj = X @ axis
         np.testing.assert_array_equal(half, proj > np.median(proj))
-        one, two = np.zeros(25, bool), np.zeros(25, bool)
-        one[idx[half]], two[idx[~half]] = True, True
-        W = _graph_weight(graph, one, two)
-        expect = gamma * W * (1 / half.sum() + 1 / (~half).sum()) - np.linalg.norm(
-            A[idx[half]].mean(0) - A[idx[~half]].mean(0))
-        assert m == pytest.approx(expect, rel=1e-12, abs=1e-12)
+        assert m == pytest.approx(-np.linalg.norm(A[idx[half]].mean(0) - A[idx[~half]].mean(0)), rel=1e-12)
+    # A graph: the sweeps' cuts, each margin as defined, and no prefix along the principal axis
+    # (the median cut among them) with a smaller one.
+    cuts = split_margins(A, labels, graph, gamma)
+    assert [m for *_, m in cuts] == sorted(m for *_, m in cuts)
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        mine = [(half, step, m) for cc, half, step, m in cuts if cc == c]
+        assert bool(mine) == (idx.size >= 2)
+        if idx.size < 2:
+            continue
+        for half, step, m in mine:
+            one, two = np.zeros(25, bool), np.zeros(25, bool)
+            one[idx[half]], two[idx[~half]] = True, True
+            apart = A[one].mean(0) - A[two].mean(0)
+            expect = gamma * _graph_weight(graph, one, two) * (1 / one.sum() + 1 / two.sum()) - np.linalg.norm(apart)
+            assert m == pytest.approx(expect, rel=1e-9, abs=1e-12)
+            np.testing.assert_allclose(step, apart / np.linalg.norm(apart), atol=1e-12)
+        X = A[idx] - A[idx].mean(0)
+        order = np.argsort(X @ np.linalg.eigh(X.T @ X)[1][:, -1])
+        for t in range(1, idx.size):
+            one, two = np.zeros(25, bool), np.zeros(25, bool)
+            one[idx[order[:t]]], two[idx[order[t:]]] = True, True
+            prefix = gamma * _graph_weight(graph, one, two) * (1 / t + 1 / (idx.size - t)) - np.linalg.norm(
+                A[one].mean(0) - A[two].mean(0))
+            assert min(m for *_, m in mine) <= prefix + 1e-9
 
 
 def _certified_instances(count, weights):
@@ -89,7 +110,8 @@ def _certified_instances(count, weights):
             continue
         gamma = float(np.sqrt(rb.gamma_min * rb.gamma_max))
         labels = solve(A, graph, gamma).labels
-        cr = certified_radius(A, labels, uniform_graph(n) if weights == "uniform" else complete_graph, gamma)
+        cr = certified_radius(A, labels, uniform_graph(n) if weights == "uniform" else complete_graph, gamma,
+                              method="best")
         if cr.radius > 0:
             out.append((A, gamma, labels, cr.radius))
         if len(out) == count:

@@ -6,9 +6,10 @@ penalty that joins them: for two groups ``a``, ``b`` with ``n_a``, ``n_b`` point
 when ``||abar_a - abar_b|| > gamma W_ab (1/n_a + 1/n_b)`` (docs/model.md, section 5, "Attacks": exact
 for two groups with uniform weights, the recovery conditions' separation term in general).
 The margin of that inequality says how far each pair of clusters is from merging, and, for
-the two halves of a cluster cut along its principal axis, how far the cluster is from
-splitting.  Moving the points of ``a`` and ``b`` towards each other (or the halves apart)
-changes the means at the least cost per unit of the margin, since every point moves.
+two parts of a cluster (the cuts of least margin along sweeps of its points,
+:func:`split_margins`), how far the cluster is from splitting.  Moving the points of ``a`` and
+``b`` towards each other (or the two parts apart) changes the means at the least cost per unit
+of the margin, since every point moves.
 
 :func:`run` (``merge-split``) ranks these moves by their margins, turns each into a direction
 ``D`` of the data (each moved point by a unit step, in the norm of the threat model), and
@@ -54,31 +55,86 @@ def merge_margins(A, labels, graph=None, gamma=0.0):
 
 
 def split_margins(A, labels, graph=None, gamma=0.0):
-    """``(c, half, axis, margin)`` for every cluster of at least two points, cut at the median of
-    its principal axis into ``half`` (a boolean mask over the cluster's points, in order) and
-    the rest: ``gamma W (1/n_1 + 1/n_2) - ||abar_1 - abar_2||`` with the halves' weight ``W``
-    (with no graph: minus the distance of the halves' means), smallest first."""
+    """``(c, half, direction, margin)`` for the clusters of at least two points, smallest margin
+    first: ``half`` (a boolean mask over the cluster's points, in order) and the rest, with the
+    margin ``gamma W (1/n_1 + 1/n_2) - ||abar_1 - abar_2||`` (``W`` the weight between them; no
+    graph: ``W = 0``) and ``direction`` the unit step that moves ``half`` apart from the rest.
+
+    With no graph, one cut per cluster: at the median of its principal axis, moved along it.
+    With a graph (convex clustering), the cuts of least margin among every prefix of several
+    orderings of each cluster's points (:func:`_sweep_cuts`), each moved along its parts'
+    means: the margin halved is, to first order, the step that parts them
+    (docs/model.md, section 5)."""
     out = []
     for c in range(int(labels.max()) + 1):
         idx = np.flatnonzero(labels == c)
         if idx.size < 2:
             continue
         X = A[idx] - A[idx].mean(axis=0)
-        axis = np.linalg.svd(X, full_matrices=False)[2][0]
-        proj = X @ axis
-        half = proj > np.median(proj)
-        if not half.any() or half.all():
+        axes = np.linalg.svd(X, full_matrices=False)[2]
+        if graph is None or not graph.n_edges:
+            proj = X @ axes[0]
+            half = proj > np.median(proj)
+            if half.any() and not half.all():
+                gap = float(np.linalg.norm(A[idx[half]].mean(axis=0) - A[idx[~half]].mean(axis=0)))
+                out.append((c, half, axes[0], -gap))
             continue
-        gap = float(np.linalg.norm(A[idx[half]].mean(axis=0) - A[idx[~half]].mean(axis=0)))
-        W = 0.0
-        if graph is not None and graph.n_edges:
-            side = np.full(A.shape[0], -1)
-            side[idx] = half.astype(int)
-            s, t = side[graph.edges[:, 0]], side[graph.edges[:, 1]]
-            W = float(graph.weights[(s >= 0) & (t >= 0) & (s != t)].sum())
-        n1, n2 = half.sum(), (~half).sum()
-        out.append((c, half, axis, gamma * W * (1 / n1 + 1 / n2) - gap))
+        for half, margin in _sweep_cuts(A[idx], _inside_edges(graph, idx), gamma, axes):
+            step = A[idx[half]].mean(axis=0) - A[idx[~half]].mean(axis=0)
+            norm = np.linalg.norm(step)
+            out.append((c, half, step / norm if norm > 0 else axes[0], margin))
     return sorted(out, key=lambda t: t[3])
+
+
+# Cuts of a cluster: sweeps along this many principal axes, and along this many eigenvectors of
+# its weighted Laplacian where it has at most SPECTRAL_SIZE points.
+SWEEP_AXES = 3
+SPECTRAL_SIZE = 400
+
+
+def _inside_edges(graph, idx):
+    """``(i, j, w)``: the edges between points of ``idx``, numbered within it."""
+    local = np.full(graph.n, -1)
+    local[idx] = np.arange(idx.size)
+    i, j = local[graph.edges[:, 0]], local[graph.edges[:, 1]]
+    keep = (i >= 0) & (j >= 0)
+    return i[keep], j[keep], graph.weights[keep]
+
+
+def _sweep_cuts(P, edges, gamma, axes):
+    """``(half, margin)``: per ordering of the points ``P`` (their projections on the first
+    :data:`SWEEP_AXES` axes; the Laplacian's eigenvectors 2 to 4 for small clusters), the
+    prefix of least margin ``gamma W (1/n_1 + 1/n_2) - ||abar_1 - abar_2||``; distinct cuts."""
+    n = len(P)
+    i, j, w = edges
+    orders = [np.argsort(P @ a, kind="stable") for a in axes[:SWEEP_AXES]]
+    if 2 < n <= SPECTRAL_SIZE and w.size:
+        L = np.zeros((n, n))
+        np.add.at(L, (i, j), -w)
+        np.add.at(L, (j, i), -w)
+        L[np.diag_indices(n)] = -L.sum(axis=1)
+        vecs = np.linalg.eigh(L)[1]
+        orders += [np.argsort(vecs[:, k], kind="stable") for k in range(1, min(4, n))]
+    size = np.arange(1, n)
+    cuts, seen = [], set()
+    for order in orders:
+        pos = np.empty(n, dtype=int)
+        pos[order] = np.arange(n)
+        lo, hi = np.minimum(pos[i], pos[j]), np.maximum(pos[i], pos[j])
+        # The prefix of the first t + 1 points cuts the edges with one end at position <= t.
+        W = np.cumsum(np.bincount(lo, w, n) - np.bincount(hi, w, n))[:-1]
+        first = np.cumsum(P[order], axis=0)[:-1]  # the prefixes' sums
+        rest = P.sum(axis=0) - first
+        gap = np.linalg.norm(first / size[:, None] - rest / (n - size)[:, None], axis=1)
+        margin = gamma * W * (1 / size + 1 / (n - size)) - gap
+        t = int(np.argmin(margin))
+        half = np.zeros(n, dtype=bool)
+        half[order[:t + 1]] = True
+        key = (half if half[0] else ~half).tobytes()
+        if key not in seen:
+            seen.add(key)
+            cuts.append((half, float(margin[t])))
+    return cuts
 
 
 def _unit_rows(V, ord):
@@ -89,7 +145,7 @@ def _unit_rows(V, ord):
 
 
 @register("merge-split", problems=("BL1", "BL2"), threats="moves",
-          summary="move the clusters nearest to merging together, or a cluster's halves apart; then combine and refine")
+          summary="move the clusters nearest to merging together, or a cluster's two parts apart; then combine and refine")
 def run(search, *, pairs=None, splits=None, steps=8, rtol=1e-3, refine=True, corners=0.5):
     """Merge and split moves, searched along each direction (module docstring), then combined
     (BL1) and refined.
@@ -262,6 +318,7 @@ def _directions(problem, pairs, splits):
     by_signs = signs and graph is None
     merges = merge_margins(A, labels, graph, gamma)[:pairs]
     cuts = split_margins(A, labels, graph, gamma)[:splits]
+    expanded = set()
     for k in range(max(len(merges), len(cuts))):
         if k < len(merges):
             a, b, _ = merges[k]
@@ -270,14 +327,16 @@ def _directions(problem, pairs, splits):
             V[labels == a], V[labels == b] = u, -u
             yield f"merge {a}+{b}", steepest(V) if by_signs else V
         if k < len(cuts):
-            c, half, axis, _ = cuts[k]
+            c, half, step, _ = cuts[k]
             idx = np.flatnonzero(labels == c)
             V = np.zeros_like(A)
-            V[idx[half]], V[idx[~half]] = axis, -axis
+            V[idx[half]], V[idx[~half]] = step, -step
             yield f"split {c}", steepest(V) if by_signs else V
-            V = np.zeros_like(A)
-            V[idx] = A[idx] - A[idx].mean(axis=0)
-            yield f"expand {c}", steepest(V) if by_signs else V
+            if c not in expanded:
+                expanded.add(c)
+                V = np.zeros_like(A)
+                V[idx] = A[idx] - A[idx].mean(axis=0)
+                yield f"expand {c}", steepest(V) if by_signs else V
 
 
 def _combine(search, problem, best_step, count):

@@ -21,13 +21,15 @@ constants, so the move of ``x_C`` drops out).  With ``R_e`` the row of ``F`` for
 
 The fused problem is 1-strongly convex in ``||x||_N^2 = sum_C n_C ||x_C||^2``, and the
 perturbation adds a term with Lipschitz constant ``sum_C G_C ||.||`` (``G_C = n_C rho + gamma
-sum_D |W~_CD - W_CD|``), so ``||x~_C - x_C|| <= m_C = sqrt(sum_D G_D^2 / n_D) / sqrt(n_C)``, and
-``||u~_CD - u_CD|| <= 2 (m_C + m_D) / ||x_C - x_D||``.  Gaussian weights recomputed on the
+sum_D |W~_CD - W_CD|``), so ``sum_C n_C ||x~_C - x_C||^2 <= S = sum_C G_C^2 / n_C`` and
+(Cauchy-Schwarz) the centres' difference moves by at most ``m_CD = sqrt(S (1/n_C + 1/n_D))``;
+with ``r = m_CD / ||x_C - x_D|| < 1`` the direction turns by an angle of at most ``asin r``, so
+``||u~_CD - u_CD|| <= 2 sin(asin(r) / 2)``.  Gaussian weights recomputed on the
 perturbed data lie in ``[exp(-phi (d + 2 rho)^2), exp(-phi max(d - 2 rho, 0)^2)]``.  Every bound
 grows with ``rho``, so the largest ``rho`` meeting
 
     ||z_e|| + ||R_e||_1 (rho + X_C) <= gamma w~_e(lowest)  for every edge in a cluster,
-    m_C + m_D < ||x_C - x_D||                              for every pair of clusters
+    m_CD < ||x_C - x_D||                                   for every pair of clusters
 
 is found by bisection.  It is a sufficient condition, like Theorem 2's, and neither contains
 the other; :func:`~advcluster.certify.certified_radius` reports the larger.
@@ -95,12 +97,14 @@ def flow_radius(A, codes, graph, gamma, phi=None, bisect_rtol=1e-12):
         np.add.at(Omega, (codes[i[~inside]], codes[j[~inside]]), omega[~inside])
         Omega = Omega + Omega.T
         G = sizes * rho + gamma * Omega.sum(axis=1)
-        m = math.sqrt(np.sum(G**2 / sizes)) / np.sqrt(sizes)  # bound on ||x~_C - x_C||
-        meet = m[:, None] + m[None] - gap
+        # A bound on ||(x~_C - x_C) - (x~_D - x_D)||, from sum_C n_C ||x~_C - x_C||^2 <= S.
+        move = np.sqrt(np.sum(G**2 / sizes) * (1 / sizes[:, None] + 1 / sizes[None]))
+        meet = move - gap
         if np.max(meet) >= 0:
             a, b = np.unravel_index(np.argmax(meet), meet.shape)
             return "flow_centres", (int(min(a, b)), int(max(a, b)))
-        turn = np.minimum(2.0, 2 * (m[:, None] + m[None]) / gap)  # bound on ||u~_CD - u_CD||
+        r = move / gap  # < 1 here: the angle of u~_CD to u_CD is at most asin(r)
+        turn = r * np.sqrt(2 / (1 + np.sqrt(1 - r**2)))  # 2 sin(asin(r) / 2) >= ||u~_CD - u_CD||
         for cl in clusters:
             room = cl.room(rho, omega, turn, low)
             if room.size and room.min() < 0:
