@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from advcluster.graph import Graph, complete_graph, knn_graph, uniform_graph
+from advcluster.graph import ClusterEdges, Graph, complete_graph, knn_graph, same_partition, uniform_graph
 
 
 # --------------------------------------------------------------------------- references
@@ -979,3 +979,28 @@ def test_carry_edges_moves_rows_onto_the_shared_edges():
     np.testing.assert_array_equal(carry_edges(values[:0], old.edges[:0], new), np.zeros((new.n_edges, 3)))
     with pytest.raises(ValueError, match="one row per edge"):
         carry_edges(values[:-1], old.edges, new)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cluster_edges_group_as_a_direct_scan_does(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    labels = rng.integers(0, int(rng.integers(1, 6)), n)
+    labels = np.unique(labels, return_inverse=True)[1]
+    pairs = rng.integers(0, n, (int(rng.integers(0, 120)), 2))
+    edges = pairs[pairs[:, 0] != pairs[:, 1]]
+    grouped = ClusterEdges(edges, labels)
+    a, b = labels[edges[:, 0]], labels[edges[:, 1]]
+    for c in range(labels.max() + 1):
+        members = np.flatnonzero(labels == c)
+        np.testing.assert_array_equal(grouped.members(c), members)
+        np.testing.assert_array_equal(grouped.local[members], np.arange(members.size))
+        np.testing.assert_array_equal(grouped.inside(c), np.flatnonzero((a == c) & (b == c)))
+        first, second = grouped.leaving(c)
+        np.testing.assert_array_equal(first, np.flatnonzero((a == c) & (b != c)))
+        np.testing.assert_array_equal(second, np.flatnonzero((b == c) & (a != c)))
+
+
+def test_same_partition_ignores_names_only():
+    assert same_partition([0, 0, 1, 2], [5, 5, 3, 1]) and not same_partition([0, 0, 1, 2], [0, 1, 1, 2])
+    assert not same_partition([0, 0, 1], [0, 0, 0])

@@ -383,6 +383,54 @@ def first_appearance(labels, k=None) -> np.ndarray:
     return rank[labels]
 
 
+def same_partition(a, b) -> bool:
+    """True when the labelings ``a`` and ``b`` group the points alike (whatever the names)."""
+    return bool(np.array_equal(first_appearance(np.asarray(a)), first_appearance(np.asarray(b))))
+
+
+class ClusterEdges:
+    """A graph's edges grouped by the clusters of ``labels`` (codes ``0..K-1``), once for all
+    clusters, so that per-cluster work costs what the cluster has, not the whole graph.
+
+    ``local[p]``: point ``p``'s position in its cluster; ``members(c)``: the points of cluster
+    ``c``, ascending (``np.flatnonzero(labels == c)``); ``inside(c)``: the ids of the edges with
+    both ends in ``c``, ascending; ``leaving(c)``: ``(first, second)``, the ids of the edges
+    between ``c`` and another cluster whose first (second) end is in ``c``."""
+
+    def __init__(self, edges, labels):
+        labels = np.asarray(labels)
+        K = int(labels.max()) + 1 if labels.size else 0
+        self._order = np.argsort(labels, kind="stable")
+        self._start = np.searchsorted(labels[self._order], np.arange(K + 1))
+        self.local = np.empty(labels.size, dtype=np.intp)
+        self.local[self._order] = np.arange(labels.size) - self._start[labels[self._order]]
+        first, second = labels[edges[:, 0]], labels[edges[:, 1]]
+        same = first == second
+        self._inside = _grouped(first, np.flatnonzero(same), K)
+        cross = np.flatnonzero(~same)
+        self._first, self._second = _grouped(first, cross, K), _grouped(second, cross, K)
+
+    def members(self, c):
+        return self._order[self._start[c]:self._start[c + 1]]
+
+    def inside(self, c):
+        return _slice(self._inside, c)
+
+    def leaving(self, c):
+        return _slice(self._first, c), _slice(self._second, c)
+
+
+def _grouped(keys, ids, K):
+    """``(ids sorted by key, stably, and each key's bounds)``."""
+    order = np.argsort(keys[ids], kind="stable")
+    return ids[order], np.searchsorted(keys[ids[order]], np.arange(K + 1))
+
+
+def _slice(grouped, c):
+    ids, bounds = grouped
+    return ids[bounds[c]:bounds[c + 1]]
+
+
 def _check_weights(w):
     if not np.all(np.isfinite(w)):
         bad = int(np.flatnonzero(~np.isfinite(w))[0])

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .._validation import check_int, is_real
+from ..graph import ClusterEdges
 from ..models import ConvexClusteringModel
 from .baselines import _entries, clean_answer, clean_clusters, nearest_other
 from .core import Outcome, register
@@ -66,21 +67,23 @@ def split_margins(A, labels, graph=None, gamma=0.0):
     means: the margin halved is, to first order, the step that parts them
     (docs/model.md, section 5)."""
     out = []
-    inside = _inside_edges(graph, labels) if graph is not None and graph.n_edges else None
+    grouped = ClusterEdges(graph.edges, labels) if graph is not None and graph.n_edges else None
     for c in range(int(labels.max()) + 1):
         idx = np.flatnonzero(labels == c)
         if idx.size < 2:
             continue
         X = A[idx] - A[idx].mean(axis=0)
         axes = np.linalg.svd(X, full_matrices=False)[2]
-        if inside is None:
+        if grouped is None:
             proj = X @ axes[0]
             half = proj > np.median(proj)
             if half.any() and not half.all():
                 gap = float(np.linalg.norm(A[idx[half]].mean(axis=0) - A[idx[~half]].mean(axis=0)))
                 out.append((c, half, axes[0], -gap))
             continue
-        for half, margin in _sweep_cuts(A[idx], inside(c), gamma, axes):
+        e = grouped.inside(c)
+        inside = grouped.local[graph.edges[e, 0]], grouped.local[graph.edges[e, 1]], graph.weights[e]
+        for half, margin in _sweep_cuts(A[idx], inside, gamma, axes):
             step = A[idx[half]].mean(axis=0) - A[idx[~half]].mean(axis=0)
             norm = np.linalg.norm(step)
             out.append((c, half, step / norm if norm > 0 else axes[0], margin))
@@ -91,25 +94,6 @@ def split_margins(A, labels, graph=None, gamma=0.0):
 # its weighted Laplacian where it has at most SPECTRAL_SIZE points.
 SWEEP_AXES = 3
 SPECTRAL_SIZE = 400
-
-
-def _inside_edges(graph, labels):
-    """``inside(c) = (i, j, w)``: the edges inside cluster ``c``, their ends numbered within it
-    (the order of ``np.flatnonzero(labels == c)``); the edges grouped once for all clusters."""
-    n = labels.size
-    order = np.argsort(labels, kind="stable")
-    start = np.searchsorted(labels[order], np.arange(int(labels.max()) + 2))
-    local = np.empty(n, dtype=int)
-    local[order] = np.arange(n) - start[labels[order]]
-    a, b = graph.edges[:, 0], graph.edges[:, 1]
-    keep = np.flatnonzero(labels[a] == labels[b])
-    keep = keep[np.argsort(labels[a[keep]], kind="stable")]
-    bounds = np.searchsorted(labels[a[keep]], np.arange(int(labels.max()) + 2))
-
-    def inside(c):
-        e = keep[bounds[c]:bounds[c + 1]]
-        return local[a[e]], local[b[e]], graph.weights[e]
-    return inside
 
 
 def _sweep_cuts(P, edges, gamma, axes):

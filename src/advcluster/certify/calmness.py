@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validation import check_data, check_gamma
-from ..graph import first_appearance
+from ..graph import same_partition
 from ..solvers import solve
 from ._inputs import build, check_like, resolve_weights
 
@@ -78,11 +78,7 @@ def calmness(A, weights, gamma, directions, radii, method="auto", **solve_option
                 radius=float(r),
                 ratio=float(np.sqrt(np.sum(diff * diff)) / np.sqrt(np.sum(E * E))),
                 bound=1.0 if builder is None else math.nan,
-                labels_changed=not _same_partition(res.labels, clean.labels),
+                labels_changed=not same_partition(res.labels, clean.labels),
                 success=bool(res.success and clean.success),
             ))
     return rows
-
-
-def _same_partition(a, b):
-    return bool(np.array_equal(first_appearance(np.asarray(a)), first_appearance(np.asarray(b))))

@@ -43,6 +43,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from ..graph import ClusterEdges, same_partition
+
 # The rows R_e cost (edges inside a cluster) x (its points) numbers; beyond this, no flow radius.
 MAX_WORK = 2e7
 
@@ -62,11 +64,11 @@ def flow_radius(A, codes, graph, gamma, phi=None, bisect_rtol=1e-12):
     sizes = np.bincount(codes, minlength=K)
     i, j = graph.edges.T
     inside = codes[i] == codes[j]
-    work = sum(int(np.count_nonzero(inside & (codes[i] == c))) * int(sizes[c]) for c in range(K))
+    work = int(np.dot(np.bincount(codes[i[inside]], minlength=K), sizes))
     if work > MAX_WORK:
         return 0.0, "none", None, f"the flow bound needs {work:.1e} numbers, more than {MAX_WORK:.0e}"
     clean = solve(A, graph, gamma)
-    if not clean.labels_certified or not _same_partition(clean.labels, codes):
+    if not clean.labels_certified or not same_partition(clean.labels, codes):
         return 0.0, "clean", None, "the clean clustering at this gamma is not this partition (by a proven solve)"
     x = np.stack([clean.centers[codes == c].mean(axis=0) for c in range(K)])
     gap = np.linalg.norm(x[:, None] - x[None], axis=2) + np.diag(np.full(K, np.inf))
@@ -74,7 +76,8 @@ def flow_radius(A, codes, graph, gamma, phi=None, bisect_rtol=1e-12):
         return 0.0, "clean", None, "two clusters have the same fused centre"
     u = (x[:, None] - x[None]) / gap[:, :, None]  # u[C, D]: unit vector from x_D to x_C
     w, dist = graph.weights, np.linalg.norm(A[i] - A[j], axis=1)
-    clusters = [_Cluster(A, x, u, gamma, codes, c, i, j, w) for c in range(K)]
+    grouped = ClusterEdges(graph.edges, codes)
+    clusters = [_Cluster(A, x, u, gamma, codes, c, grouped, i, j, w) for c in range(K)]
     if any(cl.disconnected for cl in clusters):
         return 0.0, "clean", None, "a cluster's edges do not connect its points"
     _add_most_room(clusters, graph, codes, gamma, A.shape[1])
@@ -140,25 +143,24 @@ class _Cluster:
     the clean weight from ``k`` to cluster ``D``, and ``t_CD`` the bound on ``||u~_CD - u_CD||``
     (the move of ``x_C`` is constant over the cluster, and ``R`` kills constants)."""
 
-    def __init__(self, A, x, u, gamma, codes, c, i, j, w):
+    def __init__(self, A, x, u, gamma, codes, c, grouped, i, j, w):
         self.c, self.gamma = c, gamma
         K = len(x)
-        members = np.flatnonzero(codes == c)
+        members, local = grouped.members(c), grouped.local
         self.size = members.size
-        local = np.full(len(codes), -1)
-        local[members] = np.arange(members.size)
-        self.edges = np.flatnonzero((codes[i] == c) & (codes[j] == c) & (w > 0))
+        self.edges = grouped.inside(c)
+        self.edges = self.edges[w[self.edges] > 0]
         li, lj, we = local[i[self.edges]], local[j[self.edges]], w[self.edges]
         self.disconnected = members.size > 1 and connected_components(
             sp.coo_matrix((we, (li, lj)), shape=(members.size,) * 2), directed=False)[0] > 1
         if self.disconnected:
             return
         # The cross edges of each member, and its clean weight to each other cluster.
-        out = [((codes[a] == c) & (codes[b] != c), a, b) for a, b in ((i, j), (j, i))]
-        self.cross = [(local[a[o]], np.flatnonzero(o)) for o, a, b in out]
+        out = [(e, a, b) for e, (a, b) in zip(grouped.leaving(c), ((i, j), (j, i)))]
+        self.cross = [(local[a[e]], e) for e, a, b in out]
         Wk = np.zeros((members.size, K))
-        for o, a, b in out:
-            np.add.at(Wk, (local[a[o]], codes[b[o]]), w[o])
+        for e, a, b in out:
+            np.add.at(Wk, (local[a[e]], codes[b[e]]), w[e])
         b = A[members] - x[c] - gamma * (Wk @ u[c])
         n_c = members.size
         # The electrical flow of the weights (L^+ from the grounded inverse (L + 11^T/n)^{-1} -
@@ -226,8 +228,3 @@ def _add_most_room(clusters, graph, codes, gamma, d):
         if part is not None:
             cl.add_flow(part)
 
-
-def _same_partition(a, b):
-    """True when the labelings ``a`` and ``b`` group the points alike."""
-    pairs = np.unique(np.stack([a, b]), axis=1)
-    return len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))

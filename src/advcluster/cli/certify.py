@@ -27,8 +27,8 @@ def add_certify(subparsers):
         "(2021, Theorem 5) for the partition found: the range [gamma_min, gamma_max) of gamma that is "
         "guaranteed to recover it. With --radius, also a certified radius r (Zheng & Li 2025, Theorem 2, "
         "or a certificate from the clusters' flows, whichever is larger): no perturbation E whose rows "
-        "all have ||e_i||_2 <= r (in particular, none with ||E||_F <= r) changes the clustering. The conditions are sufficient, not necessary: a "
-        "partition that is not certified may still be stable.",
+        "all have ||e_i||_2 <= r (in particular, none with ||E||_F <= r) changes the clustering. The "
+        "conditions are sufficient, not necessary: a partition that is not certified may still be stable.",
     )
     add_input(p)
     g = add_model(p)
