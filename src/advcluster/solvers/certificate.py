@@ -28,11 +28,15 @@ problem, ``|z_e| <= r_e``), and a pair is fused when it is fused in every column
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
+from ..graph import first_appearance
 from . import problem
 from .fused import FusedProblem, group_means
 from .labels import components
@@ -41,6 +45,12 @@ from .flows import Flows
 EPS = np.finfo(float).eps
 MAX_CANDIDATES = 3  # candidate partitions tried per proof
 MIN_GAP = 10.0  # a candidate cuts the edge lengths where consecutive ones differ by this factor
+COARSE_CANDIDATES = 2  # cuts of the coarsened problem's pair lengths tried (prove_coarsened)
+# How far prove_coarsened searches for flows: the projections only (quick, the default: a warm
+# start after moved rows, whose groups often must split, fails cheaply) or also the most-room
+# programs (clusterpath sets it: the next gamma only merges, and the full search proves more).
+COARSE_FULL_SEARCH: ContextVar[bool] = ContextVar("coarse_full_search", default=False)
+COARSE_CAP = 1e-3  # pairs of groups farther apart than this (unit spread) are never joined by them
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +149,44 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
         return Proof(True, labels, 0, Xp, Zp, beta, extended=extended_used)
     n_undecided = int(np.count_nonzero(undecided & ~_settled(graph, labels, X, ball)))
     return Proof(False, labels, n_undecided, near_threshold=near)
+
+
+def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended=None):
+    """Proof of the partition that the groups of ``labels`` merge into, or None.
+
+    The groups' fused problem is solved with coinciding centres allowed
+    (:meth:`FusedProblem.coarsened`, a cone program on the groups); each cut of its pair
+    lengths at a wide gap (:func:`_ladder`) joins the pairs below it into a candidate,
+    certified as in :func:`prove` from the coarsened centres and the dual ``Z`` (docs/partitions.md,
+    section 7).  When ``labels`` refine the exact partition, the coarsened centres are the
+    exact solution, so a cut gives that partition; otherwise nothing is proven and nothing is
+    lost.  ``quick``: flows by projection only (default: unless :data:`COARSE_FULL_SEARCH` is
+    set).  ``p = 2`` (or one column)."""
+    quick = not COARSE_FULL_SEARCH.get() if quick is None else quick
+    fp = FusedProblem(A, graph, gamma, labels)
+    if not fp.pa.size:
+        return None
+    c, ok = fp.coarsened()
+    if not ok:
+        return None
+    _, length = fp.pair_geometry(c)
+    for tau in _ladder(length, COARSE_CAP)[:1 if quick else COARSE_CANDIDATES]:
+        join = length <= tau
+        if not np.any(join):
+            continue
+        groups = sp.coo_array((np.ones(np.count_nonzero(join)), (fp.pa[join], fp.pb[join])), shape=(fp.K, fp.K))
+        k, merged = connected_components(groups, directed=False)
+        weight = np.zeros((k, 1))
+        np.add.at(weight, merged, fp.sizes[:, None])
+        centres = np.zeros((k, c.shape[1]))
+        np.add.at(centres, merged, fp.sizes[:, None] * c)
+        X = (centres / weight)[merged[labels]]  # each merged group at its size-weighted mean
+        candidate = first_appearance(merged[labels], k)
+        found = _certify(A, graph, gamma, candidate, X, Z, data_error, quick=quick, extended=extended)
+        if found is not None and not isinstance(found, Near):
+            labels_p, Xp, Zp, beta, extended_used = found
+            return Proof(True, labels_p, 0, Xp, Zp, beta, extended=extended_used)
+    return None
 
 
 def _columns(extended, cols):

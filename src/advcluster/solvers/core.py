@@ -341,14 +341,15 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
 
     proof, refined, tol_run = None, 0, tol
     if certify and not raw and x0 is not None:  # the warm start's partition may hold for these data
-        proof = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
-                             frame.data_error)
-        proof = proof if proof.certified else None
+        proof, coarsened = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
+                                        frame.data_error)
     if proof is None:
         it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
         ev = judge(it)
     else:  # centres, dual and evidence come from the proof below
-        it = Iterate(None, None, None, 0, True, "the warm start's partition is proven for these data: no iterations")
+        what = ("the partition the warm start's groups merge into (their cone program)" if coarsened
+                else "the warm start's partition")
+        it = Iterate(None, None, None, 0, True, f"{what} is proven for these data: no iterations")
     n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
     if it.labels is not None:
         labels, certified, n_undecided, bound = it.labels, True, 0, 0.0
@@ -413,9 +414,18 @@ def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended
 
 
 def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
-    """:func:`certificate.prove` of the partition the warm start ``x0`` shows, for these data."""
+    """``(proof, coarsened)``: :func:`certificate.prove` of the partition the warm start ``x0``
+    shows, for these data; where that fails (p = 2), of the partition its groups merge into
+    (:func:`certificate.prove_coarsened`: the next gamma of a path, a move that joins
+    clusters); ``(None, False)`` when neither is proven."""
     z0 = np.zeros((graph.n_edges, An.shape[1])) if z0 is None else z0
-    return certificate.prove(An, graph, gamma_n, p, x0, z0, math.inf, label_tol, data_error, shown_only=True)
+    proof = certificate.prove(An, graph, gamma_n, p, x0, z0, math.inf, label_tol, data_error, shown_only=True)
+    if proof.certified:
+        return proof, False
+    if p == 2 or An.shape[1] == 1:
+        proof = certificate.prove_coarsened(An, graph, gamma_n, proof.labels, z0, data_error)
+        return proof, proof is not None
+    return None, False
 
 
 def _message(it, ev, tol, success, proof, refined, tol_run):
@@ -509,8 +519,10 @@ def _renumbering(graph):
 def clusterpath(A, graph, gammas, method="auto", **kwargs) -> list[ClusteringResult]:
     """Solve along a grid of ``gammas``, each solve warm-started from the previous one.
 
-    The grid is solved in the order given (increasing gammas are best: clusters
-    only merge along the way for the usual weights).  Returns one result per gamma.
+    The grid is solved in the order given (increasing gammas are best: clusters mostly merge
+    along the way).  Where the previous partition, or the one its groups merge into (their
+    cone program, with the full flow search), is proven for the next gamma, that solve needs
+    no iteration (docs/partitions.md, section 7).  Returns one result per gamma.
     """
     gammas = np.atleast_1d(np.asarray(gammas, dtype=float))
     if gammas.ndim != 1 or gammas.size == 0:
@@ -519,10 +531,16 @@ def clusterpath(A, graph, gammas, method="auto", **kwargs) -> list[ClusteringRes
         raise ValueError("clusterpath warm-starts itself; do not pass x0 or z0.")
     results = []
     x0 = z0 = None
-    for g, g_next in zip(gammas, list(gammas[1:]) + [None]):
-        res = solve(A, graph, g, method, x0=x0, z0=z0, **kwargs)
-        results.append(res)
-        # The dual scales with gamma (||Z_e|| <= gamma w_e): rescale it for the next gamma.
-        x0 = res.centers
-        z0 = res.dual * (g_next / g) if g_next is not None and g > 0 else None
+    # Along a path the next gamma mostly merges clusters: the warm start's merged partition is
+    # worth the full flow search (docs/partitions.md, section 7).
+    token = certificate.COARSE_FULL_SEARCH.set(True)
+    try:
+        for g, g_next in zip(gammas, list(gammas[1:]) + [None]):
+            res = solve(A, graph, g, method, x0=x0, z0=z0, **kwargs)
+            results.append(res)
+            # The dual scales with gamma (||Z_e|| <= gamma w_e): rescale it for the next gamma.
+            x0 = res.centers
+            z0 = res.dual * (g_next / g) if g_next is not None and g > 0 else None
+    finally:
+        certificate.COARSE_FULL_SEARCH.reset(token)
     return results

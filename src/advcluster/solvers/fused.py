@@ -33,6 +33,7 @@ DENSE_MAX = 600  # Hessians of at most this order are solved dense
 ITERATIVE_MIN_D = 3  # from this many features larger Hessians are solved by CG first
 CG_RTOL = 1e-12
 FACTOR_MAX = 4000  # where CG falls short in a proof, wide Hessians up to this order are factorised instead
+CONIC_TOL = 1e-14  # Clarabel's tolerances for the coarsened problem (FusedProblem.coarsened)
 _BLAS = []  # a threadpoolctl controller, made on first use
 
 
@@ -196,6 +197,41 @@ class FusedProblem:
                 break
             c, g, gnorm = trial, gt, gtn
         return c
+
+    def coarsened(self):
+        """The minimiser of ``F`` with coinciding centres allowed: ``(c, ok)``.
+
+        ``F`` is convex clustering of the ``K`` group means with the sizes as weights, a
+        second-order cone program (``min 1/2 sum_a n_a ||c_a - abar_a||^2 + gamma sum W_ab t_ab``
+        subject to ``||c_a - c_b|| <= t_ab``) solved by Clarabel (Goulart & Chen 2024) on ``K d``
+        unknowns instead of ``n d``.  Where the groups refine the exact partition (every group
+        inside one cluster of ``X*``), ``X*`` is constant on them, so ``c[labels] = X*`` and the
+        pairs of groups that coincide are the merges that give the exact partition
+        (docs/partitions.md, section 7).  ``ok`` is False where Clarabel does not solve it."""
+        import clarabel
+
+        K, d = self.abar.shape
+        P = self.pa.size
+        if not P:
+            return self.abar.astype(float), True
+        sizes, abar = self.sizes.astype(float), self.abar.astype(float)
+        # Unknowns (c, t); the cone of pair e is (t_e, c_a - c_b), written as s = 0 - G x.
+        rows = np.arange(P) * (d + 1)
+        inner_rows = (rows[:, None] + 1 + np.arange(d)).ravel()
+        G = sp.csc_matrix((np.r_[-np.ones(P), -np.ones(P * d), np.ones(P * d)],
+                           (np.r_[rows, inner_rows, inner_rows],
+                            np.r_[K * d + np.arange(P), (self.pa[:, None] * d + np.arange(d)).ravel(),
+                                  (self.pb[:, None] * d + np.arange(d)).ravel()])),
+                          shape=(P * (d + 1), K * d + P))
+        H = sp.diags_array(np.r_[np.repeat(sizes, d), np.zeros(P)]).tocsc()
+        q = np.r_[-(sizes[:, None] * abar).ravel(), float(self.gamma) * self.W.astype(float)]
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = CONIC_TOL
+        solution = clarabel.DefaultSolver(H, q, G, np.zeros(P * (d + 1)), [clarabel.SecondOrderConeT(d + 1)] * P,
+                                          settings).solve()
+        ok = solution.status in (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
+        return np.asarray(solution.x[:K * d]).reshape(K, d), ok
 
     def minimise(self, c, max_steps=30):
         """Newton's method from ``c`` while the joined centres stay apart: ``(c, ok)``.

@@ -1,0 +1,147 @@
+"""The groups' fused problem with coinciding centres allowed, and warm starts proven through it
+(docs/partitions.md, section 7).
+
+:meth:`FusedProblem.coarsened` is checked against cvxpy + Clarabel: on groups that refine the
+reference partition its centres are the full problem's solution, and on any groups they are
+those of the restricted problem modelled independently.  Warm starts along increasing gammas
+(clusters merge) are proven through it without iterations on some instances, and every
+partition so proven is the independent reference's (:func:`reference.reference_partition`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference
+from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
+
+from advcluster.graph import complete_graph, knn_graph, uniform_graph
+from advcluster.solvers import clusterpath, solve
+from advcluster.solvers.fused import FusedProblem
+
+N_INSTANCES = 24
+
+
+def instance(seed):
+    """``(A, graph, gammas, kind)``: blobs, a weight graph and an increasing grid of gammas."""
+    rng = np.random.default_rng(4000 + seed)
+    kind = ("uniform", "complete", "knn")[seed % 3]
+    d = (1, 2, 3, 5)[(seed // 3) % 4]
+    n = int(rng.integers(12, 30))
+    centres = rng.normal(size=(int(rng.integers(2, 5)), d)) * 3
+    A = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, d))
+    sq = float(np.median(((A[:, None] - A[None]) ** 2).sum(-1)))
+    graph = (uniform_graph(n) if kind == "uniform" else complete_graph(A, phi=1 / sq) if kind == "complete"
+             else knn_graph(A, k=4, phi=1 / sq))
+    top = 2 * float(np.sqrt(np.sum((A - A.mean(0)) ** 2))) / float(graph.weights.sum())
+    return A, graph, top * np.geomspace(10**-2.5, 10**-0.3, 8), kind
+
+
+def restricted_reference(A, graph, gamma, labels):
+    """The minimiser over centres constant on the groups of ``labels``, by cvxpy + Clarabel on
+    the points (``X = M c``, ``M`` the membership matrix): the same problem modelled apart."""
+    import cvxpy as cp
+
+    K = int(labels.max()) + 1
+    M = np.zeros((A.shape[0], K))
+    M[np.arange(A.shape[0]), labels] = 1.0
+    c = cp.Variable((K, A.shape[1]))
+    D = reference.dense_incidence(graph).T @ M @ c
+    w = np.asarray(graph.weights)
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(M @ c - A) + gamma * (w @ cp.norm(D, 2, axis=1))))
+    problem.solve(solver=cp.CLARABEL, **reference.CLARABEL_TOL)
+    return np.asarray(c.value)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_coarsened_centres_on_a_refinement_are_the_exact_solution(seed):
+    A, graph, gammas, kind = instance(seed)
+    gamma = gammas[seed % len(gammas)]
+    labels, X_ref = reference.reference_partition(A, graph, gamma)
+    if labels is None:
+        pytest.skip("the reference cannot decide this instance's partition")
+    rng = np.random.default_rng(seed)
+    finer = labels * 3 + rng.integers(0, 3, labels.size)  # each cluster cut into up to three groups, any way
+    finer = np.unique(finer, return_inverse=True)[1].ravel()
+    c, ok = FusedProblem(A, graph, gamma, finer).coarsened()
+    assert ok
+    spread = reference.unit_spread(A)[1]
+    where = f"instance {seed} ({kind}, d={A.shape[1]}, gamma={gamma:.4g})"
+    assert np.abs(c[finer] - X_ref).max() <= 1e-6 * spread, where
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_coarsened_centres_on_any_groups_solve_the_restricted_problem(seed):
+    A, graph, gammas, kind = instance(seed)
+    gamma = gammas[(3 * seed) % len(gammas)]
+    rng = np.random.default_rng(100 + seed)
+    labels = np.unique(rng.integers(0, max(2, A.shape[0] // 3), A.shape[0]), return_inverse=True)[1].ravel()
+    c, ok = FusedProblem(A, graph, gamma, labels).coarsened()
+    assert ok
+    c_ref = restricted_reference(A, graph, gamma, labels)
+    assert np.abs(c - c_ref).max() <= 1e-6 * reference.unit_spread(A)[1], f"instance {seed} ({kind})"
+
+
+_PATHS: dict = {}
+
+
+def path(seed):
+    """Each gamma of the instance's grid solved warm from the one before: by ``clusterpath`` (the
+    full flow search) on even seeds, by ``solve`` in a loop (projections only) on odd ones."""
+    if seed not in _PATHS:
+        A, graph, gammas, kind = instance(seed)
+        if seed % 2 == 0:
+            results = clusterpath(A, graph, gammas)
+        else:
+            results, x0, z0 = [], None, None
+            for g, g_next in zip(gammas, list(gammas[1:]) + [None]):
+                res = solve(A, graph, g, x0=x0, z0=z0)
+                results.append(res)
+                x0, z0 = res.centers, (res.dual * (g_next / g) if g_next else None)
+        _PATHS[seed] = (A, graph, gammas, kind, results)
+    return _PATHS[seed]
+
+
+MERGED = "partition the warm start's groups merge into"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(N_INSTANCES))
+def test_partitions_proven_by_merging_the_warm_start_are_the_reference(seed):
+    A, graph, gammas, kind, results = path(seed)
+    for g, res in zip(gammas, results):
+        if MERGED not in res.message:
+            continue
+        where = f"instance {seed} ({kind}, d={A.shape[1]}, gamma={g:.4g}): {res.message}"
+        assert res.n_iter == 0 and res.labels_certified and res.success, where
+        labels, X_ref = reference.reference_partition(A, graph, g)
+        if labels is not None:
+            np.testing.assert_array_equal(res.labels, labels, err_msg=where)
+        if X_ref is not None:
+            assert np.abs(res.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+
+
+@pytest.mark.slow
+def test_merging_the_warm_start_is_exercised_on_every_kind_of_graph():
+    merged = {(s, k) for s in range(N_INSTANCES) for k, r in enumerate(path(s)[4]) if MERGED in r.message}
+    assert len(merged) >= 10, merged
+    assert {path(s)[3] for s, _ in merged} == {"uniform", "complete", "knn"}
+    assert {s % 2 for s, _ in merged} == {0, 1}  # with the full search and with projections only
+    for s, k in merged:  # the partition changed: the previous gamma's was not proven again
+        assert path(s)[4][k].n_clusters < path(s)[4][k - 1].n_clusters
+
+
+def test_two_clusters_that_meet_at_the_next_gamma_are_proven_merged():
+    rng = np.random.default_rng(7)
+    A = np.concatenate([rng.normal(size=(10, 2)) * 0.1 + [0, 0], rng.normal(size=(10, 2)) * 0.1 + [1, 0],
+                        rng.normal(size=(10, 2)) * 0.1 + [9, 0]])
+    graph = uniform_graph(30)
+    low = solve(A, graph, 0.04)
+    assert low.n_clusters == 3
+    high = solve(A, graph, 0.06, x0=low.centers, z0=low.dual * 1.5)  # the first two blobs fuse near 0.045
+    cold = solve(A, graph, 0.06)
+    assert cold.n_clusters == 2 and cold.labels_certified
+    assert MERGED in high.message and high.n_iter == 0
+    np.testing.assert_array_equal(high.labels, cold.labels)
+    np.testing.assert_allclose(high.centers, cold.centers, rtol=0, atol=1e-9)
