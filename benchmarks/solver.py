@@ -74,20 +74,27 @@ def per_gamma(names, sizes, admm_max, cvxpy_max, repeat):
 
 
 class _ProofClock:
-    """Seconds spent proving partitions (``solvers.core._prove``), summed over a solve."""
+    """Seconds spent proving partitions (``solvers.core._prove`` and ``_prove_fine_groups``, the
+    merge of the finest groups tried before a re-solve), summed over a solve."""
+
+    NAMES = ("_prove", "_prove_fine_groups")
 
     def __init__(self):
         from advcluster.solvers import core
 
-        self.core, self.inner, self.seconds = core, core._prove, 0.0
-        core._prove = self
+        self.seconds = 0.0
+        for name in self.NAMES:
+            setattr(core, name, self._timed(getattr(core, name)))
 
-    def __call__(self, *args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return self.inner(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - t
+    def _timed(self, inner):
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t
+
+        return timed
 
 
 def synthetic_cases(names, sizes, factors):

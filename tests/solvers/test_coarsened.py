@@ -16,7 +16,7 @@ import pytest
 import reference
 from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 
-from advcluster.graph import complete_graph, knn_graph, uniform_graph
+from advcluster.graph import carry_edges, complete_graph, knn_graph, uniform_graph
 from advcluster.solvers import clusterpath, solve
 from advcluster.solvers.fused import FusedProblem
 
@@ -145,3 +145,75 @@ def test_two_clusters_that_meet_at_the_next_gamma_are_proven_merged():
     assert MERGED in high.message and high.n_iter == 0
     np.testing.assert_array_equal(high.labels, cold.labels)
     np.testing.assert_allclose(high.centers, cold.centers, rtol=0, atol=1e-9)
+
+
+SPLIT = "once split around the edges their flows overloaded"
+N_MOVES = 40
+
+
+def moved(seed):
+    """``(A, graph, gamma, warm)``: standardised half-moons (n = 100, kNN k = 6) with 5 rows moved,
+    solved warm from the clean data's answer at the same gamma, the graph rebuilt."""
+    from sklearn.datasets import make_moons
+
+    rng = np.random.default_rng(5000 + seed)
+    A0 = make_moons(100, noise=0.1, random_state=seed)[0]
+    A0 = (A0 - A0.mean(0)) / A0.std(0)
+    A1 = A0.copy()
+    rows = rng.choice(100, 5, replace=False)
+    A1[rows] += rng.normal(size=(5, 2)) * 0.1
+    G0, G1 = knn_graph(A0, k=6, phi=0.5), knn_graph(A1, k=6, phi=0.5)
+    gamma = 10 ** rng.uniform(-0.5, 0.5)
+    clean = solve(A0, G0, gamma)
+    warm = solve(A1, G1, gamma, x0=clean.centers, z0=carry_edges(clean.dual, G0.edges, G1))
+    return A1, G1, gamma, warm
+
+
+@pytest.mark.slow
+def test_moved_rows_proven_by_splitting_and_merging_the_warm_start_are_the_reference():
+    split = merged = 0
+    for seed in range(N_MOVES):
+        A, G, gamma, warm = moved(seed)
+        if MERGED not in warm.message:
+            continue
+        split += SPLIT in warm.message
+        merged += SPLIT not in warm.message
+        where = f"instance {seed} (gamma={gamma:.4g}): {warm.message}"
+        assert warm.n_iter == 0 and warm.labels_certified and warm.success, where
+        labels, X_ref = reference.reference_partition(A, G, gamma)
+        if labels is not None:
+            np.testing.assert_array_equal(warm.labels, labels, err_msg=where)
+        if X_ref is not None:
+            assert np.abs(warm.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+    assert split >= 3 and merged >= 3, (split, merged)  # both ways are exercised
+
+
+FINE = "partition found by merging the groups of the closest centres"
+
+
+@pytest.mark.slow
+def test_cold_solves_proven_by_merging_their_finest_groups_are_the_reference():
+    """Half-moons near their fusion thresholds, where a solve at tol 1e-6 shows no gap in its edge
+    lengths: before re-solving, the finest groups are merged by their cone program (and split
+    once); every partition proven that way is the independent reference's."""
+    from sklearn.datasets import make_moons
+
+    proven = 0
+    for seed in range(120):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(130, 180))
+        A = make_moons(n, noise=0.1, random_state=seed)[0]
+        G = knn_graph(A, k=6, phi=0.5)
+        gamma = 10 ** rng.uniform(-1.4, -1)
+        res = solve(A, G, gamma)
+        if FINE not in res.message:
+            continue
+        proven += 1
+        where = f"seed {seed} (n={n}, gamma={gamma:.4g}): {res.message}"
+        assert res.labels_certified and res.success and "re-solved" not in res.message, where
+        labels, X_ref = reference.reference_partition(A, G, gamma)
+        if labels is not None:
+            np.testing.assert_array_equal(res.labels, labels, err_msg=where)
+        if X_ref is not None:
+            assert np.abs(res.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+    assert proven >= 5, proven

@@ -50,6 +50,8 @@ COARSE_CANDIDATES = 2  # cuts of the coarsened problem's pair lengths tried (pro
 # start after moved rows, whose groups often must split, fails cheaply) or also the most-room
 # programs (clusterpath sets it: the next gamma only merges, and the full search proves more).
 COARSE_FULL_SEARCH: ContextVar[bool] = ContextVar("coarse_full_search", default=False)
+COARSE_ROUNDS = 2  # prove_coarsened: the merged candidate, then once more with points split off (_split_at)
+SPLIT_MAX = 0.25  # _split_at splits off at most this share of the points
 COARSE_CAP = 1e-3  # pairs of groups farther apart than this (unit spread) are never joined by them
 
 
@@ -152,41 +154,68 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
 
 
 def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended=None):
-    """Proof of the partition that the groups of ``labels`` merge into, or None.
+    """``(proof, split)``: proof of the partition that the groups of ``labels`` merge into (None
+    when there is none), and whether some groups were split first.
 
     The groups' fused problem is solved with coinciding centres allowed
     (:meth:`FusedProblem.coarsened`, a cone program on the groups); each cut of its pair
     lengths at a wide gap (:func:`_ladder`) joins the pairs below it into a candidate,
     certified as in :func:`prove` from the coarsened centres and the dual ``Z`` (docs/partitions.md,
     section 7).  When ``labels`` refine the exact partition, the coarsened centres are the
-    exact solution, so a cut gives that partition; otherwise nothing is proven and nothing is
-    lost.  ``quick``: flows by projection only (default: unless :data:`COARSE_FULL_SEARCH` is
-    set).  ``p = 2`` (or one column)."""
+    exact solution, so a cut gives that partition.  Where a candidate's flows fail, the points
+    around the edges left overloaded are split off (:func:`_split_at`) and the whole is tried
+    again (:data:`COARSE_ROUNDS` in all): a group that must split then can.  Otherwise nothing
+    is proven and nothing is lost.  ``quick``: flows by projection only, one cut (default:
+    unless :data:`COARSE_FULL_SEARCH` is set).  ``extended``: as for :func:`prove`.  ``p = 2``
+    (or one column)."""
     quick = not COARSE_FULL_SEARCH.get() if quick is None else quick
-    fp = FusedProblem(A, graph, gamma, labels)
-    if not fp.pa.size:
+    extended = _columns(extended, slice(None))
+    for round_ in range(COARSE_ROUNDS):
+        fp = FusedProblem(A, graph, gamma, labels)
+        if not fp.pa.size:
+            return None, False
+        c, ok = fp.coarsened()
+        if not ok:
+            return None, False
+        _, length = fp.pair_geometry(c)
+        overloaded = []
+        for tau in _ladder(length, COARSE_CAP)[:1 if quick else COARSE_CANDIDATES]:
+            join = length <= tau
+            if not np.any(join):
+                continue
+            pairs = sp.coo_array((np.ones(np.count_nonzero(join)), (fp.pa[join], fp.pb[join])), shape=(fp.K, fp.K))
+            k, merged = connected_components(pairs, directed=False)
+            weight = np.zeros((k, 1))
+            np.add.at(weight, merged, fp.sizes[:, None])
+            centres = np.zeros((k, c.shape[1]))
+            np.add.at(centres, merged, fp.sizes[:, None] * c)
+            X = (centres / weight)[merged[labels]]  # each merged group at its size-weighted mean
+            overloaded = []
+            found = _certify(A, graph, gamma, first_appearance(merged[labels], k), X, Z, data_error, quick=quick,
+                             extended=extended, short=overloaded)
+            if found is not None and not isinstance(found, Near):
+                labels_p, Xp, Zp, beta, extended_used = found
+                return Proof(True, labels_p, 0, Xp, Zp, beta, extended=extended_used), round_ > 0
+        labels = _split_at(graph, labels, np.asarray(overloaded, dtype=np.int64)) if overloaded else None
+        if labels is None:
+            return None, False
+    return None, False
+
+
+def _split_at(graph, labels, edges):
+    """``labels`` with the end points of ``edges`` and their neighbours in the same group made
+    single points, and each group's other points regrouped by its edges among them (a group
+    that those points cut falls into its pieces); None when more than :data:`SPLIT_MAX` of the
+    points would be split off."""
+    i, j = graph.edges.T
+    inside = (labels[i] == labels[j]) & (graph.weights > 0)
+    near = np.zeros(graph.n, dtype=bool)
+    near[graph.edges[edges].ravel()] = True
+    step = inside & (near[i] | near[j])
+    near[i[step]] = near[j[step]] = True
+    if np.count_nonzero(near) > SPLIT_MAX * graph.n:
         return None
-    c, ok = fp.coarsened()
-    if not ok:
-        return None
-    _, length = fp.pair_geometry(c)
-    for tau in _ladder(length, COARSE_CAP)[:1 if quick else COARSE_CANDIDATES]:
-        join = length <= tau
-        if not np.any(join):
-            continue
-        groups = sp.coo_array((np.ones(np.count_nonzero(join)), (fp.pa[join], fp.pb[join])), shape=(fp.K, fp.K))
-        k, merged = connected_components(groups, directed=False)
-        weight = np.zeros((k, 1))
-        np.add.at(weight, merged, fp.sizes[:, None])
-        centres = np.zeros((k, c.shape[1]))
-        np.add.at(centres, merged, fp.sizes[:, None] * c)
-        X = (centres / weight)[merged[labels]]  # each merged group at its size-weighted mean
-        candidate = first_appearance(merged[labels], k)
-        found = _certify(A, graph, gamma, candidate, X, Z, data_error, quick=quick, extended=extended)
-        if found is not None and not isinstance(found, Near):
-            labels_p, Xp, Zp, beta, extended_used = found
-            return Proof(True, labels_p, 0, Xp, Zp, beta, extended=extended_used)
-    return None
+    return components(graph, inside & ~near[i] & ~near[j])
 
 
 def _columns(extended, cols):
@@ -252,12 +281,13 @@ def _ladder(dist, cap):
     return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
 
 
-def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None):
+def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None, short=None):
     """The fused solution of ``labels`` and its verified certificate; a :class:`Near` when a
     certificate holds in floating point (flows in the balls, groups apart) but without the
     room its rounding needs, and not in extended precision either; None otherwise.  ``quick``:
     flows by projection from ``Z`` only.  ``extended``: a callable giving ``(A, gamma,
-    data_error)`` in extended precision, for :func:`_certify_extended`."""
+    data_error)`` in extended precision, for :func:`_certify_extended`.  ``short``: a list that a
+    failure in the flows extends with the edges the projections left overloaded."""
     n, d = A.shape
     radius = gamma * graph.weights
     fp = FusedProblem(A, graph, gamma, labels)
@@ -299,6 +329,8 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
         best = z
     if near is not None and extended is not None and not quick:
         return _certify_extended(*extended(), graph, labels, fp, c, best, inner, groups) or near
+    if near is None and short is not None and groups is not None and flows.outside is not None:
+        short.extend(inner[flows.outside].tolist())
     return near
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from .._validation import Flag, Integer, OneOf, Optional, Real, check_data, renamed, validate
 from . import certificate, problem
 from ..graph import first_appearance
-from .labels import LABEL_RULES, labels_from_centers
+from .labels import LABEL_RULES, components, labels_from_centers
 from .result import ClusteringResult
 
 
@@ -132,6 +132,9 @@ def converged_message(ev, tol):
 REFINE_ROUNDS = 2
 REFINE_FACTOR = 1e-2
 REFINE_FLOOR = 1e-12
+# Before re-solving, the groups of centres closer than label_tol times this are merged by their
+# cone program (certificate.prove_coarsened) and that partition tried.
+FINE_CUT = 1e-2
 
 
 def _check_graph(graph, n):
@@ -339,7 +342,8 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
                                     frame.duals_in(it.Z), p)
         return problem.evidence(An, graph, gamma_n, it.X, it.U, it.Z, p)
 
-    proof, refined, tol_run = None, 0, tol
+    proof, refined, tol_run, coarsened, fine = None, 0, tol, False, None
+    d = A.shape[1]
     if certify and not raw and x0 is not None:  # the warm start's partition may hold for these data
         proof, coarsened = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
                                         frame.data_error)
@@ -347,8 +351,10 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
         ev = judge(it)
     else:  # centres, dual and evidence come from the proof below
-        what = ("the partition the warm start's groups merge into (their cone program)" if coarsened
-                else "the warm start's partition")
+        what = {False: "the warm start's partition",
+                "merged": "the partition the warm start's groups merge into (their cone program)",
+                "split": "the partition the warm start's groups merge into (their cone program), once split "
+                         "around the edges their flows overloaded"}[coarsened]
         it = Iterate(None, None, None, 0, True, f"{what} is proven for these data: no iterations")
     n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
     if it.labels is not None:
@@ -360,6 +366,11 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
             if (proof.certified or proof.near_threshold or not it.converged or refined == REFINE_ROUNDS
                     or tol_run <= REFINE_FLOOR):
                 break
+            if fine is None and not raw and (p == 2 or d == 1):  # before the first re-solve
+                fine = _prove_fine_groups(An, graph, gamma_n, it, label_tol, frame) or False
+                if fine:
+                    proof = fine
+                    break
             refined += 1
             tol_run = max(tol_run * REFINE_FACTOR, REFINE_FLOOR)
             it = run(tol_run, it.X, it.Z, it.resume)  # continued where it stopped, penalty included
@@ -378,7 +389,7 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         ev = judge(it)
     success = bool(it.exact or ((it.converged or certified) and ev["kkt_residual"] <= tol
                                 and ev["duality_gap"] <= tol))
-    message = _message(it, ev, tol, success, proof, refined, tol_run)
+    message = _message(it, ev, tol, success, proof, refined, tol_run, merged=bool(fine))
     out = (lambda V: V) if raw else frame.duals_out
     return ClusteringResult(
         centers=it.X if raw else frame.points_out(it.X),
@@ -413,26 +424,42 @@ def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended
                              extended=extended)
 
 
+def _prove_fine_groups(An, graph, gamma_n, it, label_tol, frame):
+    """The proof of :func:`certificate.prove_coarsened` (full search) from the groups of centres
+    closer than ``label_tol * FINE_CUT``, or None: where the edge lengths show no gap (a
+    partition with clusters closer than the solve's accuracy), groups that fine usually lie
+    inside the exact clusters, and merging them costs less than a tighter solve."""
+    dist = problem.norms(problem.edge_diff(graph, it.X), 2)
+    labels = components(graph, (graph.weights > 0) & (dist <= label_tol * FINE_CUT))
+    proof, _ = certificate.prove_coarsened(An, graph, gamma_n, labels, it.Z, frame.data_error, quick=False,
+                                           extended=frame.extended)
+    return proof
+
+
 def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
     """``(proof, coarsened)``: :func:`certificate.prove` of the partition the warm start ``x0``
     shows, for these data; where that fails (p = 2), of the partition its groups merge into
     (:func:`certificate.prove_coarsened`: the next gamma of a path, a move that joins
-    clusters); ``(None, False)`` when neither is proven."""
+    clusters), ``coarsened`` then "merged" or "split" (some groups split first);
+    ``(None, False)`` when neither is proven."""
     z0 = np.zeros((graph.n_edges, An.shape[1])) if z0 is None else z0
     proof = certificate.prove(An, graph, gamma_n, p, x0, z0, math.inf, label_tol, data_error, shown_only=True)
     if proof.certified:
         return proof, False
     if p == 2 or An.shape[1] == 1:
-        proof = certificate.prove_coarsened(An, graph, gamma_n, proof.labels, z0, data_error)
-        return proof, proof is not None
+        proof, split = certificate.prove_coarsened(An, graph, gamma_n, proof.labels, z0, data_error)
+        return proof, proof is not None and ("split" if split else "merged")
     return None, False
 
 
-def _message(it, ev, tol, success, proof, refined, tol_run):
-    """How the solve ended, in words that match ``success``."""
+def _message(it, ev, tol, success, proof, refined, tol_run, merged=False):
+    """How the solve ended, in words that match ``success`` (``merged``: the partition came from
+    the solver's finest groups merged by their cone program, :func:`_prove_fine_groups`)."""
     parts = [it.message]
     if refined:
         parts.append(f"re-solved {refined} time(s) to tol {tol_run:.0e} to settle the partition")
+    if merged and proof is not None and proof.certified:
+        parts.append("partition found by merging the groups of the closest centres (their cone program)")
     if proof is not None:
         if proof.certified:
             how = " in extended precision (double rounding left too little room)" if proof.extended else ""

@@ -84,6 +84,7 @@ class Flows:
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
         self.T = T - group_means(T, labels, int(labels.max()) + 1)[labels]
         self.overloaded = []  # groups whose flow cannot fit its balls (set by the most-room search)
+        self.outside = None  # edges left outside their balls by the last projections (set by them)
         self.no_flow = False  # set where whole groups have no flow in their balls (a most-room optimum > NO_FLOW_LOAD)
 
     def candidates(self, margin, quick=False):
@@ -374,6 +375,7 @@ class Flows:
                 z = z + room[:, None] * self._edge_diff(solve(self.T - self.J @ z))
                 loads = problem.norms(z, 2) / r
                 inside = loads <= 1
+                self.outside = ~inside
                 if np.all(inside):
                     return z, inside
                 # At this round's pace, the phase's rounds left would not bring the largest load to 1.
