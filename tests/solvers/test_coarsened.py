@@ -103,6 +103,16 @@ def path(seed):
     return _PATHS[seed]
 
 
+def assert_reference(A, graph, gamma, res, where):
+    """``res`` is proven, and its partition and centres are the reference's."""
+    assert res.labels_certified and res.success, where
+    labels, X_ref = reference.reference_partition(A, graph, gamma)
+    if labels is not None:
+        np.testing.assert_array_equal(res.labels, labels, err_msg=where)
+    if X_ref is not None:
+        assert np.abs(res.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+
+
 MERGED = "partition the warm start's groups merge into"
 
 
@@ -114,12 +124,8 @@ def test_partitions_proven_by_merging_the_warm_start_are_the_reference(seed):
         if MERGED not in res.message:
             continue
         where = f"instance {seed} ({kind}, d={A.shape[1]}, gamma={g:.4g}): {res.message}"
-        assert res.n_iter == 0 and res.labels_certified and res.success, where
-        labels, X_ref = reference.reference_partition(A, graph, g)
-        if labels is not None:
-            np.testing.assert_array_equal(res.labels, labels, err_msg=where)
-        if X_ref is not None:
-            assert np.abs(res.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+        assert res.n_iter == 0, where
+        assert_reference(A, graph, g, res, where)
 
 
 @pytest.mark.slow
@@ -179,12 +185,8 @@ def test_moved_rows_proven_by_splitting_and_merging_the_warm_start_are_the_refer
         split += SPLIT in warm.message
         merged += SPLIT not in warm.message
         where = f"instance {seed} (gamma={gamma:.4g}): {warm.message}"
-        assert warm.n_iter == 0 and warm.labels_certified and warm.success, where
-        labels, X_ref = reference.reference_partition(A, G, gamma)
-        if labels is not None:
-            np.testing.assert_array_equal(warm.labels, labels, err_msg=where)
-        if X_ref is not None:
-            assert np.abs(warm.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+        assert warm.n_iter == 0, where
+        assert_reference(A, G, gamma, warm, where)
     assert split >= 3 and merged >= 3, (split, merged)  # both ways are exercised
 
 
@@ -210,10 +212,6 @@ def test_cold_solves_proven_by_merging_their_finest_groups_are_the_reference():
             continue
         proven += 1
         where = f"seed {seed} (n={n}, gamma={gamma:.4g}): {res.message}"
-        assert res.labels_certified and res.success and "re-solved" not in res.message, where
-        labels, X_ref = reference.reference_partition(A, G, gamma)
-        if labels is not None:
-            np.testing.assert_array_equal(res.labels, labels, err_msg=where)
-        if X_ref is not None:
-            assert np.abs(res.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
+        assert "re-solved" not in res.message, where
+        assert_reference(A, G, gamma, res, where)
     assert proven >= 5, proven
