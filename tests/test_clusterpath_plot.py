@@ -13,7 +13,7 @@ from scipy.spatial.distance import squareform  # noqa: E402
 
 from advcluster import plotting, uniform_graph  # noqa: E402
 from advcluster.cli import main  # noqa: E402
-from advcluster.solvers.core import clusterpath  # noqa: E402
+from advcluster.solvers.core import clusterpath, solve  # noqa: E402
 
 
 def test_fusion_heights_against_their_definition():
@@ -54,18 +54,23 @@ def test_the_dendrogram_cuts_into_the_paths_partitions():
 def test_the_path_command_writes_its_figure_and_table(tmp_path, capsys):
     out = tmp_path / "p"
     assert main(["path", "--dataset", "iris", "--gammas", "0.05,50,12", "--out", str(out)]) == 0
-    assert "12 gammas from 0.05 to 50" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "12 gammas from 0.05 to 50" in text and "clusters proven exact at 12 of 12 gammas" in text
     for name in ("clusterpath.png", "clusterpath.svg", "path.csv"):
         assert (out / name).stat().st_size > 0
     rows = (out / "path.csv").read_text().splitlines()
-    assert rows[0] == "gamma,clusters,major_clusters" and len(rows) == 13
+    assert rows[0] == "gamma,clusters,major_clusters,proven" and len(rows) == 13
     X = __import__("advcluster").load_dataset("iris").data
     X = (X - X.mean(0)) / X.std(0)
     from advcluster import knn_graph
     from advcluster.choose import scaled_phi
 
-    ref = clusterpath(X, knn_graph(X, 10, scaled_phi(X, 10)), np.geomspace(0.05, 50, 12), certify=False)
+    # the counts are the proven partitions of cold solves, gamma by gamma
+    graph = knn_graph(X, 10, scaled_phi(X, 10))
+    ref = [solve(X, graph, g) for g in np.geomspace(0.05, 50, 12)]
+    assert all(r.labels_certified for r in ref)
     assert [int(r.split(",")[1]) for r in rows[1:]] == [r.n_clusters for r in ref]
+    assert all(r.split(",")[3] == "1" for r in rows[1:])  # every count proven
 
 
 @pytest.mark.parametrize("args, message", [

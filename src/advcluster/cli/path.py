@@ -67,7 +67,7 @@ def _run_path(args):
         warnings.simplefilter("ignore", category=Warning)
         if gammas is None:
             gammas = choose_gamma(X, graph).gammas
-        path = clusterpath(X, graph, gammas, certify=False)
+        path = clusterpath(X, graph, gammas)  # every count proven where it can be (docs/partitions.md)
     try:
         from .. import plotting
 
@@ -84,7 +84,8 @@ def _run_path(args):
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     table = {"gamma": gammas, "clusters": [r.n_clusters for r in path],
-             "major_clusters": [major_clusters(r.labels)[0] for r in path]}
+             "major_clusters": [major_clusters(r.labels)[0] for r in path],
+             "proven": [bool(r.labels_certified) for r in path]}
     save_table(out / "path.csv", table)
     if args.json:
         print_json({"data": data.source, "n_samples": X.shape[0], "n_features": X.shape[1], "phi": phi,
@@ -94,6 +95,10 @@ def _run_path(args):
         print(f"data: {data.source}")
         print(f"{X.shape[0]} samples, {X.shape[1]} features; {len(gammas)} gammas from {gammas[0]:.4g} to "
               f"{gammas[-1]:.4g}; clusters {table['clusters'][0]} -> {table['clusters'][-1]}")
+        proven = sum(table["proven"])
+        print(f"clusters proven exact at {proven} of {len(gammas)} gammas"
+              + ("" if proven == len(gammas) else " (column 'proven' of path.csv; the others are read off "
+                                                   "the centres)"))
         print(f"wrote {', '.join(str(f) for f in figures)} and {out / 'path.csv'}")
     return 0
 
