@@ -185,18 +185,17 @@ def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended
                 continue
             pairs = sp.coo_array((np.ones(np.count_nonzero(join)), (fp.pa[join], fp.pb[join])), shape=(fp.K, fp.K))
             k, merged = connected_components(pairs, directed=False)
-            weight = np.zeros((k, 1))
-            np.add.at(weight, merged, fp.sizes[:, None])
-            centres = np.zeros((k, c.shape[1]))
-            np.add.at(centres, merged, fp.sizes[:, None] * c)
-            X = (centres / weight)[merged[labels]]  # each merged group at its size-weighted mean
+            candidate = merged[labels]
+            X = group_means(c[labels], candidate, k)[candidate]  # each merged group at its points' mean
             overloaded = []
-            found = _certify(A, graph, gamma, first_appearance(merged[labels], k), X, Z, data_error, quick=quick,
+            found = _certify(A, graph, gamma, first_appearance(candidate, k), X, Z, data_error, quick=quick,
                              extended=extended, short=overloaded)
             if found is not None and not isinstance(found, Near):
                 labels_p, Xp, Zp, beta, extended_used = found
                 return Proof(True, labels_p, 0, Xp, Zp, beta, extended=extended_used), round_ > 0
-        labels = _split_at(graph, labels, np.asarray(overloaded, dtype=np.int64)) if overloaded else None
+        if not overloaded or round_ + 1 == COARSE_ROUNDS:
+            return None, False
+        labels = _split_at(graph, labels, np.asarray(overloaded, dtype=np.int64))
         if labels is None:
             return None, False
     return None, False
