@@ -349,3 +349,29 @@ def _decide(A, graph, gamma, X, margin):
         if problem.status in ("optimal", "optimal_inaccurate") and room.value is not None and room.value > margin:
             return fused
     return None
+
+
+def restricted_reference(A, graph, gamma, labels):
+    """The minimiser over centres constant on the groups of ``labels``, by cvxpy + Clarabel on
+    the points (``X = M c``, ``M`` the membership matrix): the same problem modelled apart."""
+    import cvxpy as cp
+
+    K = int(labels.max()) + 1
+    M = np.zeros((A.shape[0], K))
+    M[np.arange(A.shape[0]), labels] = 1.0
+    c = cp.Variable((K, A.shape[1]))
+    D = dense_incidence(graph).T @ M @ c
+    w = np.asarray(graph.weights)
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(M @ c - A) + gamma * (w @ cp.norm(D, 2, axis=1))))
+    problem.solve(solver=cp.CLARABEL, **CLARABEL_TOL)
+    return np.asarray(c.value)
+
+
+def assert_reference(A, graph, gamma, res, where):
+    """``res`` is proven, and its partition and centres are the reference's."""
+    assert res.labels_certified and res.success, where
+    labels, X_ref = reference_partition(A, graph, gamma)
+    if labels is not None:
+        np.testing.assert_array_equal(res.labels, labels, err_msg=where)
+    if X_ref is not None:
+        assert np.abs(res.centers - X_ref).max() <= 1e-5 * unit_spread(A)[1], where

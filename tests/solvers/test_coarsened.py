@@ -38,22 +38,6 @@ def instance(seed):
     return A, graph, top * np.geomspace(10**-2.5, 10**-0.3, 8), kind
 
 
-def restricted_reference(A, graph, gamma, labels):
-    """The minimiser over centres constant on the groups of ``labels``, by cvxpy + Clarabel on
-    the points (``X = M c``, ``M`` the membership matrix): the same problem modelled apart."""
-    import cvxpy as cp
-
-    K = int(labels.max()) + 1
-    M = np.zeros((A.shape[0], K))
-    M[np.arange(A.shape[0]), labels] = 1.0
-    c = cp.Variable((K, A.shape[1]))
-    D = reference.dense_incidence(graph).T @ M @ c
-    w = np.asarray(graph.weights)
-    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(M @ c - A) + gamma * (w @ cp.norm(D, 2, axis=1))))
-    problem.solve(solver=cp.CLARABEL, **reference.CLARABEL_TOL)
-    return np.asarray(c.value)
-
-
 @pytest.mark.parametrize("seed", range(16))
 def test_coarsened_centres_on_a_refinement_are_the_exact_solution(seed):
     A, graph, gammas, kind = instance(seed)
@@ -79,7 +63,7 @@ def test_coarsened_centres_on_any_groups_solve_the_restricted_problem(seed):
     labels = np.unique(rng.integers(0, max(2, A.shape[0] // 3), A.shape[0]), return_inverse=True)[1].ravel()
     c, ok = FusedProblem(A, graph, gamma, labels).coarsened()
     assert ok
-    c_ref = restricted_reference(A, graph, gamma, labels)
+    c_ref = reference.restricted_reference(A, graph, gamma, labels)
     assert np.abs(c - c_ref).max() <= 1e-6 * reference.unit_spread(A)[1], f"instance {seed} ({kind})"
 
 
@@ -103,16 +87,6 @@ def path(seed):
     return _PATHS[seed]
 
 
-def assert_reference(A, graph, gamma, res, where):
-    """``res`` is proven, and its partition and centres are the reference's."""
-    assert res.labels_certified and res.success, where
-    labels, X_ref = reference.reference_partition(A, graph, gamma)
-    if labels is not None:
-        np.testing.assert_array_equal(res.labels, labels, err_msg=where)
-    if X_ref is not None:
-        assert np.abs(res.centers - X_ref).max() <= 1e-5 * reference.unit_spread(A)[1], where
-
-
 MERGED = "partition the warm start's groups merge into"
 
 
@@ -125,7 +99,7 @@ def test_partitions_proven_by_merging_the_warm_start_are_the_reference(seed):
             continue
         where = f"instance {seed} ({kind}, d={A.shape[1]}, gamma={g:.4g}): {res.message}"
         assert res.n_iter == 0, where
-        assert_reference(A, graph, g, res, where)
+        reference.assert_reference(A, graph, g, res, where)
 
 
 @pytest.mark.slow
@@ -186,7 +160,7 @@ def test_moved_rows_proven_by_splitting_and_merging_the_warm_start_are_the_refer
         merged += SPLIT not in warm.message
         where = f"instance {seed} (gamma={gamma:.4g}): {warm.message}"
         assert warm.n_iter == 0, where
-        assert_reference(A, G, gamma, warm, where)
+        reference.assert_reference(A, G, gamma, warm, where)
     assert split >= 3 and merged >= 3, (split, merged)  # both ways are exercised
 
 
@@ -213,5 +187,5 @@ def test_cold_solves_proven_by_merging_their_finest_groups_are_the_reference():
         proven += 1
         where = f"seed {seed} (n={n}, gamma={gamma:.4g}): {res.message}"
         assert "re-solved" not in res.message, where
-        assert_reference(A, G, gamma, res, where)
+        reference.assert_reference(A, G, gamma, res, where)
     assert proven >= 5, proven

@@ -91,7 +91,7 @@ class Proof:
     extended: bool = False
 
 
-def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False, extended=None):
+def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False, extended=None, early=False):
     """Prove the partition of the solution near ``(X, Z)``, or count what stays undecided.
 
     Parameters
@@ -117,6 +117,10 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
         Gives ``(A, gamma, data_error)`` in extended precision (``np.longdouble``): a candidate
         whose certificate holds with less room than double's rounding needs is then redone
         there.  None, or a platform whose ``longdouble`` is double: not tried.
+    early : bool
+        A try from an iterate short of ``tol`` (a solve that stops where it holds): no extended
+        precision, and candidates whose fused Newton systems CG does not solve quickly fail
+        (:meth:`FusedProblem.minimise`); its failure settles nothing.
     """
     n, d = A.shape
     positive = graph.weights > 0
@@ -132,7 +136,7 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
             result = _certify(A[:, cols], graph, gamma, labels, X[:, cols], Z[:, cols], data_error, quick=True)
         else:
             result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball,
-                                  data_error, _columns(extended, cols))
+                                  data_error, None if early else _columns(extended, cols), early)
         if result is None or isinstance(result, Near):
             certified = False
             undecided |= positive & (dist <= np.sqrt(2.0) * ball)
@@ -235,7 +239,7 @@ def _settled(graph, labels, X, ball):
     return dist > np.sqrt(2.0) * ball
 
 
-def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extended):
+def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extended, early=False):
     """``(labels, centres, dual, beta, extended)`` for one block of columns, a :class:`Near`, or None.
 
     A candidate whose certificate holds but for the rounding margins ends the search: it is
@@ -247,7 +251,7 @@ def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extend
         if any(np.array_equal(labels, t) for t in tried):
             continue
         tried.append(labels)
-        found = _certify(A, graph, gamma, labels, X, Z, data_error, extended=extended)
+        found = _certify(A, graph, gamma, labels, X, Z, data_error, extended=extended, early=early)
         if found is not None:
             return found
     return None
@@ -280,17 +284,19 @@ def _ladder(dist, cap):
     return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
 
 
-def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None, short=None):
+def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None, short=None, early=False):
     """The fused solution of ``labels`` and its verified certificate; a :class:`Near` when a
     certificate holds in floating point (flows in the balls, groups apart) but without the
     room its rounding needs, and not in extended precision either; None otherwise.  ``quick``:
     flows by projection from ``Z`` only.  ``extended``: a callable giving ``(A, gamma,
     data_error)`` in extended precision, for :func:`_certify_extended`.  ``short``: a list that a
-    failure in the flows extends with the edges the projections left overloaded."""
+    failure in the flows extends with the edges the projections left overloaded.  ``early``: the
+    fused solution by Newton steps whose systems CG solves quickly, or not at all (a try from an
+    iterate short of ``tol``: :meth:`FusedProblem.minimise`)."""
     n, d = A.shape
     radius = gamma * graph.weights
     fp = FusedProblem(A, graph, gamma, labels)
-    c, ok = fp.minimise(group_means(X, labels, fp.K))
+    c, ok = fp.minimise(group_means(X, labels, fp.K), quick=early)
     if not ok:
         return None
     Xp = c[labels]

@@ -132,6 +132,9 @@ def converged_message(ev, tol):
 REFINE_ROUNDS = 2
 REFINE_FACTOR = 1e-2
 REFINE_FLOOR = 1e-12
+# A solve with certify tries one proof once its KKT residual is within this factor of tol:
+# a proven partition's polished exact solution needs no more iterations (docs/partitions.md, section 8).
+EARLY_PROOF_FACTOR = 10.0
 # Before re-solving, the groups of centres closer than label_tol times this are merged by their
 # cone program (certificate.prove_coarsened) and that partition tried.
 FINE_CUT = 1e-2
@@ -216,7 +219,9 @@ def solve(
         Prove the partition (:mod:`advcluster.solvers.certificate`): where a proof is found,
         the labels are the exact partition and the centres the exact fused solution; where
         none is, the solve continues at a tighter tolerance up to :data:`REFINE_ROUNDS` times,
-        and what stays undecided is reported (``labels_certified``, ``n_undecided``).
+        and what stays undecided is reported (``labels_certified``, ``n_undecided``).  ssnal
+        tries one proof once within :data:`EARLY_PROOF_FACTOR` of ``tol``, and stops there
+        where it holds (docs/partitions.md, section 8).
         False reads labels off the centres with ``label_tol`` (faster; nothing proven).
     callback : callable, optional
         Progress of an iterative method (ssnal, admm), instead of ``verbose``'s prints:
@@ -258,7 +263,8 @@ def solve(
     spec = METHODS[method]
     options = renamed(options, RENAMED_OPTIONS, f"method {method!r}")
     accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
-    accepted = [k for k in accepted if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose", "callback")]
+    accepted = [k for k in accepted
+                if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose", "callback", "stop_when")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         auto = f" (method 'auto' chose it: {chosen}; name the method whose options you pass)" if chosen else ""
@@ -336,6 +342,15 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         return spec.run(An, graph, gamma_n, p=p, tol=tol_run, max_iter=max_iter, x0=x0n, z0=z0n,
                         verbose=verbose, **{**options, **(resume or {})})
 
+    early_proof = []  # the proof that ended the first run early, if one did
+
+    def stop_when(X, Z, ev):  # one proof, once the run is within EARLY_PROOF_FACTOR of tol
+        if early_proof or ev["kkt_residual"] > EARLY_PROOF_FACTOR * tol:
+            return False
+        early_proof.append(_prove(An, graph, gamma_n, p, Iterate(X, None, Z, 0, False, ""), ev, label_tol, 1.0,
+                            frame.data_error, None, early=True))
+        return early_proof[0].certified
+
     def judge(it):  # evidence on the scaled problem, whatever the method saw
         if raw:
             return problem.evidence(frame.data, graph, frame.gamma, frame.points_in(it.X), frame.duals_in(it.U),
@@ -348,8 +363,12 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         proof, coarsened = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
                                         frame.data_error)
     if proof is None:
-        it = run(tol, x0, z0) if raw else run(tol, frame.points_in(x0), frame.duals_in(z0))
+        stops = certify and not raw and "stop_when" in inspect.signature(spec.run).parameters
+        it = (run(tol, x0, z0) if raw else
+              run(tol, frame.points_in(x0), frame.duals_in(z0), dict(stop_when=stop_when) if stops else None))
         ev = judge(it)
+        if early_proof and early_proof[0].certified:
+            proof = early_proof[0]
     else:  # centres, dual and evidence come from the proof below
         what = {False: "the warm start's partition",
                 "merged": "the partition the warm start's groups merge into (their cone program)",
@@ -414,14 +433,14 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     )
 
 
-def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended):
+def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended, early=False):
     """:func:`certificate.prove` at an iterate; ``ev`` is on the unit-spread scale, ``An`` on ``scale``."""
     # The computed gap, plus its rounding: what bounds P(X) - P(X*) in exact arithmetic.
     size = 1 + abs(ev["primal_objective"]) + abs(ev["dual_objective"])
     gap = (ev["primal_objective"] - ev["dual_objective"] + size * (ev["gap_roundoff"] + 8 * np.finfo(float).eps))
     gap *= scale**2
     return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error,
-                             extended=extended)
+                             extended=extended, early=early)
 
 
 def _prove_fine_groups(An, graph, gamma_n, it, label_tol, frame):

@@ -33,6 +33,7 @@ DENSE_MAX = 600  # Hessians of at most this order are solved dense
 ITERATIVE_MIN_D = 3  # from this many features larger Hessians are solved by CG first
 CG_RTOL = 1e-12
 FACTOR_MAX = 4000  # where CG falls short in a proof, wide Hessians up to this order are factorised instead
+QUICK_CG_MAX = 50  # minimise(quick=True): CG iterations per Newton step, and no factorisation
 CONIC_TOL = 1e-14  # Clarabel's tolerances for the coarsened problem (FusedProblem.coarsened)
 _BLAS = []  # a threadpoolctl controller, made on first use
 
@@ -149,15 +150,15 @@ class FusedProblem:
             return H
         return block_laplacian(K, d, self.pa, self.pb, B, np.repeat(self.sizes, d)).tocsc()
 
-    def solve_hessian(self, H, rhs, factor_max=None):
+    def solve_hessian(self, H, rhs, factor_max=None, cg_max=None):
         """``H^{-1} rhs`` for ``rhs`` of shape (K, d); ``LinAlgError`` when ``H`` is numerically
-        singular, or when CG falls short on a :class:`BlockHessian` of more than ``factor_max``
-        unknowns (None: factorise whatever the size)."""
+        singular, or when CG (at most ``cg_max`` iterations) falls short on a
+        :class:`BlockHessian` of more than ``factor_max`` unknowns (None: factorise whatever the size)."""
         K, d = rhs.shape
         if d == 1 or not self.pa.size:  # H = diag(n_a)
             return rhs / self.sizes[:, None]
         if isinstance(H, BlockHessian):
-            x = H.solve(rhs)
+            x = H.solve(rhs, cg_max)
             if x is not None:
                 return x
             if factor_max is not None and rhs.size > factor_max:  # its factor fills in: seconds to minutes
@@ -233,7 +234,7 @@ class FusedProblem:
         ok = solution.status in (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
         return np.asarray(solution.x[:K * d]).reshape(K, d), ok
 
-    def minimise(self, c, max_steps=30):
+    def minimise(self, c, max_steps=30, quick=False):
         """Newton's method from ``c`` while the joined centres stay apart: ``(c, ok)``.
 
         Runs until the gradient is at rounding level (``16 eps`` relative) or stops decreasing
@@ -241,7 +242,9 @@ class FusedProblem:
         rounding, amplified by ``R_ab / ||c_a - c_b||``, sets the floor).  Steps are damped so
         that no joined pair more than halves its distance at once.  ``ok`` is False when a pair
         collapses, or comes so close that the Hessian is singular to working precision
-        (:func:`singular_to_working_precision`): the groups should be one.
+        (:func:`singular_to_working_precision`): the groups should be one.  ``quick``: also
+        False where a Newton system needs more than :data:`QUICK_CG_MAX` CG iterations (a
+        candidate with groups that nearly touch, from an early iterate: better tried later).
         """
         c = np.array(c, dtype=float)
         if not self.pa.size:
@@ -256,7 +259,7 @@ class FusedProblem:
             if not np.all(r > 0) or (c.shape[1] > 1 and singular_to_working_precision(self.gamma * self.W / r, self.sizes)):
                 return c, False
             try:
-                step = self.solve_hessian(self.hessian(c), g, FACTOR_MAX)
+                step = self.solve_hessian(self.hessian(c), g, *((0, QUICK_CG_MAX) if quick else (FACTOR_MAX,)))
             except np.linalg.LinAlgError:
                 return c, False
             if not np.all(np.isfinite(step)):
@@ -379,11 +382,11 @@ class BlockHessian:
             out[groups] = np.matmul(inverse, r[groups].reshape(C, -1, 1)).reshape(C, m, -1)
         return out
 
-    def solve(self, rhs):
+    def solve(self, rhs, maxiter=None):
         """``H^{-1} rhs`` by preconditioned CG to relative residual :data:`CG_RTOL`; None when it
-        does not get there within ``min(K d, 2000)`` iterations (the caller factorises instead;
-        :meth:`FusedProblem.minimise` up to :data:`FACTOR_MAX` unknowns)."""
-        maxiter = min(rhs.size, 2000)
+        does not get there within ``min(K d, 2000, maxiter)`` iterations (the caller factorises
+        instead; :meth:`FusedProblem.minimise` up to :data:`FACTOR_MAX` unknowns)."""
+        maxiter = min(rhs.size, 2000, maxiter or 2000)
         x, _, ok = cg(self.__matmul__, self._precondition, rhs, self._precondition(rhs), CG_RTOL, maxiter)
         return x if ok else None
 

@@ -318,6 +318,7 @@ def run(
     inner_ratio=0.2,
     max_jacobi=None,
     callback=None,
+    stop_when=None,
 ):
     """SSNAL for p = 2.
 
@@ -376,6 +377,10 @@ def run(
     callback : callable, optional
         Called with each outer iteration's ``history`` record (the ADMM phase's are not
         reported; :func:`advcluster.solve` adds the method and the seconds since it began).
+    stop_when : callable, optional
+        ``stop_when(X, Z, ev)`` after each outer iteration short of ``tol`` (``ev`` its
+        evidence); True ends the run there.  :func:`advcluster.solve` passes one that tries a
+        quick proof of the partition, whose polished exact solution needs no more iterations.
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
@@ -486,6 +491,10 @@ def run(
         if meets_tol(ev, tol):
             converged = True
             message = converged_message(ev, tol)
+            break
+        if stop_when is not None and stop_when(X, Z, ev):
+            message = (f"stopped at KKT residual {ev['kkt_residual']:.2e} and duality gap {ev['duality_gap']:.2e} "
+                       f"(tol {tol:.0e}), where the partition was proven")
             break
         # Stalled: Newton stuck, and the distance to the stopping test (KKT residual, and the gap
         # beyond its rounding error) not 10 % shorter, for STALL_ITERS outer iterations; the

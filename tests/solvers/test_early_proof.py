@@ -1,0 +1,161 @@
+"""Solves that stop where the partition is proven (``core.EARLY_PROOF_FACTOR``; docs/partitions.md,
+section 8): once ssnal's KKT residual is within that factor of ``tol``, one proof is tried, and
+where it holds the run ends with the exact fused solution.
+
+Every solve stopped that way is checked against the independent reference (cvxpy + Clarabel,
+:func:`reference.reference_partition`); the hook itself changes nothing where it declines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference
+from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
+
+from advcluster.graph import complete_graph, knn_graph, uniform_graph
+from advcluster.solvers import core, solve
+from advcluster.solvers.fused import FusedProblem
+from advcluster.solvers.ssnal import run as ssnal_run
+
+EARLY = "where the partition was proven"
+N_INSTANCES = 60  # blobs and moons at any scale; then as many half-moons near fusion thresholds
+N_NEAR = 40
+
+
+def instance(seed):
+    """``(A, graph, gamma, where)``: blobs or half-moons, a weight graph, a gamma between the
+    first fusions and a handful of clusters; from ``N_INSTANCES`` on, half-moons near their
+    fusion thresholds (where early proofs often fail: two clusters closer than the iterate's
+    accuracy)."""
+    from sklearn.datasets import make_moons
+
+    if seed >= N_INSTANCES:
+        rng = np.random.default_rng(seed - N_INSTANCES)
+        n = int(rng.integers(130, 180))
+        A = make_moons(n, noise=0.1, random_state=seed - N_INSTANCES)[0]
+        gamma = 10 ** rng.uniform(-1.4, -1)
+        return A, knn_graph(A, k=6, phi=0.5), gamma, f"near-threshold moons {seed} (n={n}, gamma={gamma:.4g})"
+    rng = np.random.default_rng(7000 + seed)
+    kind = ("knn", "complete", "uniform")[seed % 3]
+    n = int(rng.integers(30, 90))
+    if seed % 4 == 3:
+        A, d = make_moons(n, noise=0.1, random_state=seed)[0], 2
+    else:
+        d = (2, 3, 5, 10)[seed % 4]
+        centres = rng.normal(size=(int(rng.integers(2, 6)), d)) * 4
+        A = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, d))
+    A = A * 10 ** rng.uniform(-3, 3) + rng.normal(size=d) * 10 ** rng.uniform(0, 4)  # any scale and offset
+    sq = float(np.median(((A[:, None] - A[None]) ** 2).sum(-1)))
+    graph = (uniform_graph(n) if kind == "uniform" else complete_graph(A, phi=1 / sq) if kind == "complete"
+             else knn_graph(A, k=6, phi=1 / sq))
+    top = 2 * float(np.sqrt(np.sum((A - A.mean(0)) ** 2))) / float(graph.weights.sum())
+    gamma = top * 10 ** rng.uniform(-2.5, -0.5)
+    return A, graph, gamma, f"instance {seed} ({kind}, n={n}, d={d}, gamma={gamma:.4g})"
+
+
+_SOLVED = {}
+
+
+def solved(seed):
+    """``(A, graph, gamma, where, result, tried)``: ``tried`` the outcome of the early proof
+    (None where the solve met tol before one was tried)."""
+    if seed not in _SOLVED:
+        A, graph, gamma, where = instance(seed)
+        tried, prove = [], core._prove
+
+        def watched(*args, **kwargs):
+            proof = prove(*args, **kwargs)
+            if kwargs.get("early"):
+                tried.append(proof.certified)
+            return proof
+
+        core._prove = watched
+        try:
+            res = solve(A, graph, gamma, "ssnal")
+        finally:
+            core._prove = prove
+        _SOLVED[seed] = (A, graph, gamma, where, res, tried[0] if tried else None)
+    return _SOLVED[seed]
+
+
+@pytest.mark.parametrize("seed", range(N_INSTANCES + N_NEAR))
+def test_solves_with_an_early_proof_tried_are_the_reference(seed):
+    """Where the early proof holds, the run stops there with the exact solution; where it fails,
+    the solve goes on as without it.  Either way the answer is the reference's."""
+    A, graph, gamma, where, res, tried = solved(seed)
+    if tried is None:
+        pytest.skip("this solve met tol before an early proof was tried")
+    where = f"{where}: {res.message}"
+    assert (EARLY in res.message) == tried, where
+    if tried:
+        assert res.success and res.kkt_residual <= 1e-10, where  # the polished exact solution
+    if res.labels_certified:
+        reference.assert_reference(A, graph, gamma, res, where)
+
+
+def test_early_proofs_are_exercised():
+    """The early stop is not a rarity: it ends many of these solves, on every kind of data, and
+    the near-threshold half-moons exercise its failures."""
+    tried = {s: solved(s)[5] for s in range(N_INSTANCES + N_NEAR)}
+    early = [s for s, t in tried.items() if t]
+    assert len(early) >= (N_INSTANCES + N_NEAR) // 3, early
+    assert {s % 4 for s in early if s < N_INSTANCES} == {0, 1, 2, 3}, early  # each dimension, moons included
+    assert {s % 3 for s in early if s < N_INSTANCES} == {0, 1, 2}, early  # each kind of graph
+    failed = [s for s, t in tried.items() if t is False]
+    assert len(failed) >= 5, failed
+    assert sum(solved(s)[4].labels_certified for s in failed) >= 5, failed  # proven later, as before
+
+
+@pytest.mark.parametrize("seed", list(range(0, N_INSTANCES, 4)) + list(range(N_INSTANCES, N_INSTANCES + N_NEAR, 5)))
+def test_the_early_stop_saves_iterations_and_keeps_the_answer(seed, monkeypatch):
+    """Against the same solve with the early proof turned off: the same proven partition, the
+    same centres (both exact fused solutions), and never more outer iterations."""
+    A, graph, gamma, where, res, _ = solved(seed)
+    monkeypatch.setattr(core, "EARLY_PROOF_FACTOR", 0.0)
+    late = solve(A, graph, gamma, "ssnal")
+    assert EARLY not in late.message
+    if late.labels_certified and res.labels_certified:
+        np.testing.assert_array_equal(res.labels, late.labels, err_msg=where)
+        assert np.abs(res.centers - late.centers).max() <= 1e-9 * reference.unit_spread(A)[1], where
+    assert res.n_iter <= late.n_iter or EARLY not in res.message, where
+
+
+def test_a_declining_hook_changes_nothing_and_an_accepting_one_stops_at_once():
+    A, graph, gamma, _ = instance(1)
+    spread = reference.unit_spread(A)[1]
+    A, gamma = (A - A.mean(0)) / spread, gamma / spread
+    common = dict(p=2, tol=1e-9, max_iter=None, x0=None, z0=None, verbose=False)
+    plain = ssnal_run(A, graph, gamma, **common)
+    seen = []
+    declined = ssnal_run(A, graph, gamma, stop_when=lambda X, Z, ev: seen.append(ev["kkt_residual"]) and False,
+                         **common)
+    assert seen and declined.n_iter == plain.n_iter and np.array_equal(declined.X, plain.X)
+    stopped = ssnal_run(A, graph, gamma, stop_when=lambda X, Z, ev: True, **common)
+    assert stopped.n_iter == 1 and not stopped.converged and EARLY in stopped.message
+
+
+def test_the_hook_is_not_a_user_option():
+    A, graph, gamma, _ = instance(0)
+    with pytest.raises(ValueError, match="unknown option"):
+        solve(A, graph, gamma, "ssnal", stop_when=lambda X, Z, ev: True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_quick_fused_minimisation_is_exact_where_it_succeeds(seed):
+    """``minimise(quick=True)`` (CG only, a few iterations per Newton step) either fails or gives
+    the restricted problem's minimiser, modelled apart in cvxpy."""
+    A, graph, gamma, where = instance(4 * seed + 2)  # 5-D blobs: block Hessians solved by CG
+    rng = np.random.default_rng(seed)
+    labels = np.unique(rng.integers(0, max(2, A.shape[0] // 4), A.shape[0]), return_inverse=True)[1].ravel()
+    spread = reference.unit_spread(A)[1]
+    A, gamma = (A - A.mean(0)) / spread, gamma / spread
+    fp = FusedProblem(A, graph, gamma, labels)
+    c, ok = fp.minimise(np.array([A[labels == k].mean(0) for k in range(fp.K)]), quick=True)
+    if not ok:
+        pytest.skip("the quick minimisation declined this grouping")
+    c_ref = reference.restricted_reference(A, graph, gamma, labels)
+    f, f_ref = (reference.objective(A, graph, gamma, x[labels], 2) for x in (c, c_ref))
+    assert f <= f_ref + 1e-12 * (1 + abs(f_ref)), where  # no worse than the interior-point optimum
+    assert np.abs(c - c_ref).max() <= 1e-5, where
