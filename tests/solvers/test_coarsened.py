@@ -189,3 +189,24 @@ def test_cold_solves_proven_by_merging_their_finest_groups_are_the_reference():
         assert "re-solved" not in res.message, where
         reference.assert_reference(A, G, gamma, res, where)
     assert proven >= 5, proven
+
+
+def test_programs_too_large_to_factorise_are_declined_and_the_solve_still_proves():
+    """Wide data with many pairs of groups (30-D, every pair joined) fill the cone program's
+    factorisation in: ``coarsened`` declines it (``ok`` False) instead of running for minutes,
+    and a solve falls back on its other routes to a proof."""
+    from advcluster.solvers import certificate
+    from advcluster.solvers.fused import COARSE_MAX_WORK
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(30, 30))
+    graph = complete_graph(A, phi=1 / 60.0)
+    labels = np.arange(30)
+    fp = FusedProblem(A, graph, 0.01, labels)
+    assert fp.pa.size * 31**2 > COARSE_MAX_WORK
+    c, ok = fp.coarsened()
+    assert not ok
+    proof, split = certificate.prove_coarsened(A, graph, 0.01, labels, np.zeros((graph.n_edges, 30)), 0.0)
+    assert proof is None and not split
+    res = solve(A, graph, 0.01)
+    reference.assert_reference(A, graph, 0.01, res, res.message)
