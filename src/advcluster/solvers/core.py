@@ -56,6 +56,11 @@ class Method:
             return f"method {self.name!r} supports p in {self.norms}, not p={p!r}; use method='admm'."
         return self.limits(graph, d, p) if self.limits else ""
 
+    @property
+    def options(self) -> tuple:
+        """The keyword-only options of ``run`` (``callback`` and ``stop_when`` among them where it takes them)."""
+        return tuple(k for k, v in inspect.signature(self.run).parameters.items() if v.kind is v.KEYWORD_ONLY)
+
 
 METHODS: dict[str, Method] = {}
 
@@ -262,8 +267,7 @@ def solve(
         method, chosen = choose_method(graph, d, p)
     spec = METHODS[method]
     options = renamed(options, RENAMED_OPTIONS, f"method {method!r}")
-    accepted = [k for k, v in inspect.signature(spec.run).parameters.items() if v.kind is v.KEYWORD_ONLY]
-    accepted = [k for k in accepted
+    accepted = [k for k in spec.options
                 if k not in ("p", "tol", "max_iter", "x0", "z0", "verbose", "callback", "stop_when")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -280,7 +284,7 @@ def solve(
         raise ValueError(why)
 
     start = time.perf_counter()
-    listens = "callback" in inspect.signature(spec.run).parameters
+    listens = "callback" in spec.options
     bar = _bar(spec.name, tol, progress) if listens and progress is not False else None
     if listens and (callback is not None or bar is not None):
         user = callback
@@ -363,7 +367,7 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         proof, coarsened = _prove_start(An, graph, gamma_n, p, frame.points_in(x0), frame.duals_in(z0), label_tol,
                                         frame.data_error)
     if proof is None:
-        stops = certify and not raw and "stop_when" in inspect.signature(spec.run).parameters
+        stops = certify and not raw and "stop_when" in spec.options
         it = (run(tol, x0, z0) if raw else
               run(tol, frame.points_in(x0), frame.duals_in(z0), dict(stop_when=stop_when) if stops else None))
         ev = judge(it)

@@ -265,7 +265,8 @@ class FusedProblem:
             if not np.all(r > 0) or (c.shape[1] > 1 and singular_to_working_precision(self.gamma * self.W / r, self.sizes)):
                 return c, False
             try:
-                step = self.solve_hessian(self.hessian(c), g, *((0, QUICK_CG_MAX) if quick else (FACTOR_MAX,)))
+                step = self.solve_hessian(self.hessian(c), g, factor_max=0 if quick else FACTOR_MAX,
+                                          cg_max=QUICK_CG_MAX if quick else None)
             except np.linalg.LinAlgError:
                 return c, False
             if not np.all(np.isfinite(step)):

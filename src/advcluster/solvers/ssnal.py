@@ -379,8 +379,8 @@ def run(
         reported; :func:`advcluster.solve` adds the method and the seconds since it began).
     stop_when : callable, optional
         ``stop_when(X, Z, ev)`` after each outer iteration short of ``tol`` (``ev`` its
-        evidence); True ends the run there.  :func:`advcluster.solve` passes one that tries a
-        quick proof of the partition, whose polished exact solution needs no more iterations.
+        evidence); True ends the run there.  :func:`advcluster.solve` passes one that tries one
+        proof of the partition, whose polished exact solution needs no more iterations.
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
