@@ -416,3 +416,144 @@ def test_the_search_ends_early_only_where_a_group_has_no_flow():
             assert max(reference) >= 1 - 1e-6, seed
             early += len(programs) < len(reference)
     assert early >= 5
+
+
+def test_in_two_columns_the_second_phase_runs_only_where_the_programs_leave_edges_outside():
+    """2-D flows near full load, asked for more room than they have (every proposal is drawn):
+    the most-room programs run before the second phase of projections, and that phase runs
+    only where the programs' flow, refined, leaves an edge outside its ball; every flow offered
+    is in the balls and balanced, each with more room than the last."""
+    programs = 0
+    for seed in range(12):
+        graph, labels, inner, r, T, start = _saturated_start(seed, d=2, loads=(0.9, 0.9999), saturated=0.95)
+        flows = Flows(graph, labels, inner, r, T, start, 1e-13)
+        events = []
+        projected, by_group = flows._projected, flows._most_room_by_group
+
+        def logged_projected(*a, **k):
+            events.append(("phases", k["phases"]))
+            return projected(*a, **k)
+
+        def logged_by_group(*a, **k):
+            z = by_group(*a, **k)
+            events.append(("programs", bool(np.all(np.linalg.norm(flows.refined(z), axis=1) <= r))))
+            return z
+
+        flows._projected, flows._most_room_by_group = logged_projected, logged_by_group
+        offered = list(flows.candidates(np.full(inner.size, 0.3)))
+        rooms = [1 - np.max(np.linalg.norm(z, axis=1) / r) for z in offered]
+        assert rooms == sorted(rooms) and all(room >= 0 for room in rooms)
+        for z in offered:
+            assert problem.fro(graph.incidence @ z - T) <= 1e-12 * problem.fro(T)
+        assert events[0] == ("phases", (0,)), seed
+        ran = [e for e in events if e[0] == "programs"]
+        if ran:
+            programs += 1
+            second = ("phases", (1,)) in events
+            assert second == (not ran[-1][1]), seed
+            if second:
+                assert events.index(("phases", (1,))) > events.index(ran[-1])
+    assert programs >= 6
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_in_order_gives_the_serial_results_in_order_and_stops_when_asked(threads):
+    """Items of random cost come back in their order, as ``map`` gives them; a consumer that
+    stops after k items leaves no more than ``threads`` items started beyond them."""
+    import time
+
+    from advcluster.solvers.flows import in_order
+
+    rng = np.random.default_rng(threads)
+    delays = rng.uniform(0, 0.004, 40)
+    started = []
+
+    def work(k):
+        started.append(k)
+        time.sleep(delays[k])
+        return k * k
+
+    assert list(in_order(work, range(40), threads)) == [k * k for k in range(40)]
+    started.clear()
+    for value in in_order(work, range(40), threads):
+        if value == 25:
+            break
+    assert set(range(6)) <= set(started) and len(started) <= 6 + threads
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_group_by_group_programs_do_not_depend_on_the_threads(seed, monkeypatch):
+    """The groups' programs on one thread or several: the same flow, bit for bit, and the same
+    groups found overloaded (the stopping search included)."""
+    from advcluster.solvers import flows as flows_module
+
+    graph, labels, inner, r, T, rng = _flow_problem(seed, blobs=5)
+    group = labels[graph.edges[inner, 0]]
+    T = T * np.where(rng.random(int(labels.max()) + 1) < 0.4, 1.6, 1.0)[labels][:, None]
+    order = rng.permutation(np.unique(group))
+    out = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(flows_module, "THREADS", threads)
+        for stop in (False, True):
+            flows = Flows(graph, labels, inner, r, T, np.zeros((inner.size, T.shape[1])), 1e-13)
+            z = flows._most_room_by_group(order, np.zeros((inner.size, T.shape[1])), until_overloaded=stop)
+            out[threads, stop] = (z, list(flows.overloaded))
+    for stop in (False, True):
+        assert np.array_equal(out[1, stop][0], out[3, stop][0]) and out[1, stop][1] == out[3, stop][1]
+
+
+@pytest.mark.parametrize("steps", [4, 1])
+def test_group_programs_run_on_regions_around_the_short_edges_first(steps, monkeypatch):
+    """Groups of a few hundred points whose start flow is balanced at 30-90 % load but for two
+    edges of each at 1.2, 3 or 8 times their radius (the short edges).  Each group's program
+    runs on the edges near its short ones where that leaves room (the edges farther away keep
+    their flow), on the whole group otherwise (its most room, as the conic reference has it);
+    the flow stays balanced; a group is reported overloaded exactly when it has no flow in its
+    balls.  With regions of one step (the short edges alone) the programs fall back to whole
+    groups, most of which have a flow."""
+    from advcluster.solvers import flows as flows_module
+
+    monkeypatch.setattr(flows_module, "GROUP_REGION_STEPS", steps)
+    regions = fallbacks = overloaded = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        d = int(rng.choice([2, 3]))
+        A = rng.normal(size=(int(rng.integers(400, 700)), d)) + 50.0 * rng.integers(0, 4, 1)[:, None]
+        A[: A.shape[0] // 2] += 100.0  # two groups at least
+        graph = knn_graph(A, 6, 0.2)
+        labels = graph.components_of(np.ones(graph.n_edges, dtype=bool))[1]
+        inner = np.arange(graph.n_edges)
+        r = rng.uniform(0.5, 2.0, inner.size)
+        start = rng.normal(size=(inner.size, d))
+        load = rng.uniform(0.3, 0.9, inner.size)
+        group = labels[graph.edges[:, 0]]
+        for g in range(int(labels.max()) + 1):  # two edges per group pushed over their radius
+            load[rng.choice(np.flatnonzero(group == g), 2, replace=False)] = rng.choice([1.2, 3.0, 8.0])
+        start *= (r * load / np.linalg.norm(start, axis=1))[:, None]
+        T = graph.incidence @ start  # balanced: the divergence of the start
+        short = load > 1
+        flows = Flows(graph, labels, inner, r, T, start, 1e-13)
+        z = flows._most_room_by_group(np.unique(group[short]), start, short=short)
+        assert problem.fro(graph.incidence @ z - T) <= 1e-7 * problem.fro(T)
+        near = flows._near(short, steps)
+        J = graph.incidence.toarray()
+        for g in np.unique(group[short]):
+            edges = np.flatnonzero(group == g)
+            nodes = np.flatnonzero(labels == g)
+            moved = edges[np.any(z[edges] != start[edges], axis=1)]
+            loads = np.linalg.norm(z[edges], axis=1) / r[edges]
+            if np.all(near[moved]) and not np.all(near[edges]):  # the region's program held
+                regions += 1
+                assert loads.max() <= 1 - 1e-6 + 1e-9, (seed, g)
+            else:  # the whole group's: its most room
+                fallbacks += 1
+                t_ref = _most_room_reference(J[np.ix_(nodes, edges)], T[nodes], r[edges])
+                assert abs(loads.max() - t_ref) <= 1e-6 * max(1.0, t_ref), (seed, g)
+                assert (int(g) in flows.overloaded) == (loads.max() >= 1), (seed, g)
+                if t_ref >= 1 + 1e-6:
+                    assert int(g) in flows.overloaded
+                overloaded += int(g) in flows.overloaded
+    if steps == 4:
+        assert regions >= 10 and overloaded >= 3, (regions, fallbacks, overloaded)
+    else:  # the short edges alone cannot carry the flow: whole groups, most of them with a flow
+        assert regions == 0 and fallbacks - overloaded >= 10, (regions, fallbacks, overloaded)

@@ -22,8 +22,12 @@ Each group's Laplacian is singular (constants): one point of each group is groun
 
 from __future__ import annotations
 
+import os
 import weakref
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from itertools import islice
 
 import clarabel
 import numpy as np
@@ -47,6 +51,21 @@ MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): 
 # method's accuracy; a group at its fusion threshold has an optimum of 1 - 1e-13).
 NO_FLOW_LOAD = 1 + 1e-6
 REGION_MAX_UNKNOWNS = (300, 4_000)  # the most-room flow around the edges short of room: regions of at most these many
+# Each group's program runs first on its edges within this many steps of its edges short of
+# room (the rest of its flow held), and on the whole group only where that leaves less
+# relative room than REGION_ROOM (moons, n = 50,000: a fifth of the edges, a third of the time).
+GROUP_REGION_STEPS = 4
+REGION_ROOM = 1e-6
+
+
+def _threads():
+    """The cores this process may use, fewer where ``OMP_NUM_THREADS`` says so (joblib's workers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(limit))) if limit.isdigit() else cores
+
+
+THREADS = _threads()  # most-room programs solved at once (:func:`in_order`)
 _GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
 
@@ -86,6 +105,7 @@ class Flows:
         self.overloaded = []  # groups whose flow cannot fit its balls (set by the most-room search)
         self.outside = None  # edges left outside their balls by the last projections (set by them)
         self.no_flow = False  # set where whole groups have no flow in their balls (a most-room optimum > NO_FLOW_LOAD)
+        self.room = -np.inf  # the relative room of the last flow proposed (set by candidates)
 
     def candidates(self, margin, quick=False):
         """Flows in the balls, cheapest first, each with more room than the last (see
@@ -98,7 +118,7 @@ class Flows:
                 continue
             if refine:
                 z = self.refined(z)
-            room = 1 - float(np.max(problem.norms(z, 2) / self.r))
+            room = self.room = 1 - float(np.max(problem.norms(z, 2) / self.r))
             if room > best and room >= 0:
                 best = room
                 yield z
@@ -119,7 +139,7 @@ class Flows:
                     if self.no_flow:
                         return
         # With up to three columns the most-room programs are cheap, and run between the two
-        # phases of projections as well, where they cost less than the second phase's
+        # phases of projections, where they cost less than the second phase's
         # refactorisations; the second phase is for the rooms they cannot resolve (a group
         # at its fusion threshold: room 1e-13, below the interior-point method's accuracy).
         between = not quick and self.T.shape[1] <= LDL_MAX_COLUMNS
@@ -132,11 +152,20 @@ class Flows:
             short = self._short(z, margin)
             if self._probed(z, short):
                 return
-            for rerouted in self._rerouted(z, short, REGION_MAX_UNKNOWNS[:1]):
-                yield rerouted, True
-            if self.no_flow:
+            last = None
+            for last, refine in self._repaired(z, margin):
+                yield last, refine
+            # The second phase only where the programs' flow, refined, left an edge outside its
+            # ball (room below their accuracy): not where that flow was inside (the candidate then
+            # failed on rounding, which extended precision settles) or a group has no flow.
+            if self.no_flow or last is None or self.room >= 0:
+                return
+            if np.max(problem.norms(last, 2) / self.r) > NO_FLOW_LOAD:
                 return
             z, inside = self._projected(margin, quick, phases=(1,), z=z)
+            if np.all(inside):
+                yield z, True
+            return
         if np.all(inside):
             yield z, True
         if not quick:
@@ -151,7 +180,7 @@ class Flows:
             yield rerouted, True
         if self.no_flow:
             return
-        yield self._most_room_by_group(self._by_load(z, short), z, until_overloaded=True), True
+        yield self._most_room_by_group(self._by_load(z, short), z, until_overloaded=True, short=short), True
 
     def _short(self, z, margin):
         """The edges of ``z`` with less than half the ``margin`` of room wanted."""
@@ -177,12 +206,12 @@ class Flows:
         groups = np.unique(groups)
         return groups[np.argsort(-load[groups], kind="stable")]
 
-    def _rerouted(self, z, short, limits=REGION_MAX_UNKNOWNS):
+    def _rerouted(self, z, short):
         """``z`` with the most-room flow on growing regions around the ``short`` edges (see
-        :meth:`_region`; at most ``limits`` unknowns), the flow elsewhere held.  A region of
+        :meth:`_region`; at most :data:`REGION_MAX_UNKNOWNS` unknowns), the flow elsewhere held.  A region of
         whole groups (independent problems) whose most room is none sets :attr:`no_flow`."""
         tried = 0
-        for limit in limits:
+        for limit in REGION_MAX_UNKNOWNS:
             edges, whole = self._region(short, limit) if np.any(short) else (np.empty(0, dtype=int), False)
             if not tried < edges.size < self.r.size:
                 continue
@@ -196,24 +225,39 @@ class Flows:
                 rerouted[edges] = part
                 yield rerouted
 
-    def _most_room_by_group(self, groups, z, until_overloaded=False):
+    def _most_room_by_group(self, groups, z, until_overloaded=False, short=None):
         """The most-room flow on each of ``groups`` on its own (the groups' flow problems are
         independent), ``z`` elsewhere; records in :attr:`overloaded` the groups where even the
         most room is none (``t >= 1``: the group's flow cannot fit its balls, so its points do
         not all fuse).  ``until_overloaded``: stop at the first such group (no flow of the
-        partition then fits, whatever the groups after it hold)."""
-        z = z.copy()
+        partition then fits, whatever the groups after it hold).  ``short``: the edges short of
+        room; each group's program then runs first on its edges within
+        :data:`GROUP_REGION_STEPS` steps of them, and on the whole group only where that region
+        leaves less room than :data:`REGION_ROOM`."""
+        start, z = z, z.copy()
         self.overloaded = []
-        for g in groups:
-            if until_overloaded and self.overloaded:
-                break
-            edges = np.flatnonzero(self.labels[self.i] == g)
-            part = self._restricted(edges, z)._most_room()
+        group = self.labels[self.i]
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.c_[groups, groups + 1])
+        near = self._near(short, GROUP_REGION_STEPS) if short is not None and np.any(short) else None
+
+        def program(k):  # the groups share no point, so their programs run in any order, on threads
+            edges = np.sort(order[slice(*bounds[k])])
+            region = edges if near is None else edges[near[edges]]
+            if 0 < region.size < edges.size:
+                part = self._restricted(region, start)._most_room()
+                if part is not None and np.max(problem.norms(part, 2) / self.r[region]) <= 1 - REGION_ROOM:
+                    return region, part, False
+            return edges, self._restricted(edges, start)._most_room(), True
+
+        for g, (edges, part, whole) in zip(groups, in_order(program, range(len(groups)))):
             if part is None:
                 continue
             z[edges] = part
-            if np.max(problem.norms(part, 2) / self.r[edges]) >= 1:
+            if whole and np.max(problem.norms(part, 2) / self.r[edges]) >= 1:
                 self.overloaded.append(int(g))
+                if until_overloaded:
+                    break
         return z
 
     def _region(self, short, limit):
@@ -225,13 +269,21 @@ class Flows:
         groups[self.labels[self.i[short]]] = True
         if np.count_nonzero(groups[self.labels]) * d <= limit:
             return np.flatnonzero(groups[self.labels[self.i]]), True
-        mask = np.zeros(self.graph.n_edges, dtype=bool)
-        mask[self.inner] = True
-        depth = self.graph.hops_from(np.unique(np.r_[self.i[short], self.j[short]]), mask)
+        depth = self._steps(short)
         reach = np.sort(depth[np.isfinite(depth)])
         layer = reach[max(limit // d, 1) - 1] if reach.size * d > limit else np.inf
-        near = depth < layer  # whole layers of the search only
-        return np.flatnonzero(near[self.i] & near[self.j]), False
+        return np.flatnonzero(self._near(short, layer, depth)), False  # whole layers of the search only
+
+    def _steps(self, short):
+        """Each point's number of steps from the ``short`` edges' end points along the edges inside groups."""
+        mask = np.zeros(self.graph.n_edges, dtype=bool)
+        mask[self.inner] = True
+        return self.graph.hops_from(np.unique(np.r_[self.i[short], self.j[short]]), mask)
+
+    def _near(self, short, steps, depth=None):
+        """The edges (a mask) whose both end points are fewer than ``steps`` steps from the ``short`` edges."""
+        near = (self._steps(short) if depth is None else depth) < steps
+        return near[self.i] & near[self.j]
 
     def _restricted(self, edges, z):
         """The flow problem on some of the edges: they must carry what ``z`` on the other edges
@@ -418,6 +470,26 @@ class Flows:
         if solution.status not in (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved):
             return None
         return np.asarray(solution.x[:-1]).reshape(m, d)
+
+
+def in_order(function, items, threads=None):
+    """``function(item)`` for each item, in order, computed on up to ``threads`` threads (default:
+    every core; Clarabel releases the GIL) at most ``threads`` items ahead of the consumer, who may
+    stop early (the items not started are then cancelled)."""
+    threads = THREADS if threads is None else threads
+    items = iter(items)
+    if threads <= 1:
+        yield from map(function, items)
+        return
+    pool = ThreadPoolExecutor(threads)
+    pending = deque(pool.submit(function, item) for item in islice(items, threads))
+    try:
+        while pending:
+            done = pending.popleft()
+            pending.extend(pool.submit(function, item) for item in islice(items, 1))
+            yield done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _floored(conductance):
