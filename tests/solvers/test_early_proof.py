@@ -14,8 +14,8 @@ import pytest
 import reference
 from reference import single_threaded_blas  # noqa: F401  (autouse fixture)
 
-from advcluster.graph import complete_graph, knn_graph, uniform_graph
-from advcluster.solvers import core, solve
+from advcluster.graph import complete_graph, first_appearance, knn_graph, uniform_graph
+from advcluster.solvers import certificate, core, solve
 from advcluster.solvers.fused import FusedProblem
 from advcluster.solvers.ssnal import run as ssnal_run
 
@@ -56,6 +56,7 @@ def instance(seed):
 
 
 _SOLVED = {}
+_REFUTED = {}  # seed: (partitions refuted in the solve, partitions certified after each refutation)
 
 
 def solved(seed):
@@ -63,20 +64,27 @@ def solved(seed):
     (None where the solve met tol before one was tried)."""
     if seed not in _SOLVED:
         A, graph, gamma, where = instance(seed)
-        tried, prove = [], core._prove
+        tried, prove, certify = [], core._prove, certificate._certify
+        refuted, later = [], []
 
         def watched(*args, **kwargs):
             proof = prove(*args, **kwargs)
             if kwargs.get("early"):
                 tried.append(proof.certified)
+            refuted[:] = [first_appearance(r) for r in kwargs["refuted"]]
             return proof
 
-        core._prove = watched
+        def certifying(A_, graph_, gamma_, labels, *args, **kwargs):  # what is tried once refuted
+            later.append((len(kwargs.get("refuted") or []), first_appearance(labels)))
+            return certify(A_, graph_, gamma_, labels, *args, **kwargs)
+
+        core._prove, certificate._certify = watched, certifying
         try:
             res = solve(A, graph, gamma, "ssnal")
         finally:
-            core._prove = prove
+            core._prove, certificate._certify = prove, certify
         _SOLVED[seed] = (A, graph, gamma, where, res, tried[0] if tried else None)
+        _REFUTED[seed] = (refuted, later)
     return _SOLVED[seed]
 
 
@@ -106,6 +114,52 @@ def test_early_proofs_are_exercised():
     failed = [s for s, t in tried.items() if t is False]
     assert len(failed) >= 5, failed
     assert sum(solved(s)[4].labels_certified for s in failed) >= 5, failed  # proven later, as before
+
+
+def test_refuted_partitions_are_never_the_reference_nor_tried_again():
+    """A candidate with a group that has no flow in its balls is refuted for the solve: no
+    refuted partition is the reference's (or the proven one), and none is tried again after it
+    is refuted.  Refutations happen (the near-threshold half-moons)."""
+    count = 0
+    for seed in range(N_INSTANCES + N_NEAR):
+        A, graph, gamma, where, res, _ = solved(seed)
+        refuted, later = _REFUTED[seed]
+        if not refuted:
+            continue
+        count += len(refuted)
+        expected, _ = reference.reference_partition(A, graph, gamma)
+        for r in refuted:
+            assert expected is None or not np.array_equal(r, expected), where
+            assert not (res.labels_certified and np.array_equal(r, first_appearance(res.labels))), where
+        for k, r in enumerate(refuted):  # tried after its refutation: never
+            after = [labels for known, labels in later if known > k]
+            assert not any(np.array_equal(r, labels) for labels in after), where
+    assert count >= 3, count
+
+
+def test_a_partition_that_fails_early_for_want_of_accuracy_is_not_refuted(monkeypatch):
+    """Half-moons (n = 5,000, gamma = 2.5): the early try fails on a wrong partition, one group of
+    which has no flow (refuted), and on the right one, whose flows are not yet accurate enough
+    (not refuted: the proof at ``tol`` then holds).  Every refuted partition differs from the
+    proven one."""
+    from sklearn.datasets import make_moons
+
+    monkeypatch.setattr(core, "LOCAL_MIN_NODES", 10**9)  # labels in the caller's numbering throughout
+    A = make_moons(5000, noise=0.1, random_state=0)[0]
+    graph = knn_graph(A, k=10, phi=0.5)
+    calls, prove = [], core._prove
+
+    def watched(*args, **kwargs):
+        proof = prove(*args, **kwargs)
+        calls.append((kwargs.get("early", False), proof.certified, [first_appearance(r) for r in kwargs["refuted"]]))
+        return proof
+
+    monkeypatch.setattr(core, "_prove", watched)
+    res = solve(A, graph, 2.5, "ssnal")
+    assert res.labels_certified and EARLY not in res.message
+    assert calls[0][:2] == (True, False) and calls[-1][1]  # failed early, proven at tol
+    refuted = calls[-1][2]
+    assert refuted and not any(np.array_equal(r, first_appearance(res.labels)) for r in refuted)
 
 
 @pytest.mark.parametrize("seed", list(range(0, N_INSTANCES, 4)) + list(range(N_INSTANCES, N_INSTANCES + N_NEAR, 5)))

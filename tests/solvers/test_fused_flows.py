@@ -48,7 +48,8 @@ def test_block_hessian_is_the_hessian_and_solves_it(seed):
     c = fp.abar + 0.1 * rng.normal(size=fp.abar.shape)
     K, d = c.shape
     H = fp.hessian(c)
-    assert isinstance(H, BlockHessian) == (K * d > fused.DENSE_MAX)
+    assert isinstance(H, BlockHessian) == (K * d > fused.DIRECT_MAX and d >= fused.ITERATIVE_MIN_D)
+    assert isinstance(H, np.ndarray) == (K * d <= fused.DENSE_MAX)
     reference = _dense_hessian(fp, c)
     block = H if isinstance(H, BlockHessian) else BlockHessian(fp.sizes, fp.pa, fp.pb, *_weights_and_units(fp, c))
     v = rng.normal(size=c.shape)

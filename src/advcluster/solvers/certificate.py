@@ -91,7 +91,8 @@ class Proof:
     extended: bool = False
 
 
-def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False, extended=None, early=False):
+def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=False, extended=None, early=False,
+          refuted=None):
     """Prove the partition of the solution near ``(X, Z)``, or count what stays undecided.
 
     Parameters
@@ -121,6 +122,11 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
         A try from an iterate short of ``tol`` (a solve that stops where it holds): no extended
         precision, and candidates whose fused Newton systems CG does not solve quickly fail
         (:meth:`FusedProblem.minimise`); its failure settles nothing.
+    refuted : list, optional
+        Partitions known to have no certificate for these data (a group with no flow in its
+        balls: a fact of the data and the partition, not of the iterate), shared by the proofs
+        of one solve: they are not tried again, and those found here are added.  Used where the
+        columns form one block.
     """
     n, d = A.shape
     positive = graph.weights > 0
@@ -136,7 +142,8 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
             result = _certify(A[:, cols], graph, gamma, labels, X[:, cols], Z[:, cols], data_error, quick=True)
         else:
             result = _prove_block(A[:, cols], graph, gamma, positive, X[:, cols], Z[:, cols], dist, ball,
-                                  data_error, None if early else _columns(extended, cols), early)
+                                  data_error, None if early else _columns(extended, cols), early,
+                                  refuted if len(blocks) == 1 else None)
         if result is None or isinstance(result, Near):
             certified = False
             undecided |= positive & (dist <= np.sqrt(2.0) * ball)
@@ -239,8 +246,9 @@ def _settled(graph, labels, X, ball):
     return dist > np.sqrt(2.0) * ball
 
 
-def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extended, early=False):
+def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extended, early=False, refuted=None):
     """``(labels, centres, dual, beta, extended)`` for one block of columns, a :class:`Near`, or None.
+    ``refuted``: as for :func:`prove`.
 
     A candidate whose certificate holds but for the rounding margins ends the search: it is
     the solver's partition to within rounding, and the other candidates (finer or coarser
@@ -248,10 +256,10 @@ def _prove_block(A, graph, gamma, positive, X, Z, dist, ball, data_error, extend
     tried = []
     for tau in _ladder(dist[positive], np.sqrt(2.0) * ball)[:MAX_CANDIDATES]:
         labels = components(graph, positive & (dist <= tau))
-        if any(np.array_equal(labels, t) for t in tried):
+        if any(np.array_equal(labels, t) for t in tried + (refuted or [])):
             continue
         tried.append(labels)
-        found = _certify(A, graph, gamma, labels, X, Z, data_error, extended=extended, early=early)
+        found = _certify(A, graph, gamma, labels, X, Z, data_error, extended=extended, early=early, refuted=refuted)
         if found is not None:
             return found
     return None
@@ -284,7 +292,8 @@ def _ladder(dist, cap):
     return [min(float(np.sqrt(cuts[k] * cuts[k + 1])), cap) for k in best] + [0.0]
 
 
-def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None, short=None, early=False):
+def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=None, short=None, early=False,
+             refuted=None):
     """The fused solution of ``labels`` and its verified certificate; a :class:`Near` when a
     certificate holds in floating point (flows in the balls, groups apart) but without the
     room its rounding needs, and not in extended precision either; None otherwise.  ``quick``:
@@ -292,7 +301,8 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
     data_error)`` in extended precision, for :func:`_certify_extended`.  ``short``: a list that a
     failure in the flows extends with the edges the projections left overloaded.  ``early``: the
     fused solution by Newton steps whose systems CG solves quickly, or not at all (a try from an
-    iterate short of ``tol``: :meth:`FusedProblem.minimise`)."""
+    iterate short of ``tol``: :meth:`FusedProblem.minimise`).  ``refuted``: a list that a candidate
+    with a group that has no flow in its balls (:attr:`Flows.no_flow`) is added to."""
     n, d = A.shape
     radius = gamma * graph.weights
     fp = FusedProblem(A, graph, gamma, labels)
@@ -336,6 +346,8 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
         return _certify_extended(*extended(), graph, labels, fp, c, best, inner, groups) or near
     if near is None and short is not None and groups is not None and flows.outside is not None:
         short.extend(inner[flows.outside].tolist())
+    if near is None and refuted is not None and groups is not None and flows.no_flow:
+        refuted.append(labels)
     return near
 
 

@@ -347,12 +347,13 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
                         verbose=verbose, **{**options, **(resume or {})})
 
     early_proof = []  # the proof that ended the first run early, if one did
+    refuted = []  # candidate partitions with a group that has no flow in its balls: not tried twice
 
     def stop_when(X, Z, ev):  # one proof, once the run is within EARLY_PROOF_FACTOR of tol
         if early_proof or ev["kkt_residual"] > EARLY_PROOF_FACTOR * tol:
             return False
         early_proof.append(_prove(An, graph, gamma_n, p, Iterate(X, None, Z, 0, False, ""), ev, label_tol, 1.0,
-                            frame.data_error, None, early=True))
+                                  frame.data_error, None, early=True, refuted=refuted))
         return early_proof[0].certified
 
     def judge(it):  # evidence on the scaled problem, whatever the method saw
@@ -385,7 +386,8 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     elif certify:
         while proof is None:  # prove, re-solving tighter while that can help
             proof = _prove(An, graph, gamma_n, p, it, ev, label_tol, frame.scale if raw else 1.0,
-                           0.0 if raw else frame.data_error, frame.raw_extended if raw else frame.extended)
+                           0.0 if raw else frame.data_error, frame.raw_extended if raw else frame.extended,
+                           refuted=refuted)
             if (proof.certified or proof.near_threshold or not it.converged or refined == REFINE_ROUNDS
                     or tol_run <= REFINE_FLOOR):
                 break
@@ -437,14 +439,14 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
     )
 
 
-def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended, early=False):
+def _prove(An, graph, gamma_n, p, it, ev, label_tol, scale, data_error, extended, early=False, refuted=None):
     """:func:`certificate.prove` at an iterate; ``ev`` is on the unit-spread scale, ``An`` on ``scale``."""
     # The computed gap, plus its rounding: what bounds P(X) - P(X*) in exact arithmetic.
     size = 1 + abs(ev["primal_objective"]) + abs(ev["dual_objective"])
     gap = (ev["primal_objective"] - ev["dual_objective"] + size * (ev["gap_roundoff"] + 8 * np.finfo(float).eps))
     gap *= scale**2
     return certificate.prove(An, graph, gamma_n, p, it.X, it.Z, gap, label_tol * scale, data_error,
-                             extended=extended, early=early)
+                             extended=extended, early=early, refuted=refuted)
 
 
 def _prove_fine_groups(An, graph, gamma_n, it, label_tol, frame):

@@ -29,8 +29,12 @@ import scipy.sparse.linalg as spla
 from . import problem
 from .linear import cg, spd_splu
 
-DENSE_MAX = 600  # Hessians of at most this order are solved dense
-ITERATIVE_MIN_D = 3  # from this many features larger Hessians are solved by CG first
+# Hessians of at most order DENSE_MAX are solved dense; above it, by a sparse factorisation up
+# to DIRECT_MAX (10-D blobs, 43 groups and 41 pairs: 0.6 ms against 1.4 ms dense), and by CG
+# first above that from ITERATIVE_MIN_D features.
+DENSE_MAX = 250
+DIRECT_MAX = 600
+ITERATIVE_MIN_D = 3
 CG_RTOL = 1e-12
 FACTOR_MAX = 4000  # where CG falls short in a proof, wide Hessians up to this order are factorised instead
 QUICK_CG_MAX = 50  # minimise(quick=True): CG iterations per Newton step, and no factorisation
@@ -130,16 +134,16 @@ class FusedProblem:
         return g
 
     def hessian(self, c):
-        """``hess F`` at ``c``: a dense array up to order :data:`DENSE_MAX`; above it, a
-        :class:`BlockHessian` (matrix-free) from :data:`ITERATIVE_MIN_D` features, else sparse
-        (K d, K d)."""
+        """``hess F`` at ``c``: a dense array up to order :data:`DENSE_MAX`; above
+        :data:`DIRECT_MAX`, a :class:`BlockHessian` (matrix-free) from :data:`ITERATIVE_MIN_D`
+        features; else sparse (K d, K d)."""
         K, d = c.shape
         if not self.pa.size or d == 1:
             return sp.diags_array(np.repeat(self.sizes, d)).tocsc()
         diff, r = self.pair_geometry(c)
         u = diff / r[:, None]
         s = self.gamma * self.W / r
-        if K * d > DENSE_MAX and d >= ITERATIVE_MIN_D:
+        if K * d > DIRECT_MAX and d >= ITERATIVE_MIN_D:
             return BlockHessian(self.sizes, self.pa, self.pb, s, u)
         B = pair_blocks(s, u)
         if K * d <= DENSE_MAX:
