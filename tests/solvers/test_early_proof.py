@@ -138,13 +138,17 @@ def test_refuted_partitions_are_never_the_reference_nor_tried_again():
 
 
 def test_a_partition_that_fails_early_for_want_of_accuracy_is_not_refuted(monkeypatch):
-    """Half-moons (n = 5,000, gamma = 2.5): the early try fails on a wrong partition, one group of
-    which has no flow (refuted), and on the right one, whose flows are not yet accurate enough
-    (not refuted: the proof at ``tol`` then holds).  Every refuted partition differs from the
-    proven one."""
+    """Half-moons (n = 5,000, gamma = 2.5) with the early try's fused solutions left at their
+    start (no Newton steps: a candidate then fails for want of accuracy, its backward error too
+    large).  The early try refutes a wrong partition (a group with no flow) but not the right
+    one, which the proof at ``tol`` then proves.  Every refuted partition differs from it."""
     from sklearn.datasets import make_moons
 
     monkeypatch.setattr(core, "LOCAL_MIN_NODES", 10**9)  # labels in the caller's numbering throughout
+    minimise = FusedProblem.minimise
+    monkeypatch.setattr(FusedProblem, "minimise",
+                        lambda self, c, max_steps=30, quick=False: (np.array(c, dtype=float), True) if quick
+                        else minimise(self, c, max_steps, quick))
     A = make_moons(5000, noise=0.1, random_state=0)[0]
     graph = knn_graph(A, k=10, phi=0.5)
     calls, prove = [], core._prove
@@ -160,6 +164,36 @@ def test_a_partition_that_fails_early_for_want_of_accuracy_is_not_refuted(monkey
     assert calls[0][:2] == (True, False) and calls[-1][1]  # failed early, proven at tol
     refuted = calls[-1][2]
     assert refuted and not any(np.array_equal(r, first_appearance(res.labels)) for r in refuted)
+
+
+def test_newton_backtracks_where_its_full_step_raises_the_gradient(monkeypatch):
+    """Half-moons (n = 5,000, gamma = 2.5): from the early iterate, the right partition's fused
+    problem has two groups 2e-4 apart, where a full Newton step raises the gradient.  Halving it
+    reaches the minimiser (the gradient, written out here, at rounding level), and the early
+    proof holds; stopping at the first step that raises it (the old rule) had left the gradient
+    at 0.19 and the early try failing."""
+    from sklearn.datasets import make_moons
+
+    A = make_moons(5000, noise=0.1, random_state=0)[0]
+    graph = knn_graph(A, k=10, phi=0.5)
+    ends, minimise = [], FusedProblem.minimise
+
+    def watched(self, c, max_steps=30, quick=False):
+        out = minimise(self, c, max_steps, quick)
+        g = self.sizes[:, None] * (out[0] - self.abar)
+        diff = out[0][self.pa] - out[0][self.pb]
+        f = (self.gamma * self.W / np.linalg.norm(diff, axis=1))[:, None] * diff
+        np.add.at(g, self.pa, f)
+        np.add.at(g, self.pb, -f)
+        scale = np.abs(self.sizes[:, None] * self.abar).max() + self.gamma * self.W.sum()
+        ends.append((self.K, quick, out[1], np.abs(g).max() / scale))
+        return out
+
+    monkeypatch.setattr(FusedProblem, "minimise", watched)
+    res = solve(A, graph, 2.5, "ssnal")
+    assert res.labels_certified and EARLY in res.message, res.message
+    early = [e for e in ends if e[1] and e[0] == res.n_clusters]
+    assert early and all(ok and gradient <= 1e-12 for _, _, ok, gradient in early), early
 
 
 @pytest.mark.parametrize("seed", list(range(0, N_INSTANCES, 4)) + list(range(N_INSTANCES, N_INSTANCES + N_NEAR, 5)))

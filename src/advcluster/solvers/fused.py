@@ -38,6 +38,9 @@ ITERATIVE_MIN_D = 3
 CG_RTOL = 1e-12
 FACTOR_MAX = 4000  # where CG falls short in a proof, wide Hessians up to this order are factorised instead
 QUICK_CG_MAX = 50  # minimise(quick=True): CG iterations per Newton step, and no factorisation
+# minimise: a Newton step that raises the gradient's norm is halved up to this many times (near a
+# collapsing pair the full step overshoots; at the rounding floor none helps, and Newton stops)
+GRADIENT_BACKTRACKS = 8
 CONIC_TOL = 1e-14  # Clarabel's tolerances for the coarsened problem (FusedProblem.coarsened)
 # FusedProblem.coarsened declines programs with pairs * (d + 1)^2 above this: the cones of wide data
 # fill its factorisation in (breast cancer, 30-D, 480 pairs: 20 s; 2-D moons, 606 pairs: 0.01 s).
@@ -248,7 +251,8 @@ class FusedProblem:
         """Newton's method from ``c`` while the joined centres stay apart: ``(c, ok)``.
 
         Runs until the gradient is at rounding level (``16 eps`` relative) or stops decreasing
-        (two or three steps from a solver's centres; near a fusion threshold the gradient's own
+        along the Newton step halved up to :data:`GRADIENT_BACKTRACKS` times (two or three steps
+        from a solver's centres; near a fusion threshold the gradient's own
         rounding, amplified by ``R_ab / ||c_a - c_b||``, sets the floor).  Steps are damped so
         that no joined pair more than halves its distance at once.  ``ok`` is False when a pair
         collapses, or comes so close that the Hessian is singular to working precision
@@ -282,9 +286,13 @@ class FusedProblem:
                 step = 0.5 * step
             else:
                 return c, False
-            gt = self.gradient(c - step)
-            gtn = problem.fro(gt)
-            if not gtn < gnorm:
+            for _bt in range(GRADIENT_BACKTRACKS):  # shorter steps where the full one raises the gradient
+                gt = self.gradient(c - step)
+                gtn = problem.fro(gt)
+                if gtn < gnorm:
+                    break
+                step = 0.5 * step
+            else:
                 break
             c, g, gnorm = c - step, gt, gtn
         return c, bool(np.all(self.pair_geometry(c)[1] > 0))
