@@ -50,11 +50,12 @@ MOST_ROOM_MAX_UNKNOWNS = 20_000  # the most-room flow of one group (or region): 
 # A most-room optimum above this has no flow in its balls for sure (beyond the interior-point
 # method's accuracy; a group at its fusion threshold has an optimum of 1 - 1e-13).
 NO_FLOW_LOAD = 1 + 1e-6
-# The most-room flow around the edges short of room: a region of at most this many unknowns, then
-# each group's (GROUP_REGION_STEPS; a second region of 4,000 unknowns, tried before those, cost
-# more than it saved: moons n = 50,000 gamma 5, 0.2 s of a 1.3 s proof; breast cancer gamma 10,
-# 6.5 s against 5.8 s).
-REGION_MAX_UNKNOWNS = 300
+# The most-room flow around the edges short of room: regions of at most these many unknowns, then
+# each group's (GROUP_REGION_STEPS).  The second region is for wide data only (more than
+# LDL_MAX_COLUMNS columns), where a group's program is costly (breast cancer, gamma 25: 1.1 s with
+# it, 8.0 s without); with up to three columns it cost more than it saved (moons n = 50,000,
+# gamma 5: 0.2 s of a 1.3 s proof).
+REGION_MAX_UNKNOWNS = (300, 4_000)
 # Each group's program runs first on its edges within this many steps of its edges short of
 # room (the rest of its flow held), and on the whole group only where that leaves less
 # relative room than REGION_ROOM (moons, n = 50,000: a fifth of the edges, a third of the time).
@@ -195,7 +196,7 @@ class Flows:
         in its balls (then :attr:`no_flow` is set): a wrong candidate usually overloads one group
         at once, and this ends its search for one small program."""
         group = self._by_load(z, short)[0]
-        if np.count_nonzero(self.labels == group) * z.shape[1] > REGION_MAX_UNKNOWNS:
+        if np.count_nonzero(self.labels == group) * z.shape[1] > REGION_MAX_UNKNOWNS[0]:
             return False
         edges = np.flatnonzero(self.labels[self.i] == group)
         part = self._restricted(edges, z)._most_room()
@@ -211,24 +212,25 @@ class Flows:
         return groups[np.argsort(-load[groups], kind="stable")]
 
     def _rerouted(self, z, short):
-        """``z`` with the most-room flow on a region around the ``short`` edges (see
-        :meth:`_region`; at most :data:`REGION_MAX_UNKNOWNS` unknowns), the flow elsewhere held.
-        A region of whole groups (independent problems) whose most room is none sets
-        :attr:`no_flow`."""
-        if not np.any(short):
-            return
-        edges, whole = self._region(short, REGION_MAX_UNKNOWNS)
-        if not 0 < edges.size < self.r.size:
-            return
-        part = self._restricted(edges, z)._most_room()
-        if part is None:
-            return
-        if whole and np.max(problem.norms(part, 2) / self.r[edges]) > NO_FLOW_LOAD:
-            self.no_flow = True  # one of its groups has no flow in its balls
-            return
-        rerouted = z.copy()
-        rerouted[edges] = part
-        yield rerouted
+        """``z`` with the most-room flow on growing regions around the ``short`` edges (see
+        :meth:`_region`; at most :data:`REGION_MAX_UNKNOWNS` unknowns, the second with more than
+        three columns only), the flow elsewhere held.  A region of whole groups (independent
+        problems) whose most room is none sets :attr:`no_flow`."""
+        tried = 0
+        limits = REGION_MAX_UNKNOWNS if self.T.shape[1] > LDL_MAX_COLUMNS else REGION_MAX_UNKNOWNS[:1]
+        for limit in limits if np.any(short) else ():
+            edges, whole = self._region(short, limit)
+            if not tried < edges.size < self.r.size:
+                continue
+            tried = edges.size
+            part = self._restricted(edges, z)._most_room()
+            if part is not None:
+                if whole and np.max(problem.norms(part, 2) / self.r[edges]) > NO_FLOW_LOAD:
+                    self.no_flow = True  # one of its groups has no flow in its balls
+                    return
+                rerouted = z.copy()
+                rerouted[edges] = part
+                yield rerouted
 
     def _most_room_by_group(self, groups, z, until_overloaded=False, short=None):
         """The most-room flow on each of ``groups`` on its own (the groups' flow problems are
