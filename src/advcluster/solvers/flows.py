@@ -163,9 +163,8 @@ class Flows:
             # The second phase only where the programs' flow, refined, left an edge outside its
             # ball (room below their accuracy): not where that flow was inside (the candidate then
             # failed on rounding, which extended precision settles) or a group has no flow.
-            if self.no_flow or last is None or self.room >= 0:
-                return
-            if np.max(problem.norms(last, 2) / self.r) > NO_FLOW_LOAD:
+            if (self.no_flow or last is None or self.room >= 0
+                    or np.max(problem.norms(last, 2) / self.r) > NO_FLOW_LOAD):
                 return
             z, inside = self._projected(margin, quick, phases=(1,), z=z)
             if np.all(inside):
@@ -216,9 +215,11 @@ class Flows:
         :meth:`_region`; at most :data:`REGION_MAX_UNKNOWNS` unknowns, the second with more than
         three columns only), the flow elsewhere held.  A region of whole groups (independent
         problems) whose most room is none sets :attr:`no_flow`."""
+        if not np.any(short):
+            return
         tried = 0
         limits = REGION_MAX_UNKNOWNS if self.T.shape[1] > LDL_MAX_COLUMNS else REGION_MAX_UNKNOWNS[:1]
-        for limit in limits if np.any(short) else ():
+        for limit in limits:
             edges, whole = self._region(short, limit)
             if not tried < edges.size < self.r.size:
                 continue
