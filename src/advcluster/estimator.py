@@ -113,7 +113,8 @@ default="knn"
     labels_certified_ : bool
         The partition is proven exact (``result_.labels_certified``).
     n_iter_ : int
-        Outer iterations the solver ran (``result_.n_iter``).
+        Outer iterations the solver ran (``result_.n_iter``); where ssnal's ADMM phase settled
+        the answer (it met ``tol``, or the partition was proven there), that phase's iterations.
     result_ : ClusteringResult
         Everything the solver returned: objective, dual objective, KKT residual,
         ``success``, ``message``, iterations, time (see ``result_.summary()``).
@@ -243,7 +244,7 @@ default="knn"
         self.labels_ = result.labels
         self.n_clusters_ = int(result.n_clusters)
         self.n_major_clusters_ = major_clusters(result.labels)[0]
-        self.n_iter_ = int(result.n_iter)
+        self.n_iter_ = int(result.n_iter or (result.history[-1].get("admm", 0) if result.history else 0))
         return self
 
     def fit_predict(self, X, y=None):

@@ -254,9 +254,19 @@ class Graph:
         if mask.dtype != bool or mask.shape != (self.n_edges,):
             raise ValueError(f"mask must be a boolean array of shape ({self.n_edges},), one per edge, "
                              f"got dtype {mask.dtype} and shape {mask.shape}.")
+        if mask.all():  # every edge (a proof's one-cluster candidate): found once per graph
+            count, labels = self._joined_by_all
+            return count, labels.copy()
+        return self._connected(mask)
+
+    def _connected(self, mask):
         i, j = self.edges[mask, 0], self.edges[mask, 1]  # sorted by i: the upper triangle's CSR needs no sort
         indptr = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=self.n))])
         return connected_components(sp.csr_array((np.ones(len(i)), j, indptr), shape=(self.n, self.n)), directed=False)
+
+    @cached_property
+    def _joined_by_all(self):
+        return self._connected(np.ones(self.n_edges, dtype=bool))
 
     def hops_from(self, sources, mask):
         """Each node's number of steps from the nearest of ``sources`` along the edges ``mask``

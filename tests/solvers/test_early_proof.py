@@ -220,8 +220,45 @@ def test_a_declining_hook_changes_nothing_and_an_accepting_one_stops_at_once():
     declined = ssnal_run(A, graph, gamma, stop_when=lambda X, Z, ev: seen.append(ev["kkt_residual"]) and False,
                          **common)
     assert seen and declined.n_iter == plain.n_iter and np.array_equal(declined.X, plain.X)
+    # The hook is first asked where the ADMM phase meets its tolerance, then after each outer iteration.
     stopped = ssnal_run(A, graph, gamma, stop_when=lambda X, Z, ev: True, **common)
-    assert stopped.n_iter == 1 and not stopped.converged and EARLY in stopped.message
+    assert stopped.n_iter == 0 and stopped.stopped and not stopped.converged
+    assert EARLY in stopped.message and "ADMM phase" in stopped.message
+    stopped = ssnal_run(A, graph, gamma, stop_when=lambda X, Z, ev: True, admm_iters=0, **common)
+    assert stopped.n_iter == 1 and stopped.stopped and not stopped.converged and EARLY in stopped.message
+
+
+def plain_ssnal(seed, tol=1e-6):
+    """``(A, graph, gamma, where, run)``: the instance on the unit-spread scale and ssnal's run there."""
+    A, graph, gamma, where = instance(seed)
+    spread = reference.unit_spread(A)[1]
+    A, gamma = (A - A.mean(0)) / spread, gamma / spread
+    return A, graph, gamma, where, ssnal_run(A, graph, gamma, p=2, tol=tol, max_iter=None, x0=None, z0=None,
+                                              verbose=False)
+
+
+@pytest.mark.parametrize("seed", range(N_INSTANCES))
+def test_a_run_that_ends_in_the_admm_phase_meets_tol(seed):
+    """Where ssnal's ADMM phase meets ``tol`` it returns that iterate: converged, no outer
+    iteration, its KKT residual and gap recomputed with dense matrices within ``tol`` and its
+    objective within the gap of cvxpy/Clarabel's; elsewhere it runs its outer iterations."""
+    tol = 1e-6
+    A, graph, gamma, where, res = plain_ssnal(seed, tol)
+    if "in the ADMM phase" not in res.message:
+        assert res.n_iter >= 1, where
+        return
+    assert res.converged and res.n_iter == 0 and len(res.history) == 1, where
+    kkt, gap = reference.kkt(A, graph, gamma, res.X, res.U, res.Z, 2)
+    assert kkt <= tol * (1 + 1e-6) and gap <= 2 * tol, where
+    _, best = reference.cvxpy_solve(A, graph, gamma, 2)
+    value = reference.objective(A, graph, gamma, res.X, 2)
+    assert best - 1e-9 * (1 + abs(best)) <= value <= best + 2 * tol * (1 + abs(best)), where
+
+
+def test_runs_end_in_the_admm_phase_on_some_instances():
+    """Both exits of the ADMM phase happen: meeting tol (no certify) and a proof (certify)."""
+    assert sum("in the ADMM phase" in plain_ssnal(s)[4].message for s in range(N_INSTANCES)) >= 5
+    assert sum("(ADMM phase)" in solved(s)[4].message for s in range(N_INSTANCES)) >= 10
 
 
 def test_the_hook_is_not_a_user_option():

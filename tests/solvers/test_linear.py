@@ -6,6 +6,8 @@ solved by ``numpy.linalg.solve``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -76,20 +78,49 @@ def test_later_factorisations_reuse_the_analysis(seed):
     assert isinstance(first.factor, LDL if ldl else LU)
     if not ldl:
         assert first.factor.order is None  # the first factorisation is SuperLU's own
-    solver = first.factor.solver if ldl else None
+    solver = first.factor.pattern.solver if ldl else None
     for system in (first, first, ShiftedLaplacian(graph, 0)):
         c2 = rng.uniform(0.0, 2.0, graph.n_edges) * (rng.random(graph.n_edges) > 0.2)
         sigma2 = float(10 ** rng.uniform(-2, 4))
         system.update(sigma2, c2)
         X = system.factor_solve(R)
-        if ldl and system is first:
-            assert system.factor.solver is solver  # numeric refactorisation of the same analysis
+        if ldl:  # numeric refactorisation of the same analysis, also in a new system on the graph
+            assert system.factor.pattern.solver is solver
         if not ldl:
             assert system.factor.order is not None
         P = dense_shifted_laplacian(graph.n, graph.edges, c2, sigma2)
         expected = np.linalg.solve(P, R)
         np.testing.assert_allclose(X, expected, rtol=0, atol=1e-9 * (1 + np.abs(expected).max()) * np.linalg.cond(P))
     assert first.n_factor == 3
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_factors_sharing_a_graphs_analysis_stay_apart(seed):
+    """LDLs of one graph share its analysis (and its solver, per thread): solves interleaved with
+    other factorisations, and solves on other threads at the same time, each use their own P."""
+    rng, graph, _, _, R = random_instance(seed)
+    R = R[:, :LDL_MAX_COLUMNS]
+    systems = []
+    for _ in range(3):
+        c, sigma = rng.uniform(0.0, 2.0, graph.n_edges), float(10 ** rng.uniform(-2, 3))
+        systems.append((ShiftedLaplacian(graph, 0).update(sigma, c), np.linalg.solve(
+            dense_shifted_laplacian(graph.n, graph.edges, c, sigma), R)))
+    for system, _ in systems:
+        system.factor_solve(R)  # each factorises in turn; the last one's factor is loaded
+    for system, expected in systems[::-1] + systems:  # each solve must use its own matrix
+        np.testing.assert_allclose(system.factor_solve(R), expected, rtol=0, atol=1e-8 * (1 + np.abs(expected).max()))
+    assert len({id(s.factor.pattern.solver) for s, _ in systems}) == 1
+
+    def on_a_thread(k):
+        system, expected = systems[k % 3]
+        fresh = ShiftedLaplacian(graph, 0).update(system.sigma, system.c)
+        return all(np.allclose(fresh.factor_solve(R), expected, rtol=0, atol=1e-8 * (1 + np.abs(expected).max()))
+                   for _ in range(20)), fresh.factor.pattern.solver
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(on_a_thread, range(6)))
+    assert all(ok for ok, _ in results)
+    assert all(solver is not systems[0][0].factor.pattern.solver for _, solver in results)  # other threads: their own
 
 
 def test_switches_to_the_factor_when_cg_cannot_finish():

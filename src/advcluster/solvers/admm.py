@@ -28,7 +28,7 @@ import numpy as np
 
 from .._validation import check_int, check_positive
 from . import problem
-from .core import Iterate, converged_message, meets_tol, register
+from .core import Iterate, converged_message, meets_tol, register, stopped_message
 from .linear import ShiftedLaplacian
 
 DEFAULT_MAX_ITER = 20000
@@ -54,6 +54,7 @@ def run(
     max_jacobi=0,
     cg_tol=None,
     callback=None,
+    stop_when=None,
 ):
     """Solve convex clustering by the alternating direction method of multipliers.
 
@@ -115,6 +116,9 @@ def run(
     callback : callable, optional
         Called with each ``history`` record as it is made (:func:`advcluster.solve` adds the
         method and the seconds since the solve began).
+    stop_when : callable, optional
+        ``stop_when(X, Z, ev)`` at each evaluation of the evidence short of ``tol``; True ends
+        the run there (:func:`advcluster.solve` passes one that tries one proof of the partition).
 
     Returns
     -------
@@ -210,6 +214,9 @@ def run(
                     history=history,
                     resume=dict(sigma=sigma),
                 )
+            if stop_when is not None and stop_when(X, sigma * Y, ev):
+                return Iterate(X=X, U=U, Z=sigma * Y, n_iter=k, converged=False, message=stopped_message(ev, tol, k),
+                               history=history, resume=dict(sigma=sigma), stopped=True)
         if adapt_sigma and k % (max(balance_every, FACTOR_BALANCE_EVERY) if system.direct else balance_every) == 0:
             normU = problem.fro(U)
             r_primal = problem.fro(BX - U) / (1 + normU)

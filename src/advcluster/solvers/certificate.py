@@ -309,10 +309,10 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
     c, ok = fp.minimise(group_means(X, labels, fp.K), quick=early)
     if not ok:
         return None
-    Xp = c[labels]
+    Xp = problem.rows(c, labels)
     i, j = graph.edges.T
     Zp = np.zeros((graph.n_edges, d))
-    diff = Xp[i[fp.cross]] - Xp[j[fp.cross]]
+    diff = problem.rows(Xp, i[fp.cross]) - problem.rows(Xp, j[fp.cross])
     length = problem.norms(diff, 2)
     if not np.all(length > 0):
         return None
@@ -320,14 +320,14 @@ def _certify(A, graph, gamma, labels, X, Z, data_error, quick=False, extended=No
     inner = np.flatnonzero((labels[i] == labels[j]) & (radius > 0))
     T = A - Xp - problem.edge_adjoint(graph, Zp)  # what the in-group flows must carry
     if inner.size:
-        Zp[inner] = problem.project_dual(Z[inner], radius[inner], 2)
+        Zp[inner] = problem.project_dual(problem.rows(Z, inner), radius[inner], 2)
     # The room each group's flows need: the bound below with the rounding part of beta alone
     # (the solver's dual still has its residual, which the flows remove), doubled.
     rounding = _rounding(A, graph, Xp, Zp, fp.cross) + data_error
     groups = _Groups(graph, labels, inner) if inner.size else None
     if groups is not None:
         target = 2 * groups.need(_flow_change(graph, fp, length, radius, rounding, d))
-        flows = Flows(graph, labels, inner, radius[inner], T, Zp[inner], 0.1 * rounding)
+        flows = Flows(graph, labels, inner, radius[inner], T, problem.rows(Zp, inner), 0.1 * rounding)
         candidates = flows.candidates(np.minimum(target / radius[inner], 0.5), quick)
     else:
         candidates = iter([None])
@@ -361,8 +361,8 @@ def _certify_extended(A, gamma, data_error, graph, labels, fp, c, z, inner, grou
     i, j = graph.edges.T
     radius = gamma * graph.weights
     fx = FusedProblem(A, graph, gamma, labels)
-    X = fx.polish(c, fp)[labels]
-    diff = X[i[fp.cross]] - X[j[fp.cross]]
+    X = problem.rows(fx.polish(c, fp), labels)
+    diff = problem.rows(X, i[fp.cross]) - problem.rows(X, j[fp.cross])
     length = problem.norms(diff, 2)
     if not np.all(length > 0):
         return None

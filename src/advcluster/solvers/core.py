@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -38,6 +39,7 @@ class Iterate:
     history: list = field(default_factory=list)
     labels: np.ndarray | None = None  # set by methods that know the exact partition
     resume: dict = field(default_factory=dict)  # options that continue the run from (X, Z), e.g. its penalty
+    stopped: bool = False  # ended by the caller's stop_when (a proof of the partition), short of tol
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Method:
             return f"method {self.name!r} supports p in {self.norms}, not p={p!r}; use method='admm'."
         return self.limits(graph, d, p) if self.limits else ""
 
-    @property
+    @cached_property
     def options(self) -> tuple:
         """The keyword-only options of ``run`` (``callback`` and ``stop_when`` among them where it takes them)."""
         return tuple(k for k, v in inspect.signature(self.run).parameters.items() if v.kind is v.KEYWORD_ONLY)
@@ -119,6 +121,13 @@ def meets_tol(ev, tol):
     door then judges the answer strictly (:func:`solve`).
     """
     return ev["kkt_residual"] <= tol and ev["duality_gap"] <= tol + ev["gap_roundoff"]
+
+
+def stopped_message(ev, tol, iterations=None):
+    """Why a run ended short of ``tol`` when its ``stop_when`` said so (a proof held there)."""
+    after = "" if iterations is None else f" after {iterations} iterations"
+    return (f"stopped at KKT residual {ev['kkt_residual']:.2e} and duality gap {ev['duality_gap']:.2e} "
+            f"(tol {tol:.0e}){after}, where the partition was proven")
 
 
 def converged_message(ev, tol):

@@ -23,7 +23,6 @@ Each group's Laplacian is singular (constants): one point of each group is groun
 from __future__ import annotations
 
 import os
-import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -71,7 +70,6 @@ def _threads():
 
 
 THREADS = _threads()  # most-room programs solved at once (:func:`in_order`)
-_GROUNDED_LDL = weakref.WeakKeyDictionary()  # one LDL^T analysis of each graph's pattern
 
 
 class Flows:
@@ -101,12 +99,14 @@ class Flows:
         self.ground = np.zeros(n)
         self.ground[self.root] = 1.0
         self.graph, self.labels, self.inner, self.atol = graph, labels, inner, atol
-        self.i, self.j = graph.edges[inner].T
-        self.J = graph.difference[inner].T  # J_in (rows of J^T: faster than columns of J)
+        self.i, self.j = problem.rows(graph.edges, inner).T
+        # J_in: column e holds +1 at i_e and -1 at j_e (built directly: indexing J's rows costs more).
+        self.J = sp.csc_array((np.tile([1.0, -1.0], inner.size), np.column_stack([self.i, self.j]).ravel(),
+                               np.arange(0, 2 * inner.size + 1, 2)), shape=(n, inner.size))
         self.r, self.z0 = r, z0
         # What a flow can carry: T less its group means (which are the fused solution's
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).
-        self.T = T - group_means(T, labels, int(labels.max()) + 1)[labels]
+        self.T = T - problem.rows(group_means(T, labels, int(labels.max()) + 1), labels)
         self.overloaded = []  # groups whose flow cannot fit its balls (set by the most-room search)
         self.outside = None  # edges left outside their balls by the last projections (set by them)
         self.no_flow = False  # set where whole groups have no flow in their balls (a most-room optimum > NO_FLOW_LOAD)
@@ -390,7 +390,7 @@ class Flows:
         """The size of the part of a balance residual that flows can remove: the residual less
         its groups' means (no flow inside a group changes the group's sum; what is left there is
         the rounding of ``T``'s group means, which the proof's ``beta`` counts)."""
-        return problem.fro(residual - group_means(residual, self.labels, self.root.size)[self.labels])
+        return problem.fro(residual - problem.rows(group_means(residual, self.labels, self.root.size), self.labels))
 
     @cached_property
     def _edge_keys(self):
@@ -405,7 +405,7 @@ class Flows:
         return order[np.searchsorted(keys, np.minimum(a, b).astype(np.int64) * self.graph.n + np.maximum(a, b))]
 
     def _edge_diff(self, y):
-        return y[self.i] - y[self.j]
+        return problem.rows(y, self.i) - problem.rows(y, self.j)
 
     def _projected(self, margin, quick=False, phases=(0, 1), z=None):
         """``(z, inside)``: the flow after the last round, and whether it is in the balls; from
@@ -511,9 +511,7 @@ def grounded_solver(graph, M, d, atol):
     with SuperLU's LU when CG does not converge (kNN graphs of high-dimensional data fill their
     factors in).  A RuntimeError when the factorisation fails."""
     if d <= LDL_MAX_COLUMNS or graph.n <= FACTOR_MAX_NODES:
-        factor = _GROUNDED_LDL.get(graph)
-        if factor is None:
-            factor = _GROUNDED_LDL[graph] = LDL()
+        factor = LDL(graph)
         factor.factorise(M)  # on the graph's Laplacian pattern: after the first, numeric only
         return factor.solve
     diag = M.diagonal()[:, None]

@@ -26,6 +26,12 @@ def edge_adjoint(graph, Z):
     return graph.incidence @ Z
 
 
+def rows(X, index):
+    """``X[index]`` for an index array: ``np.take`` along the rows, 5-10x faster than fancy
+    indexing on narrow rows (numpy 2.x)."""
+    return np.take(X, index, axis=0)
+
+
 def fro(X):
     """Frobenius norm (einsum: no BLAS call, which is slow for small arrays on a busy machine)."""
     return float(np.sqrt(np.einsum("ij,ij->", X, X))) if X.ndim == 2 else float(np.sqrt(np.dot(X, X)))

@@ -48,8 +48,8 @@ import scipy.sparse as sp
 
 from .._validation import check_int, check_positive
 from . import admm, problem
-from .core import Iterate, converged_message, meets_tol, register
-from .fused import pair_blocks
+from .core import Iterate, converged_message, meets_tol, register, stopped_message
+from .fused import group_sums, pair_blocks
 from .linear import ShiftedLaplacian, spd_splu
 
 # Outer iterations in a row whose Newton loop cannot meet its tolerance (it runs all max_newton
@@ -209,8 +209,8 @@ class _Coarse:
         lo, hi = np.minimum(self.ci, self.cj).astype(np.int64), np.maximum(self.ci, self.cj).astype(np.int64)
         pairs, pair_of = np.unique(lo * K + hi, return_inverse=True)  # int64: K^2 passes 2^31 from K = 46,341
         lo, hi = pairs // K, pairs % K
-        blocks = _label_sums(pair_of, Me, len(pairs))
-        diag = _label_sums(lo, blocks, K) + _label_sums(hi, blocks, K)
+        blocks = group_sums(Me, pair_of, len(pairs))
+        diag = group_sums(blocks, lo, K) + group_sums(blocks, hi, K)
         diag[:, :: d + 1] += np.bincount(comp, minlength=K)[:, None]
         offset_r, offset_c = np.divmod(np.arange(d * d), d)
         rows = np.concatenate([(np.arange(K) * d)[:, None] + offset_r, (lo * d)[:, None] + offset_r,
@@ -223,23 +223,38 @@ class _Coarse:
 
     def restrict(self, Y):
         """``W^T Y``: part sums, shape (K, d)."""
-        return _label_sums(self.comp, Y, self.K)
+        return group_sums(Y, self.comp, self.K)
 
     def restrict_hess(self, Y):
         """``(H W)^T Y = W^T H Y`` using only the crossing edges."""
-        V = Y[self.i] - Y[self.j]
+        V = problem.rows(Y, self.i) - problem.rows(Y, self.j)
         V = self.alpha[:, None] * (V - self.u * problem.row_dots(self.u, V)[:, None])
-        return self.restrict(Y) + self.sigma * (_label_sums(self.ci, V, self.K) - _label_sums(self.cj, V, self.K))
+        return self.restrict(Y) + self.sigma * (group_sums(V, self.ci, self.K) - group_sums(V, self.cj, self.K))
 
     def lift_solve(self, R):
         """``W E^{-1} R`` for R of shape (K, d)."""
         C = self.factor.solve(R.ravel()).reshape(self.K, self.d)
-        return C[self.comp]
+        return problem.rows(C, self.comp)
 
 
-def _label_sums(labels, V, size):
-    """Sums of the rows of ``V`` with equal labels: shape (size, V's columns)."""
-    return np.column_stack([np.bincount(labels, V[:, k], minlength=size) for k in range(V.shape[1])])
+def _ended_in_admm(A, graph, gamma, pre, tol, stop_when, callback, sigma):
+    """The ADMM phase's iterate ``pre`` as the answer, where it ends the run: it meets ``tol``, or
+    ``stop_when`` held on it (at one of the phase's checks, or where it met its own tolerance);
+    None otherwise.  Its evidence is then the run's one record (iteration 0)."""
+    if not (pre.stopped or pre.converged):
+        return None
+    ev = problem.evidence(A, graph, gamma, pre.X, pre.U, pre.Z, 2)
+    met = not pre.stopped and meets_tol(ev, tol)
+    stopped = pre.stopped or (not met and stop_when is not None and stop_when(pre.X, pre.Z, ev))
+    if not (met or stopped):
+        return None
+    record = dict(iteration=0, sigma=sigma, admm=pre.n_iter, newton=0, cg=0, line_search_failures=0, **ev)
+    if callback is not None:
+        callback(record)
+    message = (f"{converged_message(ev, tol)} in the ADMM phase ({pre.n_iter} iterations)" if met else
+               f"{stopped_message(ev, tol, pre.n_iter)} (ADMM phase)")
+    return Iterate(pre.X, pre.U, pre.Z, 0, met, message, history=[record],
+                   resume=dict(sigma=sigma, warm_sigma_factor=1.0), stopped=stopped)
 
 
 def _coarse_parts(graph, nD, c, fused, d, max_coarse, refine=True):
@@ -379,7 +394,7 @@ def run(
         reported; :func:`advcluster.solve` adds the method and the seconds since it began).
     stop_when : callable, optional
         ``stop_when(X, Z, ev)`` after each outer iteration short of ``tol`` (``ev`` its
-        evidence); True ends the run there.  :func:`advcluster.solve` passes one that tries one
+        evidence), and at the ADMM phase's evaluations of the evidence; True ends the run there.  :func:`advcluster.solve` passes one that tries one
         proof of the partition, whose polished exact solution needs no more iterations.
     """
     max_iter = 200 if max_iter is None else max_iter
@@ -420,8 +435,11 @@ def run(
         pre = admm.run(A, graph, gamma, p=2, tol=max(tol, admm_tol), max_iter=admm_iters, x0=x0, z0=z0,
                        verbose=False, sigma=sigma * admm_sigma_factor, check_every=min(10, admm_iters),
                        balance_every=50 if low_dimensional else 10,
-                       max_jacobi=max_jacobi, cg_tol=1e-4)
+                       max_jacobi=max_jacobi, cg_tol=1e-4, stop_when=stop_when)
         X, Z, n_admm = pre.X, pre.Z, pre.n_iter
+        ended = _ended_in_admm(A, graph, gamma, pre, tol, stop_when, callback, sigma * warm_sigma_factor)
+        if ended is not None:
+            return ended
         warm_kkt = pre.history[-1]["kkt_residual"] if pre.history else warm_kkt
         if verbose:
             print(f"ssnal: {n_admm} ADMM iterations first, KKT residual {warm_kkt:.2e}")
@@ -433,7 +451,7 @@ def run(
     refine = False
     stalled = 0
     distance, stuck_run = [], 0
-    converged = False
+    converged = proven = False
     message = f"reached max_iter={max_iter} outer iterations"
     for it in range(1, max_iter + 1):
         sub = _Subproblem(A, graph, radius, Z, sigma)
@@ -493,8 +511,7 @@ def run(
             message = converged_message(ev, tol)
             break
         if stop_when is not None and stop_when(X, Z, ev):
-            message = (f"stopped at KKT residual {ev['kkt_residual']:.2e} and duality gap {ev['duality_gap']:.2e} "
-                       f"(tol {tol:.0e}), where the partition was proven")
+            message, proven = stopped_message(ev, tol), True
             break
         # Stalled: Newton stuck, and the distance to the stopping test (KKT residual, and the gap
         # beyond its rounding error) not 10 % shorter, for STALL_ITERS outer iterations; the
@@ -507,4 +524,4 @@ def run(
                        f"{ev['gap_roundoff']:.1e}) against tol {tol:.0e}")
             break
     return Iterate(X, U, Z, it, converged, message, n_inner=n_newton, history=history,
-                   resume=dict(sigma=sigma, warm_sigma_factor=1.0))
+                   resume=dict(sigma=sigma, warm_sigma_factor=1.0), stopped=proven)
