@@ -88,18 +88,54 @@ def path(seed):
 
 
 MERGED = "partition the warm start's groups merge into"
+NO_ITERATIONS = "is proven for these data: no iterations"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(N_INSTANCES))
 def test_partitions_proven_by_merging_the_warm_start_are_the_reference(seed):
+    """Every warm start proven with no iteration, merged or as it was (along a clusterpath the
+    merged candidate comes first, and keeps the old groups where none merge), is the reference."""
     A, graph, gammas, kind, results = path(seed)
     for g, res in zip(gammas, results):
-        if MERGED not in res.message:
+        if NO_ITERATIONS not in res.message:
             continue
         where = f"instance {seed} ({kind}, d={A.shape[1]}, gamma={g:.4g}): {res.message}"
         assert res.n_iter == 0, where
         reference.assert_reference(A, graph, g, res, where)
+
+
+@pytest.mark.slow
+def test_clusterpaths_prove_the_old_partition_through_the_cone_program(monkeypatch):
+    """Along a clusterpath the warm start's groups go to their cone program first; where none
+    merge, the old partition is that route's candidate.  The old partition's own quick proof
+    runs only after the route fails, and unchanged partitions are proven without iterations."""
+    from advcluster.solvers import certificate
+
+    calls = []
+    coarsened, prove = certificate.prove_coarsened, certificate.prove
+
+    def logged_coarsened(*args, **kwargs):
+        out = coarsened(*args, **kwargs)
+        calls.append(("coarsened", out[0] is not None))
+        return out
+
+    def logged_prove(*args, **kwargs):
+        if kwargs.get("shown_only"):
+            calls.append(("shown", None))
+        return prove(*args, **kwargs)
+
+    monkeypatch.setattr(certificate, "prove_coarsened", logged_coarsened)
+    monkeypatch.setattr(certificate, "prove", logged_prove)
+    kept = 0
+    for seed in range(0, 8, 2):
+        A, graph, gammas, kind = instance(seed)
+        results = clusterpath(A, graph, gammas)
+        shown = [k for k, c in enumerate(calls) if c[0] == "shown"]
+        assert all(k > 0 and calls[k - 1] == ("coarsened", False) for k in shown), (seed, calls)
+        kept += sum(r.n_iter == 0 and r.n_clusters == q.n_clusters for q, r in zip(results, results[1:]))
+        calls.clear()
+    assert kept >= 3, kept
 
 
 @pytest.mark.slow

@@ -46,10 +46,12 @@ EPS = np.finfo(float).eps
 MAX_CANDIDATES = 3  # candidate partitions tried per proof
 MIN_GAP = 10.0  # a candidate cuts the edge lengths where consecutive ones differ by this factor
 COARSE_CANDIDATES = 2  # cuts of the coarsened problem's pair lengths tried (prove_coarsened)
-# How far prove_coarsened searches for flows: the projections only (quick, the default: a warm
-# start after moved rows, whose groups often must split, fails cheaply) or also the most-room
-# programs (clusterpath sets it: the next gamma only merges, and the full search proves more).
-COARSE_FULL_SEARCH: ContextVar[bool] = ContextVar("coarse_full_search", default=False)
+# Set by clusterpath, whose next gamma mostly merges clusters: a warm start goes straight to the
+# partition its groups merge into (the old partition itself where none merge), and prove_coarsened
+# searches its flows in full (projections, then most-room programs).  Unset (a warm start after
+# moved rows, whose groups often must split): the old partition first, then merged candidates
+# with projections only, which fail cheaply.
+MERGING_PATH: ContextVar[bool] = ContextVar("merging_path", default=False)
 COARSE_ROUNDS = 2  # prove_coarsened: the merged candidate, then once more with points split off (_split_at)
 SPLIT_MAX = 0.25  # _split_at splits off at most this share of the points
 COARSE_CAP = 1e-3  # pairs of groups farther apart than this (unit spread) are never joined by them
@@ -164,7 +166,7 @@ def prove(A, graph, gamma, p, X, Z, gap, label_tol, data_error=0.0, shown_only=F
     return Proof(False, labels, n_undecided, near_threshold=near)
 
 
-def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended=None):
+def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended=None, as_is=False):
     """``(proof, split)``: proof of the partition that the groups of ``labels`` merge into (None
     when there is none), and whether some groups were split first.
 
@@ -177,9 +179,10 @@ def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended
     around the edges left overloaded are split off (:func:`_split_at`) and the whole is tried
     again (:data:`COARSE_ROUNDS` in all): a group that must split then can.  Otherwise nothing
     is proven and nothing is lost.  ``quick``: flows by projection only, one cut (default:
-    unless :data:`COARSE_FULL_SEARCH` is set).  ``extended``: as for :func:`prove`.  ``p = 2``
-    (or one column)."""
-    quick = not COARSE_FULL_SEARCH.get() if quick is None else quick
+    unless :data:`MERGING_PATH` is set).  ``as_is``: where the cone program joins no pair, the
+    groups themselves are the candidate (else nothing is tried).  ``extended``: as for
+    :func:`prove`.  ``p = 2`` (or one column)."""
+    quick = not MERGING_PATH.get() if quick is None else quick
     extended = _columns(extended, slice(None))
     for round_ in range(COARSE_ROUNDS):
         fp = FusedProblem(A, graph, gamma, labels)
@@ -190,10 +193,9 @@ def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended
             return None, False
         _, length = fp.pair_geometry(c)
         overloaded = []
-        for tau in _ladder(length, COARSE_CAP)[:1 if quick else COARSE_CANDIDATES]:
+        cuts = [tau for tau in _ladder(length, COARSE_CAP)[:1 if quick else COARSE_CANDIDATES] if np.any(length <= tau)]
+        for tau in cuts or ([-1.0] if as_is and round_ == 0 else []):  # -1: no pair joined
             join = length <= tau
-            if not np.any(join):
-                continue
             pairs = sp.coo_array((np.ones(np.count_nonzero(join)), (fp.pa[join], fp.pb[join])), shape=(fp.K, fp.K))
             k, merged = connected_components(pairs, directed=False)
             candidate = merged[labels]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._validation import Flag, Integer, OneOf, Optional, Real, check_data, renamed, validate
 from . import certificate, problem
-from ..graph import first_appearance
+from ..graph import first_appearance, same_partition
 from .labels import LABEL_RULES, components, labels_from_centers
 from .result import ClusteringResult
 
@@ -472,15 +472,23 @@ def _prove_fine_groups(An, graph, gamma_n, it, label_tol, frame):
 
 def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
     """``(proof, coarsened)``: :func:`certificate.prove` of the partition the warm start ``x0``
-    shows, for these data; where that fails (p = 2), of the partition its groups merge into
-    (:func:`certificate.prove_coarsened`: the next gamma of a path, a move that joins
-    clusters), ``coarsened`` then "merged" or "split" (some groups split first);
-    ``(None, False)`` when neither is proven."""
+    shows, for these data; where that fails (p = 2 or one column), of the partition its groups
+    merge into (:func:`certificate.prove_coarsened`: the next gamma of a path, a move that joins
+    clusters), ``coarsened`` then "merged" or "split" (some groups split first); ``(None,
+    False)`` when neither is proven.  Along a path (:data:`certificate.MERGING_PATH`) the merged
+    partition comes first: there the partition changes at most gammas, and the cone program keeps
+    the old groups where none merge."""
     z0 = np.zeros((graph.n_edges, An.shape[1])) if z0 is None else z0
+    coarsens = p == 2 or An.shape[1] == 1
+    if coarsens and certificate.MERGING_PATH.get():
+        shown = components(graph, (graph.weights > 0) & (problem.norms(problem.edge_diff(graph, x0), 2) <= label_tol))
+        proof, split = certificate.prove_coarsened(An, graph, gamma_n, shown, z0, data_error, as_is=True)
+        if proof is not None:
+            return proof, (False if same_partition(proof.labels, shown) else "split" if split else "merged")
     proof = certificate.prove(An, graph, gamma_n, p, x0, z0, math.inf, label_tol, data_error, shown_only=True)
     if proof.certified:
         return proof, False
-    if p == 2 or An.shape[1] == 1:
+    if coarsens and not certificate.MERGING_PATH.get():
         proof, split = certificate.prove_coarsened(An, graph, gamma_n, proof.labels, z0, data_error)
         return proof, proof is not None and ("split" if split else "merged")
     return None, False
@@ -594,7 +602,7 @@ def clusterpath(A, graph, gammas, method="auto", **kwargs) -> list[ClusteringRes
     x0 = z0 = None
     # Along a path the next gamma mostly merges clusters: the warm start's merged partition is
     # worth the full flow search (docs/partitions.md, section 7).
-    token = certificate.COARSE_FULL_SEARCH.set(True)
+    token = certificate.MERGING_PATH.set(True)
     try:
         for g, g_next in zip(gammas, list(gammas[1:]) + [None]):
             res = solve(A, graph, g, method, x0=x0, z0=z0, **kwargs)
@@ -603,5 +611,5 @@ def clusterpath(A, graph, gammas, method="auto", **kwargs) -> list[ClusteringRes
             x0 = res.centers
             z0 = res.dual * (g_next / g) if g_next is not None and g > 0 else None
     finally:
-        certificate.COARSE_FULL_SEARCH.reset(token)
+        certificate.MERGING_PATH.reset(token)
     return results
