@@ -391,11 +391,13 @@ def run(
         to 20,000, few clusters and nearly all singletons: BENCHMARKS.md).
     callback : callable, optional
         Called with each outer iteration's ``history`` record (the ADMM phase's are not
-        reported; :func:`advcluster.solve` adds the method and the seconds since it began).
+        reported, but for the one record of a run that ends there; :func:`advcluster.solve`
+        adds the method and the seconds since it began).
     stop_when : callable, optional
-        ``stop_when(X, Z, ev)`` after each outer iteration short of ``tol`` (``ev`` its
-        evidence), and at the ADMM phase's evaluations of the evidence; True ends the run there.  :func:`advcluster.solve` passes one that tries one
-        proof of the partition, whose polished exact solution needs no more iterations.
+        ``stop_when(X, Z, ev)`` where the ADMM phase ends short of ``tol`` and after each
+        outer iteration short of it (``ev`` the evidence); True ends the run there.
+        :func:`advcluster.solve` passes one that tries one proof of the partition, whose
+        polished exact solution needs no more iterations.
     """
     max_iter = 200 if max_iter is None else max_iter
     n, d = A.shape
