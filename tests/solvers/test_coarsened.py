@@ -200,6 +200,74 @@ def test_moved_rows_proven_by_splitting_and_merging_the_warm_start_are_the_refer
     assert split >= 3 and merged >= 3, (split, merged)  # both ways are exercised
 
 
+MOVED = "whose balance the new data break split off first"
+
+
+def shifted(seed):
+    """``(A, graph, gamma, warm)``: standardised half-moons (n = 300, kNN k = 6) with one feature of
+    three rows shifted (the paper's attack pattern), solved warm from the clean data's answer at
+    the same gamma, the graph rebuilt."""
+    from sklearn.datasets import make_moons
+
+    rng = np.random.default_rng(9000 + seed)
+    A0 = make_moons(300, noise=0.1, random_state=seed)[0]
+    A0 = (A0 - A0.mean(0)) / A0.std(0)
+    A1 = A0.copy()
+    A1[rng.choice(300, 3, replace=False), int(rng.integers(2))] += rng.uniform(-0.5, 0.5)
+    G0, G1 = knn_graph(A0, k=6, phi=0.5), knn_graph(A1, k=6, phi=0.5)
+    gamma = 10 ** rng.uniform(-0.5, 0.5)
+    clean = solve(A0, G0, gamma)
+    return A1, G1, gamma, solve(A1, G1, gamma, x0=clean.centers, z0=carry_edges(clean.dual, G0.edges, G1))
+
+
+@pytest.mark.slow
+def test_warm_starts_with_their_few_moved_points_split_off_are_the_reference():
+    """A few shifted rows break the warm start's balance at a few points: those start single in
+    the cone program, and every partition proven that way is the reference's."""
+    proven = 0
+    for seed in range(60):
+        A, G, gamma, warm = shifted(seed)
+        if MOVED not in warm.message:
+            continue
+        proven += 1
+        where = f"instance {seed} (gamma={gamma:.4g}): {warm.message}"
+        assert warm.n_iter == 0, where
+        reference.assert_reference(A, G, gamma, warm, where)
+    assert proven >= 6, proven  # 9 of the 60
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_unbalanced_points_are_where_the_data_or_the_graph_changed(seed):
+    """The points :func:`certificate.unbalanced` finds, for a clean solution carried to moved
+    data and their rebuilt graph, are moved rows or ends of edges added or dropped (the rest
+    balance to the solve's accuracy), and include every row moved by more than twice the cut
+    whose edges did not change."""
+    from advcluster.solvers import certificate
+    from advcluster.solvers.core import CHANGED_CUT
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(60, 120))
+    A0 = rng.normal(size=(n, 2)) + 4 * rng.integers(0, 3, (n, 1))
+    A0 = (A0 - A0.mean(0)) / reference.unit_spread(A0)[1]
+    rows = rng.choice(n, 4, replace=False)
+    A1 = A0.copy()
+    A1[rows] += rng.normal(size=(4, 2)) * 10 ** rng.uniform(-3, -1)
+    G0, G1 = knn_graph(A0, k=6, phi=0.5), knn_graph(A1, k=6, phi=0.5)
+    gamma = float(10 ** rng.uniform(-2, -0.5))
+    clean = solve(A0, G0, gamma, tol=1e-9)
+    assert clean.labels_certified
+    found = certificate.unbalanced(A1, G1, clean.centers, carry_edges(clean.dual, G0.edges, G1), CHANGED_CUT)
+    old, new = {tuple(e) for e in G0.edges}, {tuple(e) for e in G1.edges}
+    edge_changed = np.zeros(n, dtype=bool)
+    edge_changed[[v for e in old ^ new for v in e]] = True
+    moved = np.zeros(n, dtype=bool)
+    moved[rows] = True
+    assert not np.any(found & ~moved & ~edge_changed), np.flatnonzero(found & ~moved & ~edge_changed)
+    far = moved & ~edge_changed
+    far[rows[np.linalg.norm(A1[rows] - A0[rows], axis=1) <= 2 * CHANGED_CUT]] = False
+    assert np.all(found[far]), np.flatnonzero(far & ~found)
+
+
 FINE = "partition found by merging the groups of the closest centres"
 
 

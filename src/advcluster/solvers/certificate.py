@@ -215,19 +215,34 @@ def prove_coarsened(A, graph, gamma, labels, Z, data_error, quick=None, extended
 
 
 def _split_at(graph, labels, edges):
-    """``labels`` with the end points of ``edges`` and their neighbours in the same group made
-    single points, and each group's other points regrouped by its edges among them (a group
-    that those points cut falls into its pieces); None when more than :data:`SPLIT_MAX` of the
-    points would be split off."""
+    """``labels`` with the end points of ``edges`` and their neighbours in the same group split
+    off (:func:`split_off`)."""
     i, j = graph.edges.T
     inside = (labels[i] == labels[j]) & (graph.weights > 0)
     near = np.zeros(graph.n, dtype=bool)
     near[graph.edges[edges].ravel()] = True
     step = inside & (near[i] | near[j])
     near[i[step]] = near[j[step]] = True
-    if np.count_nonzero(near) > SPLIT_MAX * graph.n:
+    return split_off(graph, labels, near)
+
+
+def split_off(graph, labels, points, most=SPLIT_MAX):
+    """``labels`` with the ``points`` (a mask) made single points, and each group's other points
+    regrouped by its edges among them (a group that those points cut falls into its pieces);
+    None when more than ``most`` of the points would be split off."""
+    if np.count_nonzero(points) > most * graph.n:
         return None
-    return components(graph, inside & ~near[i] & ~near[j])
+    i, j = graph.edges.T
+    inside = (labels[i] == labels[j]) & (graph.weights > 0)
+    return components(graph, inside & ~points[i] & ~points[j])
+
+
+def unbalanced(A, graph, X, Z, cut):
+    """The points (a mask) whose balance ``a_i - x_i - (J Z)_i`` exceeds ``cut`` in norm: for a
+    warm start ``(X, Z)`` solved on other data, where the data or the graph changed (a moved
+    row carries its move; an edge added or dropped, its missing dual), the rest balancing to
+    the old solve's accuracy."""
+    return problem.norms(A - X - problem.edge_adjoint(graph, Z), 2) > cut
 
 
 def _columns(extended, cols):

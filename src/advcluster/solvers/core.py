@@ -152,6 +152,14 @@ EARLY_PROOF_FACTOR = 10.0
 # Before re-solving, the groups of centres closer than label_tol times this are merged by their
 # cone program (certificate.prove_coarsened) and that partition tried.
 FINE_CUT = 1e-2
+# A warm start's points whose balance a_i - x_i - (J z)_i is off by more than this (unit spread)
+# are where the data or the graph changed.  Where they are at most PRESPLIT_MAX of the points,
+# they start single in the merged warm start's cone program (moons, n = 1,000, one feature of 10
+# rows shifted: 20-40 such points, and 29 of 41 shifts proven without iterations instead of 20;
+# moves of 2-5 % of the rows leave 120-300, most of them ends of changed kNN edges, and starting
+# them single there made the candidate fail: BENCHMARKS.md, warm re-solves).
+CHANGED_CUT = 1e-4
+PRESPLIT_MAX = 0.05
 
 
 def _check_graph(graph, n):
@@ -384,10 +392,7 @@ def _solve(A, graph, gamma, spec, p, tol, max_iter, x0, z0, label_tol, label_rul
         if early_proof and early_proof[0].certified:
             proof = early_proof[0]
     else:  # centres, dual and evidence come from the proof below
-        what = {False: "the warm start's partition",
-                "merged": "the partition the warm start's groups merge into (their cone program)",
-                "split": "the partition the warm start's groups merge into (their cone program), once split "
-                         "around the edges their flows overloaded"}[coarsened]
+        what = coarsened or "the warm start's partition"
         it = Iterate(None, None, None, 0, True, f"{what} is proven for these data: no iterations")
     n_iter, n_inner, history = it.n_iter, it.n_inner, list(it.history)
     if it.labels is not None:
@@ -471,27 +476,41 @@ def _prove_fine_groups(An, graph, gamma_n, it, label_tol, frame):
 
 
 def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
-    """``(proof, coarsened)``: :func:`certificate.prove` of the partition the warm start ``x0``
-    shows, for these data; where that fails (p = 2 or one column), of the partition its groups
-    merge into (:func:`certificate.prove_coarsened`: the next gamma of a path, a move that joins
-    clusters), ``coarsened`` then "merged" or "split" (some groups split first); ``(None,
-    False)`` when neither is proven.  Along a path (:data:`certificate.MERGING_PATH`) the merged
-    partition comes first: there the partition changes at most gammas, and the cone program keeps
-    the old groups where none merge."""
+    """``(proof, how)``: :func:`certificate.prove` of the partition the warm start ``x0`` shows,
+    for these data (``how`` False); where that fails (p = 2 or one column), of the partition its
+    groups merge into (:func:`certificate.prove_coarsened`: the next gamma of a path, a move that
+    joins clusters), ``how`` then saying how in words; ``(None, False)`` when none is proven.
+    Along a path (:data:`certificate.MERGING_PATH`) the merged partition comes first: there the
+    partition changes at most gammas, and the cone program keeps the old groups where none merge.
+    Elsewhere, where few points have their balance broken by the new data
+    (:func:`certificate.unbalanced`, at most :data:`PRESPLIT_MAX` of them: a few moved rows),
+    those points start single in the cone program."""
     z0 = np.zeros((graph.n_edges, An.shape[1])) if z0 is None else z0
     coarsens = p == 2 or An.shape[1] == 1
-    if coarsens and certificate.MERGING_PATH.get():
+    path = certificate.MERGING_PATH.get()
+    if coarsens and path:
         shown = components(graph, (graph.weights > 0) & (problem.norms(problem.edge_diff(graph, x0), 2) <= label_tol))
         proof, split = certificate.prove_coarsened(An, graph, gamma_n, shown, z0, data_error, as_is=True)
         if proof is not None:
-            return proof, (False if same_partition(proof.labels, shown) else "split" if split else "merged")
+            return proof, (False if same_partition(proof.labels, shown) else _merged(split, 0))
     proof = certificate.prove(An, graph, gamma_n, p, x0, z0, math.inf, label_tol, data_error, shown_only=True)
     if proof.certified:
         return proof, False
-    if coarsens and not certificate.MERGING_PATH.get():
-        proof, split = certificate.prove_coarsened(An, graph, gamma_n, proof.labels, z0, data_error)
-        return proof, proof is not None and ("split" if split else "merged")
-    return None, False
+    if not coarsens or path:
+        return None, False
+    changed = certificate.unbalanced(An, graph, x0, z0, CHANGED_CUT)
+    labels = certificate.split_off(graph, proof.labels, changed, PRESPLIT_MAX) if changed.any() else None
+    proof, split = certificate.prove_coarsened(An, graph, gamma_n, proof.labels if labels is None else labels, z0,
+                                               data_error)
+    return (None, False) if proof is None else (proof, _merged(split, 0 if labels is None else changed.sum()))
+
+
+def _merged(split, moved):
+    """How a merged warm start was proven, in words (``moved``: points split off first)."""
+    how = "the partition the warm start's groups merge into (their cone program)"
+    if moved:
+        how += f", the {moved} point(s) whose balance the new data break split off first"
+    return how + (", once split around the edges their flows overloaded" if split else "")
 
 
 def _message(it, ev, tol, success, proof, refined, tol_run, merged=False):
