@@ -489,7 +489,7 @@ def _prove_start(An, graph, gamma_n, p, x0, z0, label_tol, data_error):
     coarsens = p == 2 or An.shape[1] == 1
     path = certificate.MERGING_PATH.get()
     if coarsens and path:
-        shown = components(graph, (graph.weights > 0) & (problem.norms(problem.edge_diff(graph, x0), 2) <= label_tol))
+        shown = labels_from_centers(x0, graph, label_tol, scale=1.0)
         proof, split = certificate.prove_coarsened(An, graph, gamma_n, shown, z0, data_error, as_is=True)
         if proof is not None:
             return proof, (False if same_partition(proof.labels, shown) else _merged(split, 0))

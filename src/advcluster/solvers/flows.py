@@ -99,10 +99,11 @@ class Flows:
         self.ground = np.zeros(n)
         self.ground[self.root] = 1.0
         self.graph, self.labels, self.inner, self.atol = graph, labels, inner, atol
-        self.i, self.j = problem.rows(graph.edges, inner).T
+        ends = problem.rows(graph.edges, inner)
+        self.i, self.j = ends.T
         # J_in: column e holds +1 at i_e and -1 at j_e (built directly: indexing J's rows costs more).
-        self.J = sp.csc_array((np.tile([1.0, -1.0], inner.size), np.column_stack([self.i, self.j]).ravel(),
-                               np.arange(0, 2 * inner.size + 1, 2)), shape=(n, inner.size))
+        self.J = sp.csc_array((np.tile([1.0, -1.0], inner.size), ends.ravel(), np.arange(0, 2 * inner.size + 1, 2)),
+                              shape=(n, inner.size))
         self.r, self.z0 = r, z0
         # What a flow can carry: T less its group means (which are the fused solution's
         # rounding; no flow inside a group changes a group's sum, the proof's beta counts them).

@@ -119,6 +119,7 @@ class LDL:
 
 _TOKENS = itertools.count()
 _PATTERNS = weakref.WeakKeyDictionary()  # graph -> {thread: _Pattern}
+_PATTERNS_LOCK = threading.Lock()
 
 
 class _Pattern:
@@ -135,10 +136,12 @@ class _Pattern:
 
     @staticmethod
     def of(graph, P):
-        per_thread = _PATTERNS.setdefault(graph, {})
-        pattern = per_thread.get(threading.get_ident())
-        if pattern is None:
-            pattern = per_thread[threading.get_ident()] = _Pattern(P)
+        """The calling thread's pattern of ``graph`` (made from ``P`` on first use)."""
+        with _PATTERNS_LOCK:  # the registry is shared by the threads; each pattern is its thread's
+            per_thread = _PATTERNS.setdefault(graph, {})
+            pattern = per_thread.get(threading.get_ident())
+            if pattern is None:
+                pattern = per_thread[threading.get_ident()] = _Pattern(P)
         return pattern
 
     def load(self, ldl):
