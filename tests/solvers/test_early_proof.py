@@ -261,10 +261,11 @@ def test_runs_end_in_the_admm_phase_on_some_instances():
     assert sum("(ADMM phase)" in solved(s)[4].message for s in range(N_INSTANCES)) >= 10
 
 
-def test_the_hook_is_not_a_user_option():
+@pytest.mark.parametrize("method", ["ssnal", "admm"])
+def test_the_hook_is_not_a_user_option(method):
     A, graph, gamma, _ = instance(0)
-    with pytest.raises(ValueError, match="unknown option"):
-        solve(A, graph, gamma, "ssnal", stop_when=lambda X, Z, ev: True)
+    with pytest.raises(ValueError, match=f"unknown option.*'stop_when'.*method '{method}'"):
+        solve(A, graph, gamma, method, stop_when=lambda X, Z, ev: True)
 
 
 @pytest.mark.parametrize("seed", range(8))
